@@ -1,0 +1,145 @@
+//! The host-independent core of the ZeroDB Edge front: HTTP routing of the v1
+//! API (DESIGN.md §2), request parsing and validation, the JSON shapes of
+//! answers and errors, and the seam where the hot-vector cache sits.
+//!
+//! It has no wasm dependency: the `edge` component wraps it in a wasi:http
+//! handler and backs [`origin::Connect`] with the `zerodb:edge/origin` import;
+//! unit tests back it with a fake.
+
+pub mod model;
+pub mod origin;
+pub mod validate;
+
+mod api;
+mod wire;
+
+use model::ApiError;
+use origin::Connect;
+use std::time::{Duration, Instant};
+
+/// An HTTP request as the core needs it.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub method: String,
+    /// Path and optional query, as received (`/v1/collections/docs?x=1`).
+    pub path: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// An HTTP response; `body` is JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    fn json(status: u16, body: &serde_json::Value) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    /// The JSON error answer: `{"error":{"code","message"}}`, plus
+    /// `Retry-After` when the error says when to retry.
+    pub fn error(err: &ApiError) -> Response {
+        let body = serde_json::json!({"error": {"code": err.code, "message": err.message}});
+        let mut response = Response::json(err.kind.status(), &body);
+        if let Some(secs) = err.retry_after_secs {
+            response
+                .headers
+                .push(("retry-after".into(), secs.to_string()));
+        }
+        response
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// How a response was served, sent as `x-zerodb-cache`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Answered from the edge's memory.
+    Hit,
+    /// The cache was asked and the origin answered.
+    Miss,
+    /// The cache was not consulted (writes, `strong` reads, rejected requests).
+    Bypass,
+    /// An expired entry served because the origin could not answer.
+    Stale,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Bypass => "bypass",
+            CacheStatus::Stale => "stale",
+        }
+    }
+}
+
+/// The edge front's state, kept for the life of a component instance. The
+/// hot-vector cache lives here.
+#[derive(Default)]
+pub struct Edge {}
+
+/// Per-request bookkeeping: how long the origin took and how the cache served.
+pub(crate) struct Served {
+    pub cache: CacheStatus,
+    pub origin_time: Duration,
+}
+
+impl Served {
+    /// Runs one origin call, adding its duration to the request's origin time.
+    pub fn origin<T>(&mut self, call: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = call();
+        self.origin_time += start.elapsed();
+        out
+    }
+}
+
+impl Edge {
+    pub fn new() -> Self {
+        Edge {}
+    }
+
+    /// Answers one request. Never panics on any input: every failure is a
+    /// JSON error response.
+    pub fn handle<C: Connect>(&mut self, connect: &C, request: &Request) -> Response {
+        let start = Instant::now();
+        let mut served = Served {
+            cache: CacheStatus::Bypass,
+            origin_time: Duration::ZERO,
+        };
+        let mut response = match api::route(self, connect, request, &mut served) {
+            Ok(response) => response,
+            Err(err) => Response::error(&err),
+        };
+        let edge_time = start.elapsed().saturating_sub(served.origin_time);
+        response
+            .headers
+            .push(("x-zerodb-cache".into(), served.cache.as_str().into()));
+        response.headers.push((
+            "server-timing".into(),
+            format!(
+                "edge;dur={:.3}, origin;dur={:.3}",
+                edge_time.as_secs_f64() * 1e3,
+                served.origin_time.as_secs_f64() * 1e3
+            ),
+        ));
+        response
+    }
+}

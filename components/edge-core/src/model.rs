@@ -1,0 +1,197 @@
+//! The data the edge and the origin exchange, mirroring `wit/zerodb-edge.wit`
+//! (`zerodb:edge/types`) so this crate builds and tests without wasm.
+
+use serde::{Deserialize, Serialize};
+
+/// How vectors of a collection are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    Cosine,
+    L2,
+    Dot,
+}
+
+/// The index a collection is searched through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexKind {
+    Hnsw,
+    Ivfflat,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CollectionSpec {
+    pub dims: u32,
+    pub metric: Metric,
+    pub index: IndexKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CollectionInfo {
+    pub name: String,
+    pub spec: CollectionSpec,
+    pub count: u64,
+    pub version: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VectorRecord {
+    pub id: String,
+    pub values: Vec<f32>,
+    /// JSON object text.
+    pub metadata: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchRequest {
+    pub vector: Vec<f32>,
+    pub k: u32,
+    /// JSON object text.
+    pub filter: Option<String>,
+    pub include_values: bool,
+    pub include_metadata: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchHit {
+    pub id: String,
+    pub score: f32,
+    pub values: Option<Vec<f32>>,
+    pub metadata: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchResult {
+    pub hits: Vec<SearchHit>,
+    pub version: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteResult {
+    pub affected: u64,
+    pub version: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryRecord {
+    pub id: String,
+    pub session_id: String,
+    pub role: String,
+    pub content: String,
+    pub embedding: Vec<f32>,
+    pub metadata: String,
+    pub created_at_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewMemory {
+    pub id: Option<String>,
+    pub session_id: String,
+    pub role: String,
+    pub content: String,
+    pub embedding: Vec<f32>,
+    pub metadata: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryQuery {
+    pub embedding: Vec<f32>,
+    pub k: u32,
+    pub session_id: Option<String>,
+    pub include_embedding: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryHit {
+    pub memory: MemoryRecord,
+    pub score: f32,
+}
+
+/// The class of an error; each maps to one HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    TooLarge,
+    Invalid,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::BadRequest => 400,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::Conflict => 409,
+            ErrorKind::TooLarge => 413,
+            ErrorKind::Invalid => 422,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+/// An error as the client sees it: `{"error":{"code","message"}}` with a status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    /// Stable, machine-readable, snake_case (`dimension_mismatch`).
+    pub code: String,
+    pub message: String,
+    /// Seconds, sent as `Retry-After` (503 only).
+    pub retry_after_secs: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            code: code.to_string(),
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, code, message)
+    }
+
+    pub fn invalid(code: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, code, message)
+    }
+
+    pub fn not_found(code: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, code, message)
+    }
+
+    pub fn unavailable(code: &str, message: impl Into<String>, retry_after_secs: u32) -> Self {
+        ApiError {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(ErrorKind::Unavailable, code, message)
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code,
+            self.kind.status(),
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}

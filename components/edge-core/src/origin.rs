@@ -1,0 +1,32 @@
+//! The origin as the edge core sees it: the `zerodb:edge/origin` interface
+//! behind a trait, so the core runs against the WIT import in a component and
+//! against a fake in native unit tests.
+
+use crate::model::*;
+
+/// Opens sessions: resolves an API key to the caller's project.
+pub trait Connect {
+    type Session: Origin;
+    fn open(&self, api_key: &str) -> Result<Self::Session, ApiError>;
+}
+
+/// One project's view of the origin (`zerodb:edge/origin.session`).
+pub trait Origin {
+    fn project(&self) -> String;
+    fn create_collection(
+        &self,
+        name: &str,
+        spec: CollectionSpec,
+    ) -> Result<CollectionInfo, ApiError>;
+    fn describe_collection(&self, name: &str) -> Result<CollectionInfo, ApiError>;
+    fn drop_collection(&self, name: &str) -> Result<(), ApiError>;
+    fn upsert(&self, collection: &str, records: Vec<VectorRecord>)
+        -> Result<WriteResult, ApiError>;
+    fn get(&self, collection: &str, id: &str) -> Result<VectorRecord, ApiError>;
+    fn delete(&self, collection: &str, id: &str) -> Result<WriteResult, ApiError>;
+    fn search(&self, collection: &str, request: &SearchRequest) -> Result<SearchResult, ApiError>;
+    fn put_memory(&self, memory: NewMemory) -> Result<MemoryRecord, ApiError>;
+    fn get_memory(&self, id: &str) -> Result<MemoryRecord, ApiError>;
+    fn delete_memory(&self, id: &str) -> Result<(), ApiError>;
+    fn search_memory(&self, query: &MemoryQuery) -> Result<Vec<MemoryHit>, ApiError>;
+}

@@ -1,0 +1,342 @@
+//! Input rules of the v1 API (DESIGN.md §2), shared by the edge and the
+//! origin: the origin checks again whatever the edge checked, since other
+//! fronts may call it.
+
+use crate::model::ApiError;
+use serde::de::DeserializeOwned;
+
+/// Largest request body the edge reads (a full batch of 1000 × 1536-dim vectors
+/// is about 20 MB of JSON).
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Most vectors in one upsert.
+pub const MAX_BATCH: usize = 1000;
+/// Largest `k` a search may ask for.
+pub const MAX_K: u32 = 1000;
+/// pgvector's `vector` type holds at most 16 000 dimensions.
+pub const MAX_DIMS: u32 = 16_000;
+/// Longest id, in bytes of UTF-8.
+pub const MAX_ID_BYTES: usize = 128;
+/// Largest metadata document, in bytes of JSON text.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+/// Longest memory content, in bytes.
+pub const MAX_CONTENT_BYTES: usize = 256 * 1024;
+
+/// Collection names: `[A-Za-z0-9_-]{1,64}`.
+pub fn collection_name(name: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_name",
+            "collection names are 1 to 64 characters of A-Z, a-z, 0-9, _ and -",
+        ))
+    }
+}
+
+/// Ids (vectors, memory records, sessions): 1 to 128 bytes of UTF-8 without
+/// control characters.
+pub fn id(kind: &str, id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        return Err(ApiError::bad_request(
+            "invalid_id",
+            format!("{kind} must be 1 to {MAX_ID_BYTES} bytes of UTF-8"),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_id",
+            format!("{kind} must not contain control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A vector: non-empty, finite, and of `dims` dimensions when known.
+pub fn vector(values: &[f32], dims: Option<u32>) -> Result<(), ApiError> {
+    if values.is_empty() {
+        return Err(ApiError::invalid("invalid_vector", "vector is empty"));
+    }
+    if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+        return Err(ApiError::invalid(
+            "invalid_vector",
+            format!("vector value at index {at} is not a finite number"),
+        ));
+    }
+    if values.len() > MAX_DIMS as usize {
+        return Err(ApiError::invalid(
+            "dimension_mismatch",
+            format!(
+                "vector has {} dimensions; at most {MAX_DIMS} are supported",
+                values.len()
+            ),
+        ));
+    }
+    match dims {
+        Some(dims) if values.len() != dims as usize => Err(ApiError::invalid(
+            "dimension_mismatch",
+            format!(
+                "vector has {} dimensions, the collection has {dims}",
+                values.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub fn k(k: u32) -> Result<(), ApiError> {
+    if (1..=MAX_K).contains(&k) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "invalid_k",
+            format!("k must be between 1 and {MAX_K}, got {k}"),
+        ))
+    }
+}
+
+pub fn dims(dims: u32) -> Result<(), ApiError> {
+    if (1..=MAX_DIMS).contains(&dims) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "invalid_dims",
+            format!("dims must be between 1 and {MAX_DIMS}, got {dims}"),
+        ))
+    }
+}
+
+/// Metadata: a JSON object, at most 64 KiB, with no NUL anywhere (PostgreSQL
+/// `jsonb` cannot store `\u0000`).
+pub fn metadata(value: &serde_json::Value) -> Result<String, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::invalid(
+            "invalid_metadata",
+            "metadata must be a JSON object",
+        ));
+    }
+    json_text("invalid_metadata", "metadata", value)
+}
+
+/// A search filter: an object of metadata keys to the scalar each must equal.
+pub fn filter(value: &serde_json::Value) -> Result<String, ApiError> {
+    let Some(fields) = value.as_object() else {
+        return Err(ApiError::invalid(
+            "invalid_filter",
+            "filter must be a JSON object",
+        ));
+    };
+    if fields.values().any(|v| v.is_object() || v.is_array()) {
+        return Err(ApiError::invalid(
+            "invalid_filter",
+            "filter values must be strings, numbers, booleans or null (equality)",
+        ));
+    }
+    json_text("invalid_filter", "filter", value)
+}
+
+fn json_text(code: &str, what: &str, value: &serde_json::Value) -> Result<String, ApiError> {
+    if contains_nul(value) {
+        return Err(ApiError::invalid(
+            code,
+            format!("{what} must not contain NUL characters"),
+        ));
+    }
+    let text = value.to_string();
+    if text.len() > MAX_METADATA_BYTES {
+        return Err(ApiError::new(
+            crate::model::ErrorKind::TooLarge,
+            code,
+            format!(
+                "{what} is {} bytes; at most {MAX_METADATA_BYTES} are allowed",
+                text.len()
+            ),
+        ));
+    }
+    Ok(text)
+}
+
+fn contains_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
+/// Free text (memory content, roles): bounded, no NUL.
+pub fn text(what: &str, value: &str, max_bytes: usize) -> Result<(), ApiError> {
+    if value.len() > max_bytes {
+        return Err(ApiError::new(
+            crate::model::ErrorKind::TooLarge,
+            "text_too_large",
+            format!(
+                "{what} is {} bytes; at most {max_bytes} are allowed",
+                value.len()
+            ),
+        ));
+    }
+    if value.contains('\0') {
+        return Err(ApiError::invalid(
+            "invalid_text",
+            format!("{what} must not contain NUL characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a JSON request body. Non-finite numbers (`NaN`, `Infinity`, or a
+/// literal too large for f64) are a 422, anything else malformed a 400.
+pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax()
+            && (names_non_finite(body, &e) || e.to_string().starts_with("number out of range"))
+        {
+            ApiError::invalid(
+                "invalid_vector",
+                "vector values must be finite numbers (no NaN or Infinity)",
+            )
+        } else if e.is_eof() && body.iter().all(u8::is_ascii_whitespace) {
+            ApiError::bad_request(
+                "malformed_json",
+                "request body is empty; a JSON object is expected",
+            )
+        } else if e.is_data() {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("request body does not match the API: {e}"),
+            )
+        } else {
+            ApiError::bad_request(
+                "malformed_json",
+                format!("request body is not valid JSON: {e}"),
+            )
+        }
+    })
+}
+
+/// Whether the syntax error `e` sits on a `NaN`/`Infinity` token, as some
+/// JSON encoders (Python's, JavaScript's `String(x)`) write them.
+fn names_non_finite(body: &[u8], e: &serde_json::Error) -> bool {
+    let line_start: usize = body
+        .split(|&b| b == b'\n')
+        .take(e.line().saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    let at = line_start + e.column().saturating_sub(1);
+    let from = at.saturating_sub(9);
+    let window = &body[from.min(body.len())..(at + 9).min(body.len())];
+    let window = String::from_utf8_lossy(window);
+    window.contains("NaN") || window.contains("Infinity")
+}
+
+/// Decodes one percent-encoded path segment; `None` if it is not UTF-8 or
+/// has a broken escape.
+pub fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ErrorKind;
+    use serde_json::json;
+
+    #[test]
+    fn names() {
+        assert!(collection_name("docs_v2-A").is_ok());
+        for bad in ["", "a b", "x;drop table y", "é", &"a".repeat(65)] {
+            assert_eq!(
+                collection_name(bad).unwrap_err().code,
+                "invalid_name",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ids() {
+        assert!(id("id", "doc/1 ' or 1=1 --").is_ok());
+        assert!(id("id", &"é".repeat(64)).is_ok());
+        assert!(id("id", &"é".repeat(65)).is_err());
+        assert!(id("id", "").is_err());
+        assert!(id("id", "a\0b").is_err());
+    }
+
+    #[test]
+    fn vectors() {
+        assert!(vector(&[0.1, 0.2], Some(2)).is_ok());
+        assert_eq!(vector(&[], None).unwrap_err().code, "invalid_vector");
+        assert_eq!(
+            vector(&[f32::NAN], None).unwrap_err().code,
+            "invalid_vector"
+        );
+        assert_eq!(
+            vector(&[f32::INFINITY], None).unwrap_err().code,
+            "invalid_vector"
+        );
+        assert_eq!(
+            vector(&[1.0], Some(2)).unwrap_err().code,
+            "dimension_mismatch"
+        );
+    }
+
+    #[test]
+    fn k_bounds() {
+        assert!(k(1).is_ok() && k(1000).is_ok());
+        assert_eq!(k(0).unwrap_err().kind, ErrorKind::Invalid);
+        assert_eq!(k(1001).unwrap_err().kind, ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn metadata_and_filters() {
+        assert_eq!(metadata(&json!({"a": 1})).unwrap(), r#"{"a":1}"#);
+        assert!(metadata(&json!([1])).is_err());
+        assert!(metadata(&json!({"a": "x\u{0}"})).is_err());
+        assert!(filter(&json!({"tag": "a", "n": 2})).is_ok());
+        assert!(filter(&json!({"tag": {"$gt": 1}})).is_err());
+    }
+
+    #[test]
+    fn json_errors() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct V {
+            values: Vec<f32>,
+        }
+        let err = |b: &str| json_body::<V>(b.as_bytes()).unwrap_err();
+        assert_eq!(err(r#"{"values":[1.0, NaN]}"#).code, "invalid_vector");
+        assert_eq!(err(r#"{"values":[-Infinity]}"#).code, "invalid_vector");
+        assert_eq!(err(r#"{"values":[1e400]}"#).code, "invalid_vector");
+        assert_eq!(err(r#"{"values":[1.0,"#).code, "malformed_json");
+        assert_eq!(err("").code, "malformed_json");
+        assert_eq!(err(r#"{"values":"x"}"#).code, "invalid_request");
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Fb%20c").unwrap(), "a/b c");
+        assert_eq!(percent_decode("%C3%A9").unwrap(), "é");
+        assert!(percent_decode("%zz").is_none());
+        assert!(percent_decode("%ff").is_none());
+    }
+}

@@ -1,0 +1,137 @@
+//! JSON bodies of the v1 API: what clients send (strict: unknown fields are
+//! rejected so a typo is an error, not a silent default) and what they get.
+
+use crate::model::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCollection {
+    pub dims: Option<i64>,
+    pub metric: Option<Metric>,
+    pub index: Option<IndexKind>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upsert {
+    pub vectors: Vec<VectorIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorIn {
+    pub id: String,
+    pub values: Vec<f32>,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    #[default]
+    Eventual,
+    Strong,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Search {
+    pub vector: Vec<f32>,
+    pub k: Option<i64>,
+    pub filter: Option<Value>,
+    #[serde(default)]
+    pub include_values: bool,
+    pub include_metadata: Option<bool>,
+    #[serde(default)]
+    pub consistency: Consistency,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryIn {
+    pub id: Option<String>,
+    pub session_id: String,
+    pub role: String,
+    pub content: String,
+    pub embedding: Vec<f32>,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySearch {
+    pub embedding: Vec<f32>,
+    pub k: Option<i64>,
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub include_embedding: bool,
+}
+
+/// Stored JSON text back to a value; the origin only stores validated objects.
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+pub fn collection(info: &CollectionInfo) -> Value {
+    json!({
+        "name": info.name,
+        "dims": info.spec.dims,
+        "metric": info.spec.metric,
+        "index": info.spec.index,
+        "count": info.count,
+        "version": info.version,
+    })
+}
+
+pub fn vector(record: &VectorRecord) -> Value {
+    json!({"id": record.id, "values": record.values, "metadata": parse_json(&record.metadata)})
+}
+
+pub fn search(result: &SearchResult, source: &str) -> Value {
+    let hits: Vec<Value> = result
+        .hits
+        .iter()
+        .map(|hit| {
+            let mut out = json!({"id": hit.id, "score": hit.score});
+            if let Some(metadata) = &hit.metadata {
+                out["metadata"] = parse_json(metadata);
+            }
+            if let Some(values) = &hit.values {
+                out["values"] = json!(values);
+            }
+            out
+        })
+        .collect();
+    json!({"hits": hits, "source": source, "version": result.version})
+}
+
+pub fn memory(record: &MemoryRecord, include_embedding: bool) -> Value {
+    let mut out = json!({
+        "id": record.id,
+        "session_id": record.session_id,
+        "role": record.role,
+        "content": record.content,
+        "metadata": parse_json(&record.metadata),
+        "created_at_ms": record.created_at_ms,
+    });
+    if include_embedding {
+        out["embedding"] = json!(record.embedding);
+    }
+    out
+}
+
+pub fn memory_hits(hits: &[MemoryHit], include_embedding: bool) -> Value {
+    let hits: Vec<Value> = hits
+        .iter()
+        .map(|hit| {
+            let mut out = memory(&hit.memory, include_embedding);
+            out["score"] = json!(hit.score);
+            out
+        })
+        .collect();
+    json!({"hits": hits, "source": "origin"})
+}

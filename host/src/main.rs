@@ -1,0 +1,199 @@
+//! `zerodb-edge`: the ZeroDB Edge host.
+//!
+//! Serves the v1 HTTP API with the edge component running in wasmtime, and
+//! implements that component's `origin` import natively over PostgreSQL +
+//! pgvector. See `docs/architecture.md`.
+
+mod config;
+mod origin;
+mod runtime;
+mod server;
+mod store;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use config::ServeArgs;
+use std::process::ExitCode;
+use std::sync::Arc;
+use store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "zerodb-edge",
+    version,
+    about = "ZeroDB Edge: a WebAssembly edge query proxy for pgvector"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct DatabaseArgs {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "ZERODB_DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Apply the schema migrations, or check the live schema for drift.
+    Migrate {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// Exit non-zero, listing the differences, when the live schema is not the expected one.
+        #[arg(long, conflicts_with = "print_schema")]
+        check: bool,
+        /// Print the live schema in the form `--check` compares.
+        #[arg(long)]
+        print_schema: bool,
+    },
+    /// Convert a legacy embedding column (real[] / double precision[]) to a pgvector column.
+    ImportLegacy {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The table, as `table` or `schema.table`.
+        #[arg(long)]
+        table: String,
+        /// The embedding column.
+        #[arg(long)]
+        column: String,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key for a project (created when new) and print it.
+    Create {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[arg(long)]
+        project: String,
+    },
+    /// Revoke a key.
+    Revoke {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        key: String,
+    },
+}
+
+fn store(db: &DatabaseArgs) -> anyhow::Result<Store> {
+    Store::new(&db.database_url, 4)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.resolve()?;
+            let store = Store::new(&config.database_url, config.max_connections)?;
+            if config.migrate {
+                store.migrate().await.context("applying migrations")?;
+            }
+            let runtime = runtime::Runtime::new(&config.component, store, config.limits.clone())?;
+            let handler = Arc::new(runtime).handler();
+            let listener = tokio::net::TcpListener::bind(&config.listen)
+                .await
+                .with_context(|| format!("binding {}", config.listen))?;
+            // Tests and scripts read the address from this line.
+            println!("zerodb-edge listening on http://{}", listener.local_addr()?);
+            server::serve(listener, handler, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate {
+            db,
+            check,
+            print_schema,
+        } => {
+            let store = store(&db)?;
+            if print_schema {
+                print!("{}", store.schema_snapshot().await?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !check {
+                let applied = store.migrate().await?;
+                println!("applied {applied} migration(s); schema is current");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let drift = store.schema_drift().await?;
+            if drift.is_empty() {
+                println!("schema matches the expected schema");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!(
+                    "schema drift ({} difference(s); - expected, + live):",
+                    drift.len()
+                );
+                for line in drift {
+                    println!("  {line}");
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::ImportLegacy { db, table, column } => {
+            let report = store(&db)?.convert_legacy(&table, &column).await?;
+            println!(
+                "converted {} of {} rows of {table}.{column} to vector({}); {} rows after",
+                report.converted, report.rows_before, report.dims, report.rows_after
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { command } => match command {
+            KeysCommand::Create { db, project } => {
+                let store = store(&db)?;
+                store.migrate().await?;
+                println!("{}", store.create_key(&project).await?);
+                Ok(ExitCode::SUCCESS)
+            }
+            KeysCommand::Revoke { db, key } => {
+                if store(&db)?.revoke_key(&key).await? {
+                    println!("revoked");
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    eprintln!("no live key matches");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        },
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZERODB_LOG")
+                .unwrap_or_else(|_| "info,wasmtime=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Runs the edge component in wasmtime.
+//!
+//! Process state ([`Runtime`]: engine, linker, pre-instantiated component) is
+//! built once. Instances are kept warm by wasmtime-wasi-http's
+//! [`ProxyHandler`]: each worker owns one instance (so its hot-vector cache
+//! lives across requests) and serves one request at a time, since a miss
+//! blocks the instance's store while the origin call runs; more workers start
+//! when all are busy. A worker is recycled after `max_requests` requests or
+//! when its linear memory passes a ceiling, and dropped when it traps.
+
+use crate::origin::{self, OriginCtx};
+use crate::store::Store;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, GuestTaskId, Linker, ResourceTable};
+use wasmtime::{Config, Engine, StoreContextMut, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::handler::{
+    HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState,
+    WorkerStatus,
+};
+use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// Limits on the edge component's instances.
+#[derive(Clone, Debug)]
+pub struct InstanceLimits {
+    /// Requests an instance serves before it is replaced.
+    pub max_requests: usize,
+    /// Linear memory an instance may grow to; past it, a `memory.grow` fails.
+    pub max_memory_bytes: usize,
+    /// How long one request may run before it is answered 503.
+    pub request_timeout: Duration,
+    /// How long an idle instance is kept.
+    pub idle_timeout: Duration,
+}
+
+impl Default for InstanceLimits {
+    fn default() -> Self {
+        InstanceLimits {
+            max_requests: 100_000,
+            max_memory_bytes: 512 << 20,
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A component instance's store data.
+pub struct InstanceState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    origin: OriginCtx,
+    limits: StoreLimits,
+    hooks: DenyOutgoingHttp,
+}
+
+/// In the native host the origin is a direct import, so the edge component
+/// gets no outgoing HTTP at all.
+struct DenyOutgoingHttp;
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+impl WasiHttpHooks for DenyOutgoingHttp {
+    fn send_request(
+        &mut self,
+        _request: http::Request<WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Counters shown in logs and metrics.
+#[derive(Default, Debug)]
+pub struct RuntimeStats {
+    pub instances_started: AtomicU64,
+    pub instances_recycled: AtomicU64,
+    pub instances_failed: AtomicU64,
+}
+
+/// Process-wide state: compiled once, shared by every worker.
+pub struct Runtime {
+    engine: Engine,
+    pre: ServicePre<InstanceState>,
+    store: Store,
+    limits: InstanceLimits,
+    pub stats: RuntimeStats,
+}
+
+impl Runtime {
+    /// Compiles the component at `path` and links its imports: WASI 0.2 and
+    /// 0.3, wasi:http 0.3, and `zerodb:edge/origin` backed by `store`.
+    pub fn new(path: &Path, store: Store, limits: InstanceLimits) -> anyhow::Result<Runtime> {
+        let mut config = Config::new();
+        config.wasm_component_model_async(true);
+        let engine = Engine::new(&config)?;
+        let started = Instant::now();
+        let component = Component::from_file(&engine, path)
+            .map_err(|e| anyhow::anyhow!("loading component {}: {e:#}", path.display()))?;
+        tracing::info!(path = %path.display(), ms = started.elapsed().as_millis() as u64, "compiled edge component");
+
+        let mut linker = Linker::<InstanceState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+        origin::add_to_linker(&mut linker, |state: &mut InstanceState| &mut state.origin)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(ServicePre::new)
+            .map_err(|e| {
+                anyhow::anyhow!("the component must export wasi:http/handler@0.3.0: {e:#}")
+            })?;
+        Ok(Runtime {
+            engine,
+            pre,
+            store: store.clone(),
+            limits,
+            stats: RuntimeStats::default(),
+        })
+    }
+
+    /// A handler that dispatches requests to warm instances.
+    pub fn handler(self: Arc<Self>) -> ProxyHandler<Handler> {
+        ProxyHandler::new(Handler(self))
+    }
+}
+
+/// [`HandlerState`] for the edge component.
+pub struct Handler(Arc<Runtime>);
+
+impl HandlerState for Handler {
+    type StoreData = InstanceState;
+    type WorkerExpiration = Expiration;
+    type WorkerState = Worker;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, Expiration, Worker>> {
+        let rt = &self.0;
+        let state = InstanceState {
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            origin: OriginCtx {
+                store: rt.store.clone(),
+                table: ResourceTable::new(),
+            },
+            limits: StoreLimitsBuilder::new()
+                .memory_size(rt.limits.max_memory_bytes)
+                .build(),
+            hooks: DenyOutgoingHttp,
+        };
+        let mut store = wasmtime::Store::new(&rt.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let proxy = ProxyPre::P3(rt.pre.clone())
+            .instantiate_async(&mut store)
+            .await?;
+        rt.stats.instances_started.fetch_add(1, Ordering::Relaxed);
+        Ok(Instance {
+            store,
+            proxy,
+            view: |s: &mut InstanceState| s.http(),
+            expiration: Expiration::new(rt.limits.request_timeout, rt.limits.idle_timeout),
+            state: Worker(rt.clone()),
+        })
+    }
+}
+
+/// Per-worker policy: one request at a time, recycled by count or memory.
+pub struct Worker(Arc<Runtime>);
+
+impl WorkerState for Worker {
+    type StoreData = InstanceState;
+    type RequestData = ();
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= self.0.limits.max_requests {
+            ShouldAccept::Never
+        } else if concurrent > 0 {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        _store: StoreContextMut<'_, InstanceState>,
+        _data: (),
+        _task: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        Box::pin(tokio::time::sleep(self.0.limits.request_timeout))
+    }
+
+    fn drop(&self, _store: wasmtime::Store<InstanceState>, result: wasmtime::Result<()>) {
+        match result {
+            Ok(()) => self
+                .0
+                .stats
+                .instances_recycled
+                .fetch_add(1, Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(error = %e, "edge instance failed; a fresh one replaces it");
+                self.0
+                    .stats
+                    .instances_failed
+                    .fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+}
+
+/// Ends a worker whose request overran its deadline or that sat idle too long.
+pub struct Expiration {
+    request_timeout: Duration,
+    idle_timeout: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    armed_for: Option<(WorkerStatus, Instant)>,
+}
+
+impl Expiration {
+    fn new(request_timeout: Duration, idle_timeout: Duration) -> Self {
+        Expiration {
+            request_timeout,
+            idle_timeout,
+            timer: Box::pin(tokio::time::sleep(idle_timeout)),
+            armed_for: None,
+        }
+    }
+}
+
+impl WorkerExpiration for Expiration {
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        let this = self.get_mut();
+        if this.armed_for != Some((status, start)) {
+            let limit = match status {
+                WorkerStatus::Idle => this.idle_timeout,
+                WorkerStatus::Requests | WorkerStatus::PostReturn => this.request_timeout,
+            };
+            this.timer
+                .as_mut()
+                .reset(tokio::time::Instant::from_std(start + limit));
+            this.armed_for = Some((status, start));
+        }
+        this.timer.as_mut().poll(cx)
+    }
+}

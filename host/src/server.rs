@@ -1,0 +1,117 @@
+//! The HTTP/1.1 front: accepts connections, bounds request bodies, and hands
+//! each request to a warm edge instance. Failures of the instance itself
+//! (trap, deadline) become JSON errors here; everything else is answered by
+//! the component.
+
+use crate::runtime::Handler;
+use bytes::Bytes;
+use edge_core::model::{ApiError, ErrorKind};
+use edge_core::validate::MAX_BODY_BYTES;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::handler::ProxyHandler;
+use wasmtime_wasi_http::WasiBody;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+fn json_response(err: &ApiError) -> hyper::Response<WasiBody> {
+    let response = edge_core::Response::error(err);
+    let mut builder = hyper::Response::builder().status(response.status);
+    for (name, value) in &response.headers {
+        builder = builder.header(name, value);
+    }
+    let body = Full::new(Bytes::from(response.body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    builder.body(body).expect("static error response is valid")
+}
+
+async fn handle(
+    handler: ProxyHandler<Handler>,
+    request: hyper::Request<Incoming>,
+) -> Result<hyper::Response<WasiBody>, Infallible> {
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Ok(json_response(&ApiError::new(
+            ErrorKind::TooLarge,
+            "body_too_large",
+            format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+        )));
+    }
+    let request = request.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
+    match handler.handle((), request).await {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            let timed_out = e.is::<wasmtime_wasi_http::handler::ExpirationError>();
+            tracing::warn!(error = %e, timed_out, "edge instance failed a request");
+            let err = if timed_out {
+                ApiError::unavailable("edge_timeout", "the request did not finish in time", 1)
+            } else {
+                ApiError::new(
+                    ErrorKind::Internal,
+                    "edge_failure",
+                    "the edge component failed on this request",
+                )
+            };
+            Ok(json_response(&err))
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight
+/// requests finish (up to a grace period).
+pub async fn serve(
+    listener: TcpListener,
+    handler: ProxyHandler<Handler>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let conn = http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .serve_connection(
+                TokioIo::new(stream),
+                service_fn(move |req| handle(handler.clone(), req)),
+            );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tracing::info!("shutting down; finishing in-flight requests");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within the grace period");
+    }
+    Ok(())
+}

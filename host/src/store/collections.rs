@@ -1,0 +1,611 @@
+//! Collections and their vectors. Each collection has its own table
+//! (`zerodb_data.c<id>`) with a `vector(dims)` column, a GIN index on its
+//! metadata, and the approximate index its spec asks for.
+
+use super::{db_error, table_name, Project, Result, Store};
+use deadpool_postgres::GenericClient;
+use edge_core::model::*;
+use edge_core::validate;
+use pgvector::Vector;
+use std::collections::HashMap;
+use tokio_postgres::error::SqlState;
+
+/// pgvector indexes `vector` up to 2000 dimensions and `halfvec` up to 4000.
+const VECTOR_INDEX_MAX_DIMS: u32 = 2000;
+const HALFVEC_INDEX_MAX_DIMS: u32 = 4000;
+/// pgvector's guidance: IVFFlat lists ≈ rows / 1000 (up to 1M rows).
+const ROWS_PER_IVF_LIST: i64 = 1000;
+const MAX_IVF_LISTS: i64 = 4000;
+
+/// A collection as stored in `zerodb.collections`.
+#[derive(Clone, Debug)]
+pub struct Collection {
+    pub id: i64,
+    pub name: String,
+    pub spec: CollectionSpec,
+    pub count: i64,
+    pub version: i64,
+    pub ivf_lists: i32,
+}
+
+impl Collection {
+    fn from_row(row: &tokio_postgres::Row) -> Result<Collection> {
+        let metric = match row.get::<_, &str>("metric") {
+            "cosine" => Metric::Cosine,
+            "l2" => Metric::L2,
+            _ => Metric::Dot,
+        };
+        let index = match row.get::<_, &str>("index_kind") {
+            "hnsw" => IndexKind::Hnsw,
+            "ivfflat" => IndexKind::Ivfflat,
+            _ => IndexKind::None,
+        };
+        Ok(Collection {
+            id: row.get("id"),
+            name: row.get("name"),
+            spec: CollectionSpec {
+                dims: row.get::<_, i32>("dims") as u32,
+                metric,
+                index,
+            },
+            count: row.get("vector_count"),
+            version: row.get("version"),
+            ivf_lists: row.get("ivf_lists"),
+        })
+    }
+
+    pub fn info(&self) -> CollectionInfo {
+        CollectionInfo {
+            name: self.name.clone(),
+            spec: self.spec,
+            count: self.count.max(0) as u64,
+            version: self.version.max(0) as u64,
+        }
+    }
+
+    fn table(&self) -> String {
+        table_name(self.id)
+    }
+
+    /// The expression the ANN index is built on, and searches order by.
+    fn indexed_column(&self) -> String {
+        if self.spec.dims > VECTOR_INDEX_MAX_DIMS && self.spec.index != IndexKind::None {
+            format!("(embedding::halfvec({}))", self.spec.dims)
+        } else {
+            "embedding".to_string()
+        }
+    }
+
+    /// The query parameter `$n` cast to match [`Self::indexed_column`].
+    fn query_param(&self, n: usize) -> String {
+        if self.spec.dims > VECTOR_INDEX_MAX_DIMS && self.spec.index != IndexKind::None {
+            format!("${n}::vector::halfvec({})", self.spec.dims)
+        } else {
+            format!("${n}::vector")
+        }
+    }
+
+    fn distance(&self, param: usize) -> String {
+        let op = match self.spec.metric {
+            Metric::Cosine => "<=>",
+            Metric::L2 => "<->",
+            Metric::Dot => "<#>",
+        };
+        format!("{} {op} {}", self.indexed_column(), self.query_param(param))
+    }
+
+    /// The score clients see for a pgvector distance (see `zerodb:edge/types.metric`).
+    fn score(&self, distance: f64) -> f32 {
+        (match self.spec.metric {
+            Metric::Cosine => 1.0 - distance,
+            Metric::L2 => distance,
+            Metric::Dot => -distance,
+        }) as f32
+    }
+
+    fn index_name(&self) -> String {
+        format!("c{}_ann", self.id)
+    }
+
+    /// `CREATE INDEX` for the collection's ANN index, if it has one.
+    fn index_ddl(&self, name: &str, concurrently: bool, lists: i32) -> Option<String> {
+        let family = if self.spec.dims > VECTOR_INDEX_MAX_DIMS {
+            "halfvec"
+        } else {
+            "vector"
+        };
+        let ops = match self.spec.metric {
+            Metric::Cosine => "cosine",
+            Metric::L2 => "l2",
+            Metric::Dot => "ip",
+        };
+        let (method, with) = match self.spec.index {
+            IndexKind::None => return None,
+            IndexKind::Hnsw => ("hnsw", String::new()),
+            IndexKind::Ivfflat => ("ivfflat", format!(" WITH (lists = {lists})")),
+        };
+        let concurrently = if concurrently { " CONCURRENTLY" } else { "" };
+        Some(format!(
+            "CREATE INDEX{concurrently} {name} ON {} USING {method} ({} {family}_{ops}_ops){with}",
+            self.table(),
+            self.indexed_column()
+        ))
+    }
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::not_found(
+        "collection_not_found",
+        format!("no collection named {name:?}"),
+    )
+}
+
+/// A table vanishing under a query means the collection was dropped meanwhile.
+fn query_error(name: &str) -> impl Fn(tokio_postgres::Error) -> ApiError + '_ {
+    move |e| {
+        if e.code() == Some(&SqlState::UNDEFINED_TABLE) {
+            not_found(name)
+        } else {
+            db_error(e)
+        }
+    }
+}
+
+const COLLECTION_COLUMNS: &str =
+    "id, name, dims, metric, index_kind, version, vector_count, ivf_lists";
+
+async fn find(
+    client: &impl GenericClient,
+    project: &Project,
+    name: &str,
+    lock: bool,
+) -> Result<Collection> {
+    let sql = format!(
+        "SELECT {COLLECTION_COLUMNS} FROM zerodb.collections WHERE project_id = $1 AND name = $2{}",
+        if lock { " FOR NO KEY UPDATE" } else { "" }
+    );
+    let stmt = client.prepare_cached(&sql).await.map_err(db_error)?;
+    let row = client
+        .query_opt(&stmt, &[&project.id, &name])
+        .await
+        .map_err(db_error)?;
+    Collection::from_row(&row.ok_or_else(|| not_found(name))?)
+}
+
+fn metric_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Cosine => "cosine",
+        Metric::L2 => "l2",
+        Metric::Dot => "dot",
+    }
+}
+
+fn index_kind_name(index: IndexKind) -> &'static str {
+    match index {
+        IndexKind::Hnsw => "hnsw",
+        IndexKind::Ivfflat => "ivfflat",
+        IndexKind::None => "none",
+    }
+}
+
+impl Store {
+    pub async fn create_collection(
+        &self,
+        project: &Project,
+        name: &str,
+        spec: CollectionSpec,
+    ) -> Result<CollectionInfo> {
+        validate::collection_name(name)?;
+        validate::dims(spec.dims)?;
+        if spec.index != IndexKind::None && spec.dims > HALFVEC_INDEX_MAX_DIMS {
+            return Err(ApiError::invalid(
+                "dims_exceed_index_limit",
+                format!(
+                    "pgvector indexes at most {HALFVEC_INDEX_MAX_DIMS} dimensions (as halfvec); \
+                     use index \"none\" for {} dimensions",
+                    spec.dims
+                ),
+            ));
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let lists: i32 = if spec.index == IndexKind::Ivfflat {
+            1
+        } else {
+            0
+        };
+        let inserted = tx
+            .query_opt(
+                &format!(
+                    "INSERT INTO zerodb.collections (project_id, name, dims, metric, index_kind, ivf_lists)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, name) DO NOTHING
+                     RETURNING {COLLECTION_COLUMNS}"
+                ),
+                &[
+                    &project.id,
+                    &name,
+                    &(spec.dims as i32),
+                    &metric_name(spec.metric),
+                    &index_kind_name(spec.index),
+                    &lists,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        let Some(row) = inserted else {
+            drop(tx);
+            let existing = find(&client, project, name, false).await?;
+            return if existing.spec == spec {
+                Ok(existing.info())
+            } else {
+                Err(ApiError::new(
+                    ErrorKind::Conflict,
+                    "collection_exists",
+                    format!("collection {name:?} exists with a different spec"),
+                ))
+            };
+        };
+        let collection = Collection::from_row(&row)?;
+        let table = collection.table();
+        let mut ddl = format!(
+            "CREATE TABLE {table} (
+                 id text PRIMARY KEY,
+                 embedding vector({}) NOT NULL,
+                 metadata jsonb NOT NULL DEFAULT '{{}}');
+             CREATE INDEX c{}_metadata ON {table} USING gin (metadata jsonb_path_ops);",
+            spec.dims, collection.id
+        );
+        if let Some(index) = collection.index_ddl(&collection.index_name(), false, lists) {
+            ddl.push_str(&index);
+        }
+        tx.batch_execute(&ddl).await.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(collection.info())
+    }
+
+    pub async fn describe_collection(
+        &self,
+        project: &Project,
+        name: &str,
+    ) -> Result<CollectionInfo> {
+        let client = self.client().await?;
+        Ok(find(&client, project, name, false).await?.info())
+    }
+
+    pub async fn drop_collection(&self, project: &Project, name: &str) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let collection = find(&tx, project, name, true).await?;
+        tx.batch_execute(&format!(
+            "DROP TABLE IF EXISTS {}; DELETE FROM zerodb.collections WHERE id = {}",
+            collection.table(),
+            collection.id
+        ))
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    pub async fn upsert(
+        &self,
+        project: &Project,
+        name: &str,
+        records: Vec<VectorRecord>,
+    ) -> Result<WriteResult> {
+        if records.len() > validate::MAX_BATCH {
+            return Err(ApiError::new(
+                ErrorKind::TooLarge,
+                "batch_too_large",
+                format!("at most {} vectors per call", validate::MAX_BATCH),
+            ));
+        }
+        // The last occurrence of a repeated id wins.
+        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            by_id.insert(r.id.clone(), i);
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let collection = find(&tx, project, name, true).await?;
+        let (mut ids, mut vectors, mut metadata) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, record) in records.into_iter().enumerate() {
+            if by_id.get(&record.id) != Some(&i) {
+                continue;
+            }
+            validate::id("id", &record.id)?;
+            validate::vector(&record.values, Some(collection.spec.dims))?;
+            let meta: serde_json::Value = serde_json::from_str(&record.metadata).map_err(|_| {
+                ApiError::invalid("invalid_metadata", "metadata must be a JSON object")
+            })?;
+            validate::metadata(&meta)?;
+            ids.push(record.id);
+            vectors.push(Vector::from(record.values));
+            metadata.push(meta);
+        }
+        let sql = format!(
+            "INSERT INTO {} (id, embedding, metadata)
+             SELECT * FROM unnest($1::text[], $2::vector[], $3::jsonb[])
+             ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata
+             RETURNING (xmax = 0)",
+            collection.table()
+        );
+        let rows = tx
+            .query(&sql, &[&ids, &vectors, &metadata])
+            .await
+            .map_err(query_error(name))?;
+        let inserted = rows.iter().filter(|r| r.get::<_, bool>(0)).count() as i64;
+        let (version, count) = bump(&tx, &collection, inserted).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.maybe_rebuild_ivfflat(&collection, count);
+        Ok(WriteResult {
+            affected: rows.len() as u64,
+            version: version as u64,
+        })
+    }
+
+    pub async fn get_vector(
+        &self,
+        project: &Project,
+        name: &str,
+        id: &str,
+    ) -> Result<VectorRecord> {
+        validate::id("id", id)?;
+        let client = self.client().await?;
+        let collection = find(&client, project, name, false).await?;
+        let sql = format!(
+            "SELECT embedding, metadata FROM {} WHERE id = $1",
+            collection.table()
+        );
+        let stmt = client
+            .prepare_cached(&sql)
+            .await
+            .map_err(query_error(name))?;
+        let row = client
+            .query_opt(&stmt, &[&id])
+            .await
+            .map_err(query_error(name))?;
+        let row = row.ok_or_else(|| {
+            ApiError::not_found("vector_not_found", format!("no vector {id:?} in {name}"))
+        })?;
+        Ok(VectorRecord {
+            id: id.to_string(),
+            values: row.get::<_, Vector>(0).to_vec(),
+            metadata: row.get::<_, serde_json::Value>(1).to_string(),
+        })
+    }
+
+    pub async fn delete_vector(
+        &self,
+        project: &Project,
+        name: &str,
+        id: &str,
+    ) -> Result<WriteResult> {
+        validate::id("id", id)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let collection = find(&tx, project, name, true).await?;
+        let sql = format!("DELETE FROM {} WHERE id = $1", collection.table());
+        let deleted = tx.execute(&sql, &[&id]).await.map_err(query_error(name))? as i64;
+        let version = if deleted > 0 {
+            bump(&tx, &collection, -deleted).await?.0
+        } else {
+            collection.version
+        };
+        tx.commit().await.map_err(db_error)?;
+        Ok(WriteResult {
+            affected: deleted as u64,
+            version: version as u64,
+        })
+    }
+
+    pub async fn search(
+        &self,
+        project: &Project,
+        name: &str,
+        request: &SearchRequest,
+    ) -> Result<SearchResult> {
+        validate::k(request.k)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let collection = find(&tx, project, name, false).await?;
+        validate::vector(&request.vector, Some(collection.spec.dims))?;
+        let filter: Option<serde_json::Value> = match &request.filter {
+            Some(text) => {
+                let value = serde_json::from_str(text).map_err(|_| {
+                    ApiError::invalid("invalid_filter", "filter must be a JSON object")
+                })?;
+                validate::filter(&value)?;
+                Some(value)
+            }
+            None => None,
+        };
+        // Candidate list sizes: HNSW must look at >= k candidates; IVFFlat
+        // probes sqrt(lists) lists (pgvector's guidance). Iterative scans keep
+        // a filtered search from coming back short.
+        let ef_search = request.k.max(40).to_string();
+        let probes = ((collection.ivf_lists.max(1) as f64).sqrt().ceil() as i64).to_string();
+        tx.execute(
+            "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true),
+                    set_config('ivfflat.probes', $2, true), set_config('ivfflat.iterative_scan', 'relaxed_order', true)",
+            &[&ef_search, &probes],
+        )
+        .await
+        .map_err(db_error)?;
+        let sql = search_sql(&collection, filter.is_some(), request.include_values);
+        let stmt = tx.prepare_cached(&sql).await.map_err(query_error(name))?;
+        let query = Vector::from(request.vector.clone());
+        let k = i64::from(request.k);
+        let rows = match &filter {
+            Some(f) => tx.query(&stmt, &[&query, &k, f]).await,
+            None => tx.query(&stmt, &[&query, &k]).await,
+        }
+        .map_err(query_error(name))?;
+        tx.commit().await.map_err(db_error)?;
+        let mut hits: Vec<(f64, SearchHit)> = rows
+            .iter()
+            .map(|row| {
+                let distance: f64 = row.get(1);
+                let hit = SearchHit {
+                    id: row.get(0),
+                    score: collection.score(distance),
+                    metadata: request
+                        .include_metadata
+                        .then(|| row.get::<_, serde_json::Value>(2).to_string()),
+                    values: request
+                        .include_values
+                        .then(|| row.get::<_, Vector>(3).to_vec()),
+                };
+                (distance, hit)
+            })
+            .collect();
+        // IVFFlat's iterative scan returns candidates in relaxed order.
+        hits.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(SearchResult {
+            hits: hits.into_iter().map(|(_, h)| h).collect(),
+            version: collection.version as u64,
+        })
+    }
+
+    /// Rebuilds an IVFFlat index in the background once the collection has
+    /// grown enough that pgvector's rows/1000 guidance doubles its lists: an
+    /// IVFFlat index built over few rows clusters badly.
+    fn maybe_rebuild_ivfflat(&self, collection: &Collection, count: i64) {
+        if collection.spec.index != IndexKind::Ivfflat {
+            return;
+        }
+        let target = (count / ROWS_PER_IVF_LIST).clamp(1, MAX_IVF_LISTS) as i32;
+        if target < collection.ivf_lists.max(1) * 2 {
+            return;
+        }
+        let store = self.clone();
+        let collection = collection.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.rebuild_ivfflat(&collection, target).await {
+                tracing::warn!(collection = collection.id, error = %e, "IVFFlat rebuild failed");
+            }
+        });
+    }
+
+    async fn rebuild_ivfflat(&self, collection: &Collection, lists: i32) -> Result<()> {
+        let mut client = self.client().await?;
+        // One rebuild per collection at a time, across hosts.
+        let locked: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(7201, $1::int)",
+                &[&(collection.id as i32)],
+            )
+            .await
+            .map_err(db_error)?
+            .get(0);
+        if !locked {
+            return Ok(());
+        }
+        let temp = format!("c{}_ann_new", collection.id);
+        let result = async {
+            let ddl = collection.index_ddl(&temp, true, lists).unwrap_or_default();
+            client
+                .batch_execute(&format!("DROP INDEX IF EXISTS zerodb_data.{temp}; {ddl}"))
+                .await
+                .map_err(db_error)?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            tx.batch_execute(&format!(
+                "DROP INDEX zerodb_data.{old}; ALTER INDEX zerodb_data.{temp} RENAME TO {old};
+                 UPDATE zerodb.collections SET ivf_lists = {lists} WHERE id = {id}",
+                old = collection.index_name(),
+                id = collection.id
+            ))
+            .await
+            .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)
+        }
+        .await;
+        let _ = client
+            .execute(
+                "SELECT pg_advisory_unlock(7201, $1::int)",
+                &[&(collection.id as i32)],
+            )
+            .await;
+        if result.is_ok() {
+            tracing::info!(collection = collection.id, lists, "rebuilt IVFFlat index");
+        }
+        result
+    }
+}
+
+/// The search statement for a collection: `$1` query vector, `$2` k, `$3` filter.
+pub(crate) fn search_sql(collection: &Collection, filtered: bool, include_values: bool) -> String {
+    let distance = collection.distance(1);
+    format!(
+        "SELECT id, ({distance})::float8, metadata{values} FROM {table}{filter} ORDER BY {distance} LIMIT $2",
+        values = if include_values { ", embedding" } else { "" },
+        table = collection.table(),
+        filter = if filtered { " WHERE metadata @> $3" } else { "" },
+    )
+}
+
+/// Bumps a collection's version and adjusts its count, in the write's transaction.
+async fn bump(
+    tx: &deadpool_postgres::Transaction<'_>,
+    collection: &Collection,
+    added: i64,
+) -> Result<(i64, i64)> {
+    let row = tx
+        .query_one(
+            "UPDATE zerodb.collections SET version = version + 1, vector_count = vector_count + $2
+             WHERE id = $1 RETURNING version, vector_count",
+            &[&collection.id, &added],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Per-collection drift: every collection's table must exist with its
+/// `vector(dims)` column and, when it has one, its ANN index.
+pub(super) async fn drift(store: &Store) -> Result<Vec<String>> {
+    let client = store.client().await?;
+    let rows = client
+        .query(
+            &format!("SELECT {COLLECTION_COLUMNS} FROM zerodb.collections ORDER BY id"),
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    let mut drift = Vec::new();
+    for row in &rows {
+        let c = Collection::from_row(row)?;
+        let table = c.table();
+        let column_type: Option<String> = client
+            .query_opt(
+                "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                 WHERE a.attrelid = to_regclass($1) AND a.attname = 'embedding' AND NOT a.attisdropped",
+                &[&table],
+            )
+            .await
+            .map_err(db_error)?
+            .map(|r| r.get(0));
+        let expected = format!("vector({})", c.spec.dims);
+        if column_type.as_deref() != Some(expected.as_str()) {
+            drift.push(format!(
+                "- collection {:?} (table {table}): embedding {expected}, found {}",
+                c.name,
+                column_type.unwrap_or_else(|| "no such column".into())
+            ));
+        }
+        if c.spec.index != IndexKind::None {
+            let index = format!("zerodb_data.{}", c.index_name());
+            let exists: bool = client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&index])
+                .await
+                .map_err(db_error)?
+                .get(0);
+            if !exists {
+                drift.push(format!(
+                    "- collection {:?}: index {index} is missing",
+                    c.name
+                ));
+            }
+        }
+    }
+    Ok(drift)
+}

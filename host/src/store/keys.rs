@@ -1,0 +1,96 @@
+//! Projects and API keys. A key is 32 random bytes shown once at creation;
+//! only its SHA-256 is stored (a key has 256 bits of entropy, so a fast hash
+//! is enough), and it is looked up by that hash.
+
+use super::{db_error, Result, Store};
+use edge_core::model::{ApiError, ErrorKind};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+const KEY_PREFIX: &str = "zdb_";
+
+/// The project an API key belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+}
+
+fn hash(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::new(
+        ErrorKind::Unauthorized,
+        "invalid_api_key",
+        "the API key is not valid",
+    )
+}
+
+impl Store {
+    /// Creates a key for `project` (creating the project when new) and
+    /// returns the key; it cannot be recovered later.
+    pub async fn create_key(&self, project: &str) -> Result<String> {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let key = format!("{KEY_PREFIX}{}", hex::encode(bytes));
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let project_id: i64 = tx
+            .query_one(
+                "INSERT INTO zerodb.projects (name) VALUES ($1)
+                 ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+                &[&project],
+            )
+            .await
+            .map_err(db_error)?
+            .get(0);
+        tx.execute(
+            "INSERT INTO zerodb.api_keys (project_id, key_hash, prefix) VALUES ($1, $2, $3)",
+            &[&project_id, &hash(&key), &&key[..12]],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(key)
+    }
+
+    /// Revokes a key; returns whether it existed and was live.
+    pub async fn revoke_key(&self, key: &str) -> Result<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE zerodb.api_keys SET revoked_at = now() WHERE key_hash = $1 AND revoked_at IS NULL",
+                &[&hash(key)],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(n == 1)
+    }
+
+    /// Resolves a live key to its project. The lookup is by hash, so the
+    /// time it takes does not depend on how much of a key matches.
+    pub async fn authenticate(&self, key: &str) -> Result<Project> {
+        if !key.starts_with(KEY_PREFIX) || key.len() > 128 {
+            return Err(unauthorized());
+        }
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT p.id, p.name FROM zerodb.api_keys k JOIN zerodb.projects p ON p.id = k.project_id
+                 WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+            )
+            .await
+            .map_err(db_error)?;
+        let row = client
+            .query_opt(&stmt, &[&hash(key)])
+            .await
+            .map_err(db_error)?;
+        let row = row.ok_or_else(unauthorized)?;
+        Ok(Project {
+            id: row.get(0),
+            name: row.get(1),
+        })
+    }
+}

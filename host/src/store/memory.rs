@@ -1,0 +1,150 @@
+//! Agent memory records: one table for all projects, embeddings of any
+//! dimension; a search compares only records whose embedding has the query's
+//! dimension, exactly (sessions are small; the (project, session) index
+//! narrows the scan).
+
+use super::{db_error, Project, Result, Store};
+use edge_core::model::*;
+use edge_core::validate;
+use pgvector::Vector;
+
+const COLUMNS: &str = "id, session_id, role, content, embedding, metadata, \
+                       (extract(epoch from created_at) * 1000)::bigint AS created_at_ms";
+
+fn record(row: &tokio_postgres::Row, include_embedding: bool) -> MemoryRecord {
+    MemoryRecord {
+        id: row.get("id"),
+        session_id: row.get("session_id"),
+        role: row.get("role"),
+        content: row.get("content"),
+        embedding: if include_embedding {
+            row.get::<_, Vector>("embedding").to_vec()
+        } else {
+            Vec::new()
+        },
+        metadata: row.get::<_, serde_json::Value>("metadata").to_string(),
+        created_at_ms: row.get::<_, i64>("created_at_ms").max(0) as u64,
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("memory_not_found", format!("no memory record {id:?}"))
+}
+
+impl Store {
+    pub async fn put_memory(&self, project: &Project, memory: NewMemory) -> Result<MemoryRecord> {
+        if let Some(id) = &memory.id {
+            validate::id("id", id)?;
+        }
+        validate::id("session_id", &memory.session_id)?;
+        validate::id("role", &memory.role)?;
+        validate::text("content", &memory.content, validate::MAX_CONTENT_BYTES)?;
+        validate::vector(&memory.embedding, None)?;
+        let metadata: serde_json::Value = serde_json::from_str(&memory.metadata)
+            .map_err(|_| ApiError::invalid("invalid_metadata", "metadata must be a JSON object"))?;
+        validate::metadata(&metadata)?;
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "INSERT INTO zerodb.memories (project_id, id, session_id, role, content, embedding, metadata)
+                 VALUES ($1, coalesce($2, gen_random_uuid()::text), $3, $4, $5, $6, $7)
+                 ON CONFLICT (project_id, id) DO UPDATE SET session_id = EXCLUDED.session_id,
+                     role = EXCLUDED.role, content = EXCLUDED.content,
+                     embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata
+                 RETURNING {COLUMNS}"
+            ))
+            .await
+            .map_err(db_error)?;
+        let row = client
+            .query_one(
+                &stmt,
+                &[
+                    &project.id,
+                    &memory.id,
+                    &memory.session_id,
+                    &memory.role,
+                    &memory.content,
+                    &Vector::from(memory.embedding),
+                    &metadata,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(record(&row, false))
+    }
+
+    pub async fn get_memory(&self, project: &Project, id: &str) -> Result<MemoryRecord> {
+        validate::id("id", id)?;
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM zerodb.memories WHERE project_id = $1 AND id = $2"
+            ))
+            .await
+            .map_err(db_error)?;
+        let row = client
+            .query_opt(&stmt, &[&project.id, &id])
+            .await
+            .map_err(db_error)?;
+        Ok(record(&row.ok_or_else(|| not_found(id))?, true))
+    }
+
+    pub async fn delete_memory(&self, project: &Project, id: &str) -> Result<()> {
+        validate::id("id", id)?;
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "DELETE FROM zerodb.memories WHERE project_id = $1 AND id = $2",
+                &[&project.id, &id],
+            )
+            .await
+            .map_err(db_error)?;
+        if n == 0 {
+            return Err(not_found(id));
+        }
+        Ok(())
+    }
+
+    pub async fn search_memory(
+        &self,
+        project: &Project,
+        query: &MemoryQuery,
+    ) -> Result<Vec<MemoryHit>> {
+        validate::k(query.k)?;
+        validate::vector(&query.embedding, None)?;
+        if let Some(session) = &query.session_id {
+            validate::id("session_id", session)?;
+        }
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS}, (embedding <=> $2)::float8 AS distance FROM zerodb.memories
+                 WHERE project_id = $1 AND vector_dims(embedding) = $3
+                   AND ($4::text IS NULL OR session_id = $4)
+                 ORDER BY embedding <=> $2 LIMIT $5"
+            ))
+            .await
+            .map_err(db_error)?;
+        let dims = query.embedding.len() as i32;
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &project.id,
+                    &Vector::from(query.embedding.clone()),
+                    &dims,
+                    &query.session_id,
+                    &i64::from(query.k),
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| MemoryHit {
+                memory: record(row, query.include_embedding),
+                score: (1.0 - row.get::<_, f64>("distance")) as f32,
+            })
+            .collect())
+    }
+}
