@@ -43,7 +43,13 @@ async fn handle(
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+    if let Some(len) = declared.filter(|&len| len > MAX_BODY_BYTES as u64) {
+        // Read and discard a body up to twice the limit, so the client is
+        // done sending and sees the 413 rather than a reset connection.
+        if len <= 2 * MAX_BODY_BYTES as u64 {
+            let mut body = request.into_body();
+            while let Some(Ok(_)) = body.frame().await {}
+        }
         return Ok(json_response(&ApiError::new(
             ErrorKind::TooLarge,
             "body_too_large",

@@ -1,1 +1,10 @@
-//! End-to-end tests.
+//! End-to-end tests: the real `zerodb-edge` binary, the real edge component
+//! compiled to wasm, and a real PostgreSQL with pgvector (started by
+//! `scripts/test`), driven over HTTP.
+
+mod api;
+mod errors;
+mod harness;
+mod migrations;
+mod plans;
+mod restart;

@@ -136,7 +136,7 @@ impl Store {
         let constraints = client
             .query(
                 "SELECT c.conrelid::regclass::text, pg_get_constraintdef(c.oid)
-                 FROM pg_constraint c WHERE c.connamespace = 'zerodb'::regnamespace
+                 FROM pg_constraint c WHERE c.connamespace = to_regnamespace('zerodb')
                  ORDER BY 1, 2",
                 &[],
             )

@@ -1,0 +1,407 @@
+//! Every API operation over HTTP, checked against exact computations.
+
+use crate::harness::*;
+use rand::Rng;
+use serde_json::{json, Value};
+
+const DIMS: usize = 1536;
+
+fn upsert_body(ids: &[String], vectors: &[Vec<f32>], tags: &[&str]) -> Value {
+    let vectors: Vec<Value> = ids
+        .iter()
+        .zip(vectors)
+        .enumerate()
+        .map(|(i, (id, v))| json!({"id": id, "values": v, "metadata": {"tag": tags[i % tags.len()], "n": i}}))
+        .collect();
+    json!({ "vectors": vectors })
+}
+
+fn recall(found: &[String], expected: &[(String, f64)]) -> f64 {
+    let hits = expected.iter().filter(|(id, _)| found.contains(id)).count();
+    hits as f64 / expected.len() as f64
+}
+
+#[test]
+fn collection_lifecycle_and_hnsw_search() {
+    let db = TestDb::new("api");
+    let key = db.key("acme");
+    let server = Server::start(&db.url);
+
+    let created = server
+        .call(
+            "PUT",
+            "/v1/collections/docs",
+            &key,
+            Some(&json!({"dims": DIMS})),
+        )
+        .ok();
+    assert_eq!(created["dims"], DIMS);
+    assert_eq!(created["metric"], "cosine");
+    assert_eq!(created["index"], "hnsw");
+    // Idempotent for the same spec, 409 for another.
+    server
+        .call(
+            "PUT",
+            "/v1/collections/docs",
+            &key,
+            Some(&json!({"dims": DIMS})),
+        )
+        .ok();
+    let conflict = server.call(
+        "PUT",
+        "/v1/collections/docs",
+        &key,
+        Some(&json!({"dims": 8})),
+    );
+    assert_eq!(
+        (conflict.status, conflict.error_code()),
+        (409, "collection_exists")
+    );
+
+    // 1000 vectors in one batch.
+    let mut rng = rng(7);
+    let vectors = clustered_vectors(&mut rng, 1000, DIMS, 25);
+    let ids: Vec<String> = (0..1000).map(|i| format!("doc-{i}")).collect();
+    let tags = ["red", "green", "blue", "gold"];
+    let upserted = server
+        .call(
+            "PUT",
+            "/v1/collections/docs/vectors",
+            &key,
+            Some(&upsert_body(&ids, &vectors, &tags)),
+        )
+        .ok();
+    assert_eq!(upserted["upserted"], 1000);
+    let described = server.call("GET", "/v1/collections/docs", &key, None).ok();
+    assert_eq!(described["count"], 1000);
+    assert_eq!(described["version"], upserted["version"]);
+
+    // Every answer says how it was served.
+    let probe = server.call(
+        "POST",
+        "/v1/collections/docs/search",
+        &key,
+        Some(&json!({"vector": vectors[0], "k": 1})),
+    );
+    assert_eq!(probe.cache.as_deref(), Some("miss"));
+    let strong = json!({"vector": vectors[0], "k": 1, "consistency": "strong"});
+    let probe = server.call("POST", "/v1/collections/docs/search", &key, Some(&strong));
+    assert_eq!(probe.cache.as_deref(), Some("bypass"));
+    assert_eq!(hit_ids(&probe.json), ["doc-0"]);
+
+    // Get returns exactly what was stored.
+    let got = server
+        .call("GET", "/v1/collections/docs/vectors/doc-17", &key, None)
+        .ok();
+    let values: Vec<f32> = serde_json::from_value(got["values"].clone()).unwrap();
+    assert_eq!(values, vectors[17]);
+    assert_eq!(got["metadata"], json!({"tag": "green", "n": 17}));
+
+    // Top-10 with and without a filter, against brute force over the same data.
+    let (mut recall_all, mut recall_filtered) = (0.0, 0.0);
+    let queries = 20;
+    for q in 0..queries {
+        let query: Vec<f32> = vectors[q * 37]
+            .iter()
+            .map(|x| x + rng.gen_range(-0.2f32..0.2))
+            .collect();
+        let expected = exact_top_k(
+            ids.iter()
+                .map(String::as_str)
+                .zip(vectors.iter().map(Vec::as_slice)),
+            &query,
+            10,
+            cosine,
+        );
+        let found = server
+            .call(
+                "POST",
+                "/v1/collections/docs/search",
+                &key,
+                Some(&json!({"vector": query, "k": 10})),
+            )
+            .ok();
+        assert_eq!(found["source"], "origin");
+        let hits = found["hits"].as_array().unwrap();
+        assert_eq!(hits.len(), 10);
+        // Scores are cosine similarities, best first.
+        for pair in hits.windows(2) {
+            assert!(pair[0]["score"].as_f64().unwrap() >= pair[1]["score"].as_f64().unwrap());
+        }
+        let top = &hits[0];
+        let exact = cosine(
+            &query,
+            &vectors[ids
+                .iter()
+                .position(|i| i == top["id"].as_str().unwrap())
+                .unwrap()],
+        );
+        assert!((top["score"].as_f64().unwrap() - exact).abs() < 1e-4);
+        recall_all += recall(&hit_ids(&found), &expected);
+
+        let filtered_ids: Vec<(&str, &[f32])> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % tags.len() == 2)
+            .map(|(i, id)| (id.as_str(), vectors[i].as_slice()))
+            .collect();
+        let expected = exact_top_k(filtered_ids.into_iter(), &query, 10, cosine);
+        let found = server
+            .call(
+                "POST",
+                "/v1/collections/docs/search",
+                &key,
+                Some(&json!({"vector": query, "k": 10, "filter": {"tag": "blue"}, "include_values": true})),
+            )
+            .ok();
+        let hits = found["hits"].as_array().unwrap();
+        assert_eq!(hits.len(), 10, "a filtered search must not come back short");
+        for hit in hits {
+            assert_eq!(hit["metadata"]["tag"], "blue");
+            assert_eq!(hit["values"].as_array().unwrap().len(), DIMS);
+        }
+        recall_filtered += recall(&hit_ids(&found), &expected);
+    }
+    let (recall_all, recall_filtered) = (
+        recall_all / queries as f64,
+        recall_filtered / queries as f64,
+    );
+    assert!(recall_all >= 0.95, "HNSW recall@10 {recall_all}");
+    assert!(
+        recall_filtered >= 0.95,
+        "filtered HNSW recall@10 {recall_filtered}"
+    );
+
+    // Delete one vector; it is gone from reads and searches.
+    let deleted = server
+        .call("DELETE", "/v1/collections/docs/vectors/doc-17", &key, None)
+        .ok();
+    assert_eq!(deleted["deleted"], 1);
+    let gone = server.call("GET", "/v1/collections/docs/vectors/doc-17", &key, None);
+    assert_eq!((gone.status, gone.error_code()), (404, "vector_not_found"));
+    let again = server.call("DELETE", "/v1/collections/docs/vectors/doc-17", &key, None);
+    assert_eq!(again.status, 404);
+    let found = server
+        .call(
+            "POST",
+            "/v1/collections/docs/search",
+            &key,
+            Some(&json!({"vector": vectors[17], "k": 5})),
+        )
+        .ok();
+    assert!(!hit_ids(&found).contains(&"doc-17".to_string()));
+    assert_eq!(
+        server.call("GET", "/v1/collections/docs", &key, None).ok()["count"],
+        999
+    );
+
+    // Upserting an existing id replaces it and does not change the count.
+    let replaced = server
+        .call(
+            "PUT",
+            "/v1/collections/docs/vectors",
+            &key,
+            Some(&json!({"vectors": [{"id": "doc-1", "values": vectors[2], "metadata": {"tag": "new"}}]})),
+        )
+        .ok();
+    assert_eq!(replaced["upserted"], 1);
+    let got = server
+        .call("GET", "/v1/collections/docs/vectors/doc-1", &key, None)
+        .ok();
+    assert_eq!(got["metadata"], json!({"tag": "new"}));
+    assert_eq!(
+        server.call("GET", "/v1/collections/docs", &key, None).ok()["count"],
+        999
+    );
+
+    // Drop.
+    server
+        .call("DELETE", "/v1/collections/docs", &key, None)
+        .ok();
+    let missing = server.call("GET", "/v1/collections/docs", &key, None);
+    assert_eq!(
+        (missing.status, missing.error_code()),
+        (404, "collection_not_found")
+    );
+}
+
+#[test]
+fn exact_search_without_index_and_l2_and_dot() {
+    let db = TestDb::new("exact");
+    let key = db.key("acme");
+    let server = Server::start(&db.url);
+    let mut rng = rng(11);
+    let vectors: Vec<Vec<f32>> = (0..300)
+        .map(|_| (0..64).map(|_| rng.gen_range(-1.0f32..1.0)).collect())
+        .collect();
+    let ids: Vec<String> = (0..300).map(|i| format!("v{i}")).collect();
+    let body = upsert_body(&ids, &vectors, &["x"]);
+    let neg_l2 = |a: &[f32], b: &[f32]| -l2(a, b);
+    let dot = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| *x as f64 * *y as f64)
+            .sum::<f64>()
+    };
+    let cases: [(&str, fn(&[f32], &[f32]) -> f64); 3] =
+        [("cosine", cosine), ("l2", neg_l2), ("dot", dot)];
+    for (metric, score) in cases {
+        let name = format!("exact_{metric}");
+        server
+            .call(
+                "PUT",
+                &format!("/v1/collections/{name}"),
+                &key,
+                Some(&json!({"dims": 64, "metric": metric, "index": "none"})),
+            )
+            .ok();
+        server
+            .call(
+                "PUT",
+                &format!("/v1/collections/{name}/vectors"),
+                &key,
+                Some(&body),
+            )
+            .ok();
+        for q in 0..10 {
+            let query: Vec<f32> = (0..64).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+            let expected = exact_top_k(
+                ids.iter()
+                    .map(String::as_str)
+                    .zip(vectors.iter().map(Vec::as_slice)),
+                &query,
+                25,
+                score,
+            );
+            let found = server
+                .call(
+                    "POST",
+                    &format!("/v1/collections/{name}/search"),
+                    &key,
+                    Some(&json!({"vector": query, "k": 25})),
+                )
+                .ok();
+            let expected_ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+            assert_eq!(
+                hit_ids(&found),
+                expected_ids,
+                "{metric} query {q}: exact order"
+            );
+            // Scores: cosine similarity, L2 distance, inner product.
+            for (hit, (_, s)) in found["hits"].as_array().unwrap().iter().zip(&expected) {
+                let want = if metric == "l2" { -s } else { *s };
+                assert!(
+                    (hit["score"].as_f64().unwrap() - want).abs() < 1e-4,
+                    "{metric}: {hit} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn memory_records() {
+    let db = TestDb::new("memory");
+    let key = db.key("agents");
+    let server = Server::start(&db.url);
+    let mut rng = rng(3);
+    let mut stored = Vec::new();
+    for i in 0..30 {
+        let embedding: Vec<f32> = (0..32).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+        let session = if i % 3 == 0 { "s-1" } else { "s-2" };
+        let record = server
+            .call(
+                "POST",
+                "/v1/memory",
+                &key,
+                Some(
+                    &json!({"session_id": session, "role": "user", "content": format!("note {i}"),
+                             "embedding": embedding, "metadata": {"i": i}}),
+                ),
+            )
+            .ok();
+        assert!(!record["id"].as_str().unwrap().is_empty());
+        assert_eq!(record["content"], format!("note {i}"));
+        stored.push((
+            record["id"].as_str().unwrap().to_string(),
+            session,
+            embedding,
+        ));
+    }
+    let (id, _, embedding) = &stored[4];
+    let got = server
+        .call("GET", &format!("/v1/memory/{id}"), &key, None)
+        .ok();
+    assert_eq!(got["content"], "note 4");
+    assert_eq!(
+        serde_json::from_value::<Vec<f32>>(got["embedding"].clone()).unwrap(),
+        *embedding
+    );
+
+    // Search within a session, against brute force over that session.
+    let query: Vec<f32> = (0..32).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    let in_session = stored
+        .iter()
+        .filter(|(_, s, _)| *s == "s-1")
+        .map(|(id, _, e)| (id.as_str(), e.as_slice()));
+    let expected: Vec<String> = exact_top_k(in_session, &query, 5, cosine)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let found = server
+        .call(
+            "POST",
+            "/v1/memory/search",
+            &key,
+            Some(&json!({"embedding": query, "k": 5, "session_id": "s-1"})),
+        )
+        .ok();
+    assert_eq!(hit_ids(&found), expected);
+    for hit in found["hits"].as_array().unwrap() {
+        assert_eq!(hit["session_id"], "s-1");
+    }
+    // Across the project.
+    let all = stored.iter().map(|(id, _, e)| (id.as_str(), e.as_slice()));
+    let expected: Vec<String> = exact_top_k(all, &query, 5, cosine)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let found = server
+        .call(
+            "POST",
+            "/v1/memory/search",
+            &key,
+            Some(&json!({"embedding": query, "k": 5})),
+        )
+        .ok();
+    assert_eq!(hit_ids(&found), expected);
+
+    // Delete.
+    server
+        .call("DELETE", &format!("/v1/memory/{id}"), &key, None)
+        .ok();
+    assert_eq!(
+        server
+            .call("GET", &format!("/v1/memory/{id}"), &key, None)
+            .status,
+        404
+    );
+    // Another project cannot see the records.
+    let other = db.key("other");
+    let (id, _, _) = &stored[5];
+    assert_eq!(
+        server
+            .call("GET", &format!("/v1/memory/{id}"), &other, None)
+            .status,
+        404
+    );
+    let found = server
+        .call(
+            "POST",
+            "/v1/memory/search",
+            &other,
+            Some(&json!({"embedding": query, "k": 5})),
+        )
+        .ok();
+    assert!(found["hits"].as_array().unwrap().is_empty());
+}

@@ -1,0 +1,291 @@
+//! Test harness: a fresh database per test on the PostgreSQL that
+//! `scripts/test` started, the real `zerodb-edge` binary on a free port, and
+//! a small HTTP client.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_zerodb-edge");
+
+/// The maintenance database URL of the test cluster.
+fn admin_url() -> String {
+    std::env::var("ZERODB_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".to_string())
+}
+
+/// A database created for one test and dropped after it.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new(tag: &str) -> TestDb {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "zt_{tag}_{}_{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = admin_url();
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+            .expect("the test PostgreSQL is not running: run the tests through scripts/test");
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        TestDb {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+
+    /// Runs the binary with `args` against this database.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .args(args)
+            .env("ZERODB_DATABASE_URL", &self.url)
+            .env("ZERODB_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+
+    /// Creates an API key for `project`.
+    pub fn key(&self, project: &str) -> String {
+        let out = self.cli(&["keys", "create", "--project", project]);
+        assert!(
+            out.status.success(),
+            "keys create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
+            let _ = client.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// A running `zerodb-edge serve`.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// Starts `serve --migrate` against `database_url`.
+    pub fn start(database_url: &str) -> Server {
+        Self::start_with(database_url, &["--migrate"])
+    }
+
+    pub fn start_with(database_url: &str, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("ZERODB_DATABASE_URL", database_url)
+            .env("ZERODB_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("zerodb-edge listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+            .to_string();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Server { child, base, agent }
+    }
+
+    /// Sends a request; `key` becomes `Authorization: Bearer key`.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        let request = request.body(body.unwrap_or_default()).unwrap();
+        let started = Instant::now();
+        let mut response = self.agent.run(request).expect("HTTP request failed");
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let (cache, retry_after) = (header("x-zerodb-cache"), header("retry-after"));
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            json,
+            cache,
+            retry_after,
+            elapsed,
+        }
+    }
+
+    pub fn call(&self, method: &str, path: &str, key: &str, body: Option<&Value>) -> Reply {
+        self.send(
+            method,
+            path,
+            Some(key),
+            body.map(|b| b.to_string().into_bytes()),
+        )
+    }
+
+    /// Stops the server the way an operator would (SIGTERM) and waits.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        send_sigterm(self.child.id());
+        self.child.wait().unwrap()
+    }
+}
+
+fn send_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub json: Value,
+    /// `x-zerodb-cache`.
+    pub cache: Option<String>,
+    pub retry_after: Option<String>,
+    pub elapsed: Duration,
+}
+
+impl Reply {
+    /// The `error.code` of a JSON error answer.
+    pub fn error_code(&self) -> &str {
+        self.json["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Value {
+        assert!(
+            (200..300).contains(&self.status),
+            "expected 2xx, got {}: {}",
+            self.status,
+            self.json
+        );
+        self.json
+    }
+}
+
+/// Deterministic pseudo-random data.
+pub fn rng(seed: u64) -> rand::rngs::StdRng {
+    rand::SeedableRng::seed_from_u64(seed)
+}
+
+/// Clustered unit-ish vectors, the way real embeddings cluster by topic.
+pub fn clustered_vectors(
+    rng: &mut impl rand::Rng,
+    n: usize,
+    dims: usize,
+    clusters: usize,
+) -> Vec<Vec<f32>> {
+    let centers: Vec<Vec<f32>> = (0..clusters)
+        .map(|_| (0..dims).map(|_| rng.gen_range(-1.0f32..1.0)).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            centers[i % clusters]
+                .iter()
+                .map(|c| c + rng.gen_range(-0.5f32..0.5))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (*x as f64, *y as f64);
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    dot / (na.sqrt() * nb.sqrt())
+}
+
+pub fn l2(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// Ids of the `k` best of `candidates` by `score` (higher first).
+pub fn exact_top_k<'a>(
+    candidates: impl Iterator<Item = (&'a str, &'a [f32])>,
+    query: &[f32],
+    k: usize,
+    score: fn(&[f32], &[f32]) -> f64,
+) -> Vec<(String, f64)> {
+    let mut scored: Vec<(String, f64)> = candidates
+        .map(|(id, v)| (id.to_string(), score(query, v)))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored.truncate(k);
+    scored
+}
+
+pub fn hit_ids(search: &Value) -> Vec<String> {
+    search["hits"]
+        .as_array()
+        .expect("search answer has hits")
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect()
+}

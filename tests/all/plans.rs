@@ -1,0 +1,181 @@
+//! Searches use the collection's pgvector index: the planner picks it, and
+//! the searches the API ran show up in the index's scan counter.
+
+use crate::harness::*;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn collection_id(db: &TestDb, name: &str) -> i64 {
+    db.client()
+        .query_one(
+            "SELECT id FROM zerodb.collections WHERE name = $1",
+            &[&name],
+        )
+        .unwrap()
+        .get(0)
+}
+
+fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn ivf_lists(db: &TestDb, name: &str) -> i32 {
+    db.client()
+        .query_one(
+            "SELECT ivf_lists FROM zerodb.collections WHERE name = $1",
+            &[&name],
+        )
+        .unwrap()
+        .get(0)
+}
+
+fn index_scans(db: &TestDb, index: &str) -> i64 {
+    db.client()
+        .query_one(
+            "SELECT coalesce(sum(idx_scan), 0)::bigint FROM pg_stat_user_indexes WHERE indexrelname = $1",
+            &[&index],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// Creates a collection with 5000 vectors (below a few thousand rows the
+/// planner rightly prefers a scan) and runs 5 API searches on it; returns
+/// the index name and a query vector.
+fn load_and_search(db: &TestDb, name: &str, spec: serde_json::Value) -> (String, Vec<f32>) {
+    let key = db.key("acme");
+    let server = Server::start(&db.url);
+    server
+        .call("PUT", &format!("/v1/collections/{name}"), &key, Some(&spec))
+        .ok();
+    let mut rng = rng(5);
+    let vectors = clustered_vectors(&mut rng, 5000, 128, 10);
+    for (batch_no, batch) in vectors.chunks(1000).enumerate() {
+        let body: Vec<_> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, v)| json!({"id": format!("{batch_no}-{i}"), "values": v}))
+            .collect();
+        server
+            .call(
+                "PUT",
+                &format!("/v1/collections/{name}/vectors"),
+                &key,
+                Some(&json!({"vectors": body})),
+            )
+            .ok();
+    }
+    if spec["index"] == "ivfflat" {
+        // IVFFlat is rebuilt in the background as the collection grows:
+        // rows/1000 lists rounded down to a power of two: 4 for 5000 rows.
+        wait_for(
+            || ivf_lists(db, name) == 4,
+            "the IVFFlat rebuild to 4 lists",
+        );
+    }
+    db.client().batch_execute("ANALYZE").unwrap();
+    let index = format!("c{}_ann", collection_id(db, name));
+    let before = index_scans(db, &index);
+    for v in vectors.iter().take(5) {
+        let found = server
+            .call(
+                "POST",
+                &format!("/v1/collections/{name}/search"),
+                &key,
+                Some(&json!({"vector": v, "k": 10})),
+            )
+            .ok();
+        assert_eq!(found["hits"].as_array().unwrap().len(), 10);
+    }
+    // Statistics reach pg_stat_user_indexes within about a second.
+    wait_for(
+        || index_scans(db, &index) >= before + 5,
+        "API searches to scan the index",
+    );
+    (index, vectors[0].clone())
+}
+
+/// The access method and operator class of a (one-column) index.
+fn index_method(db: &TestDb, index: &str) -> (String, String) {
+    let row = db
+        .client()
+        .query_one(
+            "SELECT am.amname::text, oc.opcname::text FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+             JOIN pg_opclass oc ON oc.oid = i.indclass[0] WHERE c.relname = $1",
+            &[&index],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+fn explain(db: &TestDb, sql: &str) -> String {
+    let rows = db.client().query(sql, &[]).unwrap();
+    rows.iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn literal(v: &[f32]) -> String {
+    format!(
+        "'[{}]'",
+        v.iter().map(f32::to_string).collect::<Vec<_>>().join(",")
+    )
+}
+
+#[test]
+fn hnsw_cosine_search_uses_the_index() {
+    let db = TestDb::new("plan_hnsw");
+    let (index, query) = load_and_search(
+        &db,
+        "hnsw_docs",
+        json!({"dims": 128, "index": "hnsw", "metric": "cosine"}),
+    );
+    let table = format!("zerodb_data.c{}", collection_id(&db, "hnsw_docs"));
+    let plan = explain(
+        &db,
+        &format!(
+            "EXPLAIN SELECT id FROM {table} ORDER BY embedding <=> {}::vector LIMIT 10",
+            literal(&query)
+        ),
+    );
+    assert!(
+        plan.contains(&format!("Index Scan using {index}")),
+        "plan:\n{plan}"
+    );
+    assert_eq!(
+        index_method(&db, &index),
+        ("hnsw".into(), "vector_cosine_ops".into())
+    );
+}
+
+#[test]
+fn ivfflat_l2_search_uses_the_index() {
+    let db = TestDb::new("plan_ivf");
+    let (index, query) = load_and_search(
+        &db,
+        "ivf_docs",
+        json!({"dims": 128, "index": "ivfflat", "metric": "l2"}),
+    );
+    let table = format!("zerodb_data.c{}", collection_id(&db, "ivf_docs"));
+    let plan = explain(
+        &db,
+        &format!(
+            "EXPLAIN SELECT id FROM {table} ORDER BY embedding <-> {}::vector LIMIT 10",
+            literal(&query)
+        ),
+    );
+    assert!(
+        plan.contains(&format!("Index Scan using {index}")),
+        "plan:\n{plan}"
+    );
+    assert_eq!(
+        index_method(&db, &index),
+        ("ivfflat".into(), "vector_l2_ops".into())
+    );
+}
