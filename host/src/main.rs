@@ -105,6 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Tests and scripts read the address from this line.
             println!("zerodb-edge listening on http://{}", listener.local_addr()?);
             server::serve(listener, handler, shutdown_signal()).await?;
+            runtime::SHUTTING_DOWN.store(true, std::sync::atomic::Ordering::Relaxed);
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate {

@@ -13,7 +13,7 @@ use crate::store::Store;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -99,6 +99,10 @@ impl WasiHttpView for InstanceState {
         }
     }
 }
+
+/// Set once the server has stopped, so that workers dropped at exit are not
+/// reported as failures.
+pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 
 /// Counters shown in logs and metrics.
 #[derive(Default, Debug)]

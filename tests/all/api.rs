@@ -243,8 +243,7 @@ fn exact_search_without_index_and_l2_and_dot() {
             .map(|(x, y)| *x as f64 * *y as f64)
             .sum::<f64>()
     };
-    let cases: [(&str, fn(&[f32], &[f32]) -> f64); 3] =
-        [("cosine", cosine), ("l2", neg_l2), ("dot", dot)];
+    let cases: [(&str, Score); 3] = [("cosine", cosine), ("l2", neg_l2), ("dot", dot)];
     for (metric, score) in cases {
         let name = format!("exact_{metric}");
         server

@@ -8,6 +8,17 @@ fn vector(dims: usize) -> Vec<f32> {
     (0..dims).map(|i| (i as f32 + 1.0) / dims as f32).collect()
 }
 
+/// (what, method, path, key, body, expected status, expected code)
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<Vec<u8>>,
+    u16,
+    &'a str,
+);
+
 #[test]
 fn bad_requests_get_clear_errors() {
     let db = TestDb::new("errors");
@@ -48,7 +59,7 @@ fn bad_requests_get_clear_errors() {
     let long_name = format!("/v1/collections/{}", "a".repeat(65));
     let long_id = format!("/v1/collections/docs/vectors/{}", "x".repeat(129));
     #[rustfmt::skip]
-    let cases: Vec<(&str, &str, &str, Option<&str>, Option<Vec<u8>>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("malformed JSON", "POST", "/v1/collections/docs/search", k, search("{\"vector\": [1,2"), 400, "malformed_json"),
         ("not JSON at all", "PUT", "/v1/collections/docs/vectors", k, search("hello"), 400, "malformed_json"),
         ("empty body", "POST", "/v1/collections/docs/search", k, None, 400, "malformed_json"),

@@ -266,12 +266,15 @@ pub fn l2(a: &[f32], b: &[f32]) -> f64 {
         .sqrt()
 }
 
+/// A similarity: higher is closer.
+pub type Score = fn(&[f32], &[f32]) -> f64;
+
 /// Ids of the `k` best of `candidates` by `score` (higher first).
 pub fn exact_top_k<'a>(
     candidates: impl Iterator<Item = (&'a str, &'a [f32])>,
     query: &[f32],
     k: usize,
-    score: fn(&[f32], &[f32]) -> f64,
+    score: Score,
 ) -> Vec<(String, f64)> {
     let mut scored: Vec<(String, f64)> = candidates
         .map(|(id, v)| (id.to_string(), score(query, v)))
