@@ -37,6 +37,21 @@ pub struct ServeArgs {
     /// Deadline of one request, in milliseconds.
     #[arg(long, env = "ZERODB_REQUEST_TIMEOUT_MS")]
     request_timeout_ms: Option<u64>,
+    /// Byte budget of each edge instance's cache.
+    #[arg(long, env = "ZERODB_CACHE_BYTES")]
+    cache_bytes: Option<usize>,
+    /// How long a cache entry is fresh, in milliseconds.
+    #[arg(long, env = "ZERODB_CACHE_TTL_MS")]
+    cache_ttl_ms: Option<u64>,
+    /// Largest collection (in vectors) the edge loads whole and searches exactly.
+    #[arg(long, env = "ZERODB_HOT_COLLECTION_MAX_VECTORS")]
+    hot_collection_max_vectors: Option<u64>,
+    /// Groups of edge instances; a collection's requests always go to the same group.
+    #[arg(long, env = "ZERODB_EDGE_SHARDS")]
+    edge_shards: Option<usize>,
+    /// How long a resolved API key is trusted before it is looked up again, in milliseconds.
+    #[arg(long, env = "ZERODB_AUTH_CACHE_MS")]
+    auth_cache_ms: Option<u64>,
 }
 
 /// The TOML file: the same settings, all optional.
@@ -51,6 +66,11 @@ struct FileConfig {
     instance_max_requests: Option<usize>,
     instance_max_memory_mb: Option<usize>,
     request_timeout_ms: Option<u64>,
+    cache_bytes: Option<usize>,
+    cache_ttl_ms: Option<u64>,
+    hot_collection_max_vectors: Option<u64>,
+    edge_shards: Option<usize>,
+    auth_cache_ms: Option<u64>,
 }
 
 /// Validated settings of `serve`.
@@ -61,6 +81,8 @@ pub struct ServeConfig {
     pub migrate: bool,
     pub max_connections: usize,
     pub limits: InstanceLimits,
+    pub shards: usize,
+    pub auth_cache: Duration,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -72,6 +94,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("migrate", &self.migrate)
             .field("max_connections", &self.max_connections)
             .field("limits", &self.limits)
+            .field("shards", &self.shards)
+            .field("auth_cache", &self.auth_cache)
             .finish()
     }
 }
@@ -80,14 +104,13 @@ impl ServeArgs {
     pub fn resolve(self) -> anyhow::Result<ServeConfig> {
         let file = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("parsing {}", path.display()))?
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => FileConfig::default(),
         };
         let defaults = InstanceLimits::default();
+        let env = cache_env(&self, &file)?;
         let Some(database_url) = self.database_url.or(file.database_url) else {
             bail!("no database: pass --database-url or set ZERODB_DATABASE_URL");
         };
@@ -101,10 +124,7 @@ impl ServeArgs {
         if !component.is_file() {
             bail!("edge component {} does not exist", component.display());
         }
-        let max_connections = self
-            .db_max_connections
-            .or(file.db_max_connections)
-            .unwrap_or(16);
+        let max_connections = self.db_max_connections.or(file.db_max_connections).unwrap_or(16);
         if max_connections == 0 {
             bail!("db_max_connections must be at least 1");
         }
@@ -123,22 +143,45 @@ impl ServeArgs {
                 .or(file.request_timeout_ms)
                 .map_or(defaults.request_timeout, Duration::from_millis),
             idle_timeout: defaults.idle_timeout,
+            env,
         };
         if limits.max_memory_bytes < 16 << 20 {
             bail!("instance_max_memory_mb must be at least 16");
         }
         Ok(ServeConfig {
-            listen: self
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
             database_url,
             component,
             migrate: self.migrate || file.migrate.unwrap_or(false),
             max_connections,
             limits,
+            shards: self
+                .edge_shards
+                .or(file.edge_shards)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+                .clamp(1, 64),
+            auth_cache: Duration::from_millis(self.auth_cache_ms.or(file.auth_cache_ms).unwrap_or(2000)),
         })
     }
+}
+
+/// The edge component's cache settings, handed to each instance as
+/// environment variables.
+fn cache_env(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Vec<(String, String)>> {
+    let mut env = Vec::new();
+    if let Some(bytes) = args.cache_bytes.or(file.cache_bytes) {
+        if bytes < 1 << 20 {
+            bail!("cache_bytes must be at least 1 MiB");
+        }
+        env.push(("ZERODB_CACHE_BYTES".to_string(), bytes.to_string()));
+    }
+    if let Some(ttl) = args.cache_ttl_ms.or(file.cache_ttl_ms) {
+        env.push(("ZERODB_CACHE_TTL_MS".to_string(), ttl.to_string()));
+    }
+    if let Some(max) = args.hot_collection_max_vectors.or(file.hot_collection_max_vectors) {
+        env.push(("ZERODB_HOT_COLLECTION_MAX_VECTORS".to_string(), max.to_string()));
+    }
+    Ok(env)
 }
 
 /// Where the project's build puts the edge component, relative to this binary:
@@ -151,7 +194,9 @@ fn default_component() -> anyhow::Result<PathBuf> {
         dir.join("../wasm32-wasip2/release/edge.wasm"),
         dir.join("../../wasm32-wasip2/release/edge.wasm"),
     ];
-    candidates.iter().find(|p| p.is_file()).cloned().context(
-        "edge component not found next to the binary; run scripts/build or pass --component",
-    )
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .context("edge component not found next to the binary; run scripts/build or pass --component")
 }

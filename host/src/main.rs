@@ -93,18 +93,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let config = args.resolve()?;
-            let store = Store::new(&config.database_url, config.max_connections)?;
+            let store = Store::new(&config.database_url, config.max_connections)?.with_auth_cache(config.auth_cache);
             if config.migrate {
                 store.migrate().await.context("applying migrations")?;
             }
             let runtime = runtime::Runtime::new(&config.component, store, config.limits.clone())?;
-            let handler = Arc::new(runtime).handler();
+            let shards = Arc::new(runtime).shards(config.shards);
             let listener = tokio::net::TcpListener::bind(&config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
             // Tests and scripts read the address from this line.
             println!("zerodb-edge listening on http://{}", listener.local_addr()?);
-            server::serve(listener, handler, shutdown_signal()).await?;
+            server::serve(listener, shards, shutdown_signal()).await?;
             runtime::SHUTTING_DOWN.store(true, std::sync::atomic::Ordering::Relaxed);
             Ok(ExitCode::SUCCESS)
         }
@@ -128,10 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("schema matches the expected schema");
                 Ok(ExitCode::SUCCESS)
             } else {
-                println!(
-                    "schema drift ({} difference(s); - expected, + live):",
-                    drift.len()
-                );
+                println!("schema drift ({} difference(s); - expected, + live):", drift.len());
                 for line in drift {
                     println!("  {line}");
                 }
@@ -177,8 +174,7 @@ async fn shutdown_signal() {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ZERODB_LOG")
-                .unwrap_or_else(|_| "info,wasmtime=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("ZERODB_LOG").unwrap_or_else(|_| "info,wasmtime=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

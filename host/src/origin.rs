@@ -73,6 +73,7 @@ impl From<wit::CollectionSpec> for core::CollectionSpec {
                 wit::IndexKind::Ivfflat => core::IndexKind::Ivfflat,
                 wit::IndexKind::None => core::IndexKind::None,
             },
+            cache_similarity: s.cache_similarity,
         }
     }
 }
@@ -93,9 +94,20 @@ impl From<core::CollectionInfo> for wit::CollectionInfo {
                     core::IndexKind::Ivfflat => wit::IndexKind::Ivfflat,
                     core::IndexKind::None => wit::IndexKind::None,
                 },
+                cache_similarity: i.spec.cache_similarity,
             },
             count: i.count,
             version: i.version,
+        }
+    }
+}
+
+impl From<core::VectorRecord> for wit::VectorRecord {
+    fn from(r: core::VectorRecord) -> Self {
+        wit::VectorRecord {
+            id: r.id,
+            values: r.values,
+            metadata: r.metadata,
         }
     }
 }
@@ -130,10 +142,7 @@ impl OriginCtx {
         self.table
             .get(session)
             .map(|s| s.project.clone())
-            .map_err(|e| {
-                core::ApiError::new(core::ErrorKind::Internal, "invalid_session", e.to_string())
-                    .into()
-            })
+            .map_err(|e| core::ApiError::new(core::ErrorKind::Internal, "invalid_session", e.to_string()).into())
     }
 }
 
@@ -143,20 +152,13 @@ impl zerodb::edge::origin::Host for OriginCtx {}
 impl zerodb::edge::origin::HostSession for OriginCtx {
     async fn open(&mut self, api_key: String) -> Res<Resource<Session>> {
         let project = self.store.authenticate(&api_key).await?;
-        self.table.push(Session { project }).map_err(|e| {
-            core::ApiError::new(
-                core::ErrorKind::Internal,
-                "too_many_sessions",
-                e.to_string(),
-            )
-            .into()
-        })
+        self.table
+            .push(Session { project })
+            .map_err(|e| core::ApiError::new(core::ErrorKind::Internal, "too_many_sessions", e.to_string()).into())
     }
 
     async fn project(&mut self, session: Resource<Session>) -> String {
-        self.project_of(&session)
-            .map(|p| p.id.to_string())
-            .unwrap_or_default()
+        self.project_of(&session).map(|p| p.id.to_string()).unwrap_or_default()
     }
 
     async fn create_collection(
@@ -166,24 +168,12 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
         spec: wit::CollectionSpec,
     ) -> Res<wit::CollectionInfo> {
         let project = self.project_of(&session)?;
-        Ok(self
-            .store
-            .create_collection(&project, &name, spec.into())
-            .await?
-            .into())
+        Ok(self.store.create_collection(&project, &name, spec.into()).await?.into())
     }
 
-    async fn describe_collection(
-        &mut self,
-        session: Resource<Session>,
-        name: String,
-    ) -> Res<wit::CollectionInfo> {
+    async fn describe_collection(&mut self, session: Resource<Session>, name: String) -> Res<wit::CollectionInfo> {
         let project = self.project_of(&session)?;
-        Ok(self
-            .store
-            .describe_collection(&project, &name)
-            .await?
-            .into())
+        Ok(self.store.describe_collection(&project, &name).await?.into())
     }
 
     async fn drop_collection(&mut self, session: Resource<Session>, name: String) -> Res<()> {
@@ -206,40 +196,36 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
                 metadata: r.metadata,
             })
             .collect();
-        Ok(self
-            .store
-            .upsert(&project, &collection, records)
-            .await?
-            .into())
+        Ok(self.store.upsert(&project, &collection, records).await?.into())
     }
 
-    async fn get(
+    async fn get(&mut self, session: Resource<Session>, collection: String, id: String) -> Res<wit::VectorRecord> {
+        let project = self.project_of(&session)?;
+        Ok(self.store.get_vector(&project, &collection, &id).await?.into())
+    }
+
+    async fn list_vectors(
         &mut self,
         session: Resource<Session>,
         collection: String,
-        id: String,
-    ) -> Res<wit::VectorRecord> {
+        after: Option<String>,
+        limit: u32,
+    ) -> Res<wit::VectorPage> {
         let project = self.project_of(&session)?;
-        let r = self.store.get_vector(&project, &collection, &id).await?;
-        Ok(wit::VectorRecord {
-            id: r.id,
-            values: r.values,
-            metadata: r.metadata,
+        let page = self
+            .store
+            .list_vectors(&project, &collection, after.as_deref(), limit)
+            .await?;
+        Ok(wit::VectorPage {
+            records: page.records.into_iter().map(Into::into).collect(),
+            next: page.next,
+            version: page.version,
         })
     }
 
-    async fn delete(
-        &mut self,
-        session: Resource<Session>,
-        collection: String,
-        id: String,
-    ) -> Res<wit::WriteResult> {
+    async fn delete(&mut self, session: Resource<Session>, collection: String, id: String) -> Res<wit::WriteResult> {
         let project = self.project_of(&session)?;
-        Ok(self
-            .store
-            .delete_vector(&project, &collection, &id)
-            .await?
-            .into())
+        Ok(self.store.delete_vector(&project, &collection, &id).await?.into())
     }
 
     async fn search(
@@ -272,11 +258,7 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
         })
     }
 
-    async fn put_memory(
-        &mut self,
-        session: Resource<Session>,
-        m: wit::NewMemory,
-    ) -> Res<wit::MemoryRecord> {
+    async fn put_memory(&mut self, session: Resource<Session>, m: wit::NewMemory) -> Res<wit::MemoryRecord> {
         let project = self.project_of(&session)?;
         let memory = core::NewMemory {
             id: m.id,
@@ -289,11 +271,7 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
         Ok(self.store.put_memory(&project, memory).await?.into())
     }
 
-    async fn get_memory(
-        &mut self,
-        session: Resource<Session>,
-        id: String,
-    ) -> Res<wit::MemoryRecord> {
+    async fn get_memory(&mut self, session: Resource<Session>, id: String) -> Res<wit::MemoryRecord> {
         let project = self.project_of(&session)?;
         Ok(self.store.get_memory(&project, &id).await?.into())
     }
@@ -303,11 +281,7 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
         Ok(self.store.delete_memory(&project, &id).await?)
     }
 
-    async fn search_memory(
-        &mut self,
-        session: Resource<Session>,
-        q: wit::MemoryQuery,
-    ) -> Res<Vec<wit::MemoryHit>> {
+    async fn search_memory(&mut self, session: Resource<Session>, q: wit::MemoryQuery) -> Res<Vec<wit::MemoryHit>> {
         let project = self.project_of(&session)?;
         let query = core::MemoryQuery {
             embedding: q.embedding,

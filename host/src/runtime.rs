@@ -11,18 +11,18 @@
 use crate::origin::{self, OriginCtx};
 use crate::store::Store;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, GuestTaskId, Linker, ResourceTable};
-use wasmtime::{Config, Engine, StoreContextMut, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::handler::{
-    HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState,
-    WorkerStatus,
+    HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
 };
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -38,6 +38,8 @@ pub struct InstanceLimits {
     pub request_timeout: Duration,
     /// How long an idle instance is kept.
     pub idle_timeout: Duration,
+    /// Environment of each instance: the cache settings (`ZERODB_CACHE_*`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for InstanceLimits {
@@ -47,6 +49,7 @@ impl Default for InstanceLimits {
             max_memory_bytes: 512 << 20,
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(600),
+            env: Vec::new(),
         }
     }
 }
@@ -57,8 +60,31 @@ pub struct InstanceState {
     http: WasiHttpCtx,
     table: ResourceTable,
     origin: OriginCtx,
-    limits: StoreLimits,
+    limits: MemoryLimiter,
     hooks: DenyOutgoingHttp,
+}
+
+/// Caps an instance's linear memory and records how much it has grown, so
+/// that its worker retires it once past three quarters of the cap (before
+/// an allocation fails inside the guest).
+struct MemoryLimiter {
+    max_bytes: usize,
+    grown: Arc<AtomicUsize>,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.grown.load(Ordering::Relaxed) + (desired - current);
+        if total > self.max_bytes {
+            return Ok(false);
+        }
+        self.grown.store(total, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
 }
 
 /// In the native host the origin is a direct import, so the edge component
@@ -141,9 +167,7 @@ impl Runtime {
         let pre = linker
             .instantiate_pre(&component)
             .and_then(ServicePre::new)
-            .map_err(|e| {
-                anyhow::anyhow!("the component must export wasi:http/handler@0.3.0: {e:#}")
-            })?;
+            .map_err(|e| anyhow::anyhow!("the component must export wasi:http/handler@0.3.0: {e:#}"))?;
         Ok(Runtime {
             engine,
             pre,
@@ -153,9 +177,32 @@ impl Runtime {
         })
     }
 
-    /// A handler that dispatches requests to warm instances.
-    pub fn handler(self: Arc<Self>) -> ProxyHandler<Handler> {
-        ProxyHandler::new(Handler(self))
+    /// `count` groups of warm instances.
+    pub fn shards(self: Arc<Self>, count: usize) -> Shards {
+        Shards(
+            (0..count.max(1))
+                .map(|_| ProxyHandler::new(Handler(self.clone())))
+                .collect(),
+        )
+    }
+}
+
+/// Groups of warm instances. All requests about one collection of one API
+/// key go to the same group, so the cache that holds the collection is the
+/// one its reads and writes reach.
+pub struct Shards(Vec<ProxyHandler<Handler>>);
+
+impl Shards {
+    pub fn pick<B>(&self, request: &http::Request<B>) -> &ProxyHandler<Handler> {
+        let mut hasher = std::hash::DefaultHasher::new();
+        if let Some(key) = request.headers().get(http::header::AUTHORIZATION) {
+            key.as_bytes().hash(&mut hasher);
+        }
+        // `/v1/collections/{name}/…`
+        if let Some(name) = request.uri().path().strip_prefix("/v1/collections/") {
+            name.split('/').next().hash(&mut hasher);
+        }
+        &self.0[(hasher.finish() % self.0.len() as u64) as usize]
     }
 }
 
@@ -169,44 +216,53 @@ impl HandlerState for Handler {
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, Expiration, Worker>> {
         let rt = &self.0;
+        let grown = Arc::new(AtomicUsize::new(0));
+        let mut wasi = WasiCtx::builder();
+        for (name, value) in &rt.limits.env {
+            wasi.env(name, value);
+        }
         let state = InstanceState {
-            wasi: WasiCtx::builder().build(),
+            wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             origin: OriginCtx {
                 store: rt.store.clone(),
                 table: ResourceTable::new(),
             },
-            limits: StoreLimitsBuilder::new()
-                .memory_size(rt.limits.max_memory_bytes)
-                .build(),
+            limits: MemoryLimiter {
+                max_bytes: rt.limits.max_memory_bytes,
+                grown: grown.clone(),
+            },
             hooks: DenyOutgoingHttp,
         };
         let mut store = wasmtime::Store::new(&rt.engine, state);
         store.limiter(|s| &mut s.limits);
-        let proxy = ProxyPre::P3(rt.pre.clone())
-            .instantiate_async(&mut store)
-            .await?;
+        let proxy = ProxyPre::P3(rt.pre.clone()).instantiate_async(&mut store).await?;
         rt.stats.instances_started.fetch_add(1, Ordering::Relaxed);
         Ok(Instance {
             store,
             proxy,
             view: |s: &mut InstanceState| s.http(),
             expiration: Expiration::new(rt.limits.request_timeout, rt.limits.idle_timeout),
-            state: Worker(rt.clone()),
+            state: Worker { rt: rt.clone(), grown },
         })
     }
 }
 
 /// Per-worker policy: one request at a time, recycled by count or memory.
-pub struct Worker(Arc<Runtime>);
+pub struct Worker {
+    rt: Arc<Runtime>,
+    /// Linear memory the instance has grown to.
+    grown: Arc<AtomicUsize>,
+}
 
 impl WorkerState for Worker {
     type StoreData = InstanceState;
     type RequestData = ();
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
-        if total >= self.0.limits.max_requests {
+        let limits = &self.rt.limits;
+        if total >= limits.max_requests || self.grown.load(Ordering::Relaxed) > limits.max_memory_bytes / 4 * 3 {
             ShouldAccept::Never
         } else if concurrent > 0 {
             ShouldAccept::No
@@ -221,22 +277,15 @@ impl WorkerState for Worker {
         _data: (),
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
-        Box::pin(tokio::time::sleep(self.0.limits.request_timeout))
+        Box::pin(tokio::time::sleep(self.rt.limits.request_timeout))
     }
 
     fn drop(&self, _store: wasmtime::Store<InstanceState>, result: wasmtime::Result<()>) {
         match result {
-            Ok(()) => self
-                .0
-                .stats
-                .instances_recycled
-                .fetch_add(1, Ordering::Relaxed),
+            Ok(()) => self.rt.stats.instances_recycled.fetch_add(1, Ordering::Relaxed),
             Err(e) => {
                 tracing::warn!(error = %e, "edge instance failed; a fresh one replaces it");
-                self.0
-                    .stats
-                    .instances_failed
-                    .fetch_add(1, Ordering::Relaxed)
+                self.rt.stats.instances_failed.fetch_add(1, Ordering::Relaxed)
             }
         };
     }
@@ -262,21 +311,14 @@ impl Expiration {
 }
 
 impl WorkerExpiration for Expiration {
-    fn poll(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        status: WorkerStatus,
-        start: Instant,
-    ) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>, status: WorkerStatus, start: Instant) -> Poll<()> {
         let this = self.get_mut();
         if this.armed_for != Some((status, start)) {
             let limit = match status {
                 WorkerStatus::Idle => this.idle_timeout,
                 WorkerStatus::Requests | WorkerStatus::PostReturn => this.request_timeout,
             };
-            this.timer
-                .as_mut()
-                .reset(tokio::time::Instant::from_std(start + limit));
+            this.timer.as_mut().reset(tokio::time::Instant::from_std(start + limit));
             this.armed_for = Some((status, start));
         }
         this.timer.as_mut().poll(cx)

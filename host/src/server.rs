@@ -3,7 +3,7 @@
 //! (trap, deadline) become JSON errors here; everything else is answered by
 //! the component.
 
-use crate::runtime::Handler;
+use crate::runtime::Shards;
 use bytes::Bytes;
 use edge_core::model::{ApiError, ErrorKind};
 use edge_core::validate::MAX_BODY_BYTES;
@@ -14,9 +14,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use wasmtime_wasi_http::handler::ProxyHandler;
 use wasmtime_wasi_http::WasiBody;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -35,7 +35,7 @@ fn json_response(err: &ApiError) -> hyper::Response<WasiBody> {
 }
 
 async fn handle(
-    handler: ProxyHandler<Handler>,
+    shards: Arc<Shards>,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<WasiBody>, Infallible> {
     let declared = request
@@ -57,7 +57,7 @@ async fn handle(
         )));
     }
     let request = request.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
-    match handler.handle((), request).await {
+    match shards.pick(&request).handle((), request).await {
         Ok(response) => Ok(response),
         Err(e) => {
             let timed_out = e.is::<wasmtime_wasi_http::handler::ExpirationError>();
@@ -78,11 +78,8 @@ async fn handle(
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight
 /// requests finish (up to a grace period).
-pub async fn serve(
-    listener: TcpListener,
-    handler: ProxyHandler<Handler>,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn serve(listener: TcpListener, shards: Shards, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let shards = Arc::new(shards);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -97,14 +94,11 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
+        let shards = shards.clone();
         let conn = http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30))
-            .serve_connection(
-                TokioIo::new(stream),
-                service_fn(move |req| handle(handler.clone(), req)),
-            );
+            .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(shards.clone(), req)));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -113,10 +107,7 @@ pub async fn serve(
         });
     }
     tracing::info!("shutting down; finishing in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight requests did not finish within the grace period");
     }
     Ok(())

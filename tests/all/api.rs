@@ -25,38 +25,21 @@ fn recall(found: &[String], expected: &[(String, f64)]) -> f64 {
 fn collection_lifecycle_and_hnsw_search() {
     let db = TestDb::new("api");
     let key = db.key("acme");
-    let server = Server::start(&db.url);
+    // Searches here must reach pgvector's HNSW index, not an exact hot copy.
+    let server = Server::start_with(&db.url, &["--migrate", "--hot-collection-max-vectors", "0"]);
 
     let created = server
-        .call(
-            "PUT",
-            "/v1/collections/docs",
-            &key,
-            Some(&json!({"dims": DIMS})),
-        )
+        .call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": DIMS})))
         .ok();
     assert_eq!(created["dims"], DIMS);
     assert_eq!(created["metric"], "cosine");
     assert_eq!(created["index"], "hnsw");
     // Idempotent for the same spec, 409 for another.
     server
-        .call(
-            "PUT",
-            "/v1/collections/docs",
-            &key,
-            Some(&json!({"dims": DIMS})),
-        )
+        .call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": DIMS})))
         .ok();
-    let conflict = server.call(
-        "PUT",
-        "/v1/collections/docs",
-        &key,
-        Some(&json!({"dims": 8})),
-    );
-    assert_eq!(
-        (conflict.status, conflict.error_code()),
-        (409, "collection_exists")
-    );
+    let conflict = server.call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": 8})));
+    assert_eq!((conflict.status, conflict.error_code()), (409, "collection_exists"));
 
     // 1000 vectors in one batch.
     let mut rng = rng(7);
@@ -106,9 +89,7 @@ fn collection_lifecycle_and_hnsw_search() {
             .map(|x| x + rng.gen_range(-0.2f32..0.2))
             .collect();
         let expected = exact_top_k(
-            ids.iter()
-                .map(String::as_str)
-                .zip(vectors.iter().map(Vec::as_slice)),
+            ids.iter().map(String::as_str).zip(vectors.iter().map(Vec::as_slice)),
             &query,
             10,
             cosine,
@@ -131,10 +112,7 @@ fn collection_lifecycle_and_hnsw_search() {
         let top = &hits[0];
         let exact = cosine(
             &query,
-            &vectors[ids
-                .iter()
-                .position(|i| i == top["id"].as_str().unwrap())
-                .unwrap()],
+            &vectors[ids.iter().position(|i| i == top["id"].as_str().unwrap()).unwrap()],
         );
         assert!((top["score"].as_f64().unwrap() - exact).abs() < 1e-4);
         recall_all += recall(&hit_ids(&found), &expected);
@@ -162,15 +140,9 @@ fn collection_lifecycle_and_hnsw_search() {
         }
         recall_filtered += recall(&hit_ids(&found), &expected);
     }
-    let (recall_all, recall_filtered) = (
-        recall_all / queries as f64,
-        recall_filtered / queries as f64,
-    );
+    let (recall_all, recall_filtered) = (recall_all / queries as f64, recall_filtered / queries as f64);
     assert!(recall_all >= 0.95, "HNSW recall@10 {recall_all}");
-    assert!(
-        recall_filtered >= 0.95,
-        "filtered HNSW recall@10 {recall_filtered}"
-    );
+    assert!(recall_filtered >= 0.95, "filtered HNSW recall@10 {recall_filtered}");
 
     // Delete one vector; it is gone from reads and searches.
     let deleted = server
@@ -215,14 +187,9 @@ fn collection_lifecycle_and_hnsw_search() {
     );
 
     // Drop.
-    server
-        .call("DELETE", "/v1/collections/docs", &key, None)
-        .ok();
+    server.call("DELETE", "/v1/collections/docs", &key, None).ok();
     let missing = server.call("GET", "/v1/collections/docs", &key, None);
-    assert_eq!(
-        (missing.status, missing.error_code()),
-        (404, "collection_not_found")
-    );
+    assert_eq!((missing.status, missing.error_code()), (404, "collection_not_found"));
 }
 
 #[test]
@@ -237,12 +204,7 @@ fn exact_search_without_index_and_l2_and_dot() {
     let ids: Vec<String> = (0..300).map(|i| format!("v{i}")).collect();
     let body = upsert_body(&ids, &vectors, &["x"]);
     let neg_l2 = |a: &[f32], b: &[f32]| -l2(a, b);
-    let dot = |a: &[f32], b: &[f32]| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| *x as f64 * *y as f64)
-            .sum::<f64>()
-    };
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>();
     let cases: [(&str, Score); 3] = [("cosine", cosine), ("l2", neg_l2), ("dot", dot)];
     for (metric, score) in cases {
         let name = format!("exact_{metric}");
@@ -255,19 +217,12 @@ fn exact_search_without_index_and_l2_and_dot() {
             )
             .ok();
         server
-            .call(
-                "PUT",
-                &format!("/v1/collections/{name}/vectors"),
-                &key,
-                Some(&body),
-            )
+            .call("PUT", &format!("/v1/collections/{name}/vectors"), &key, Some(&body))
             .ok();
         for q in 0..10 {
             let query: Vec<f32> = (0..64).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
             let expected = exact_top_k(
-                ids.iter()
-                    .map(String::as_str)
-                    .zip(vectors.iter().map(Vec::as_slice)),
+                ids.iter().map(String::as_str).zip(vectors.iter().map(Vec::as_slice)),
                 &query,
                 25,
                 score,
@@ -281,11 +236,7 @@ fn exact_search_without_index_and_l2_and_dot() {
                 )
                 .ok();
             let expected_ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
-            assert_eq!(
-                hit_ids(&found),
-                expected_ids,
-                "{metric} query {q}: exact order"
-            );
+            assert_eq!(hit_ids(&found), expected_ids, "{metric} query {q}: exact order");
             // Scores: cosine similarity, L2 distance, inner product.
             for (hit, (_, s)) in found["hits"].as_array().unwrap().iter().zip(&expected) {
                 let want = if metric == "l2" { -s } else { *s };
@@ -321,16 +272,10 @@ fn memory_records() {
             .ok();
         assert!(!record["id"].as_str().unwrap().is_empty());
         assert_eq!(record["content"], format!("note {i}"));
-        stored.push((
-            record["id"].as_str().unwrap().to_string(),
-            session,
-            embedding,
-        ));
+        stored.push((record["id"].as_str().unwrap().to_string(), session, embedding));
     }
     let (id, _, embedding) = &stored[4];
-    let got = server
-        .call("GET", &format!("/v1/memory/{id}"), &key, None)
-        .ok();
+    let got = server.call("GET", &format!("/v1/memory/{id}"), &key, None).ok();
     assert_eq!(got["content"], "note 4");
     assert_eq!(
         serde_json::from_value::<Vec<f32>>(got["embedding"].clone()).unwrap(),
@@ -376,22 +321,13 @@ fn memory_records() {
     assert_eq!(hit_ids(&found), expected);
 
     // Delete.
-    server
-        .call("DELETE", &format!("/v1/memory/{id}"), &key, None)
-        .ok();
-    assert_eq!(
-        server
-            .call("GET", &format!("/v1/memory/{id}"), &key, None)
-            .status,
-        404
-    );
+    server.call("DELETE", &format!("/v1/memory/{id}"), &key, None).ok();
+    assert_eq!(server.call("GET", &format!("/v1/memory/{id}"), &key, None).status, 404);
     // Another project cannot see the records.
     let other = db.key("other");
     let (id, _, _) = &stored[5];
     assert_eq!(
-        server
-            .call("GET", &format!("/v1/memory/{id}"), &other, None)
-            .status,
+        server.call("GET", &format!("/v1/memory/{id}"), &other, None).status,
         404
     );
     let found = server

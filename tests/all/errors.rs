@@ -26,20 +26,10 @@ fn bad_requests_get_clear_errors() {
     let other_key = db.key("globex");
     let server = Server::start(&db.url);
     server
-        .call(
-            "PUT",
-            "/v1/collections/docs",
-            &key,
-            Some(&json!({"dims": 4})),
-        )
+        .call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": 4})))
         .ok();
     server
-        .call(
-            "PUT",
-            "/v1/collections/secret",
-            &other_key,
-            Some(&json!({"dims": 4})),
-        )
+        .call("PUT", "/v1/collections/secret", &other_key, Some(&json!({"dims": 4})))
         .ok();
     server
         .call(
@@ -111,18 +101,14 @@ fn bad_requests_get_clear_errors() {
             reply.json
         );
         assert!(
-            reply.json["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
+            reply.json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
             "{what}: no message"
         );
     }
     // Nothing above was written or broke the server.
     let docs = server.call("GET", "/v1/collections/docs", &key, None).ok();
     assert_eq!(docs["count"], 1);
-    let secret = server
-        .call("GET", "/v1/collections/secret", &other_key, None)
-        .ok();
+    let secret = server.call("GET", "/v1/collections/secret", &other_key, None).ok();
     assert_eq!(secret["count"], 0);
     assert_eq!(server.send("GET", "/healthz", None, None).status, 200);
 }
@@ -133,16 +119,9 @@ fn unreachable_database_is_a_fast_503() {
     let server = Server::start_with("postgres://postgres@127.0.0.1:1/none", &[]);
     for _ in 0..3 {
         let reply = server.send("GET", "/v1/collections/docs", Some("zdb_x"), None);
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (503, "database_unavailable")
-        );
+        assert_eq!((reply.status, reply.error_code()), (503, "database_unavailable"));
         assert!(reply.retry_after.is_some(), "503 without Retry-After");
-        assert!(
-            reply.elapsed.as_secs_f64() < 3.0,
-            "took {:?}",
-            reply.elapsed
-        );
+        assert!(reply.elapsed.as_secs_f64() < 3.0, "took {:?}", reply.elapsed);
     }
     assert_eq!(server.send("GET", "/healthz", None, None).status, 200);
 }

@@ -36,9 +36,7 @@ impl TestDb {
         client
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
             .unwrap();
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
+        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
         let (base, _) = admin.rsplit_once('/').unwrap();
         TestDb {
             url: format!("{base}/{name}"),
@@ -75,10 +73,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Ok(mut client) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
-            let _ = client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
         }
     }
 }
@@ -122,13 +117,7 @@ impl Server {
     }
 
     /// Sends a request; `key` becomes `Authorization: Bearer key`.
-    pub fn send(
-        &self,
-        method: &str,
-        path: &str,
-        key: Option<&str>,
-        body: Option<Vec<u8>>,
-    ) -> Reply {
+    pub fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<Vec<u8>>) -> Reply {
         let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -140,12 +129,7 @@ impl Server {
         let mut response = self.agent.run(request).expect("HTTP request failed");
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .map(|v| v.to_str().unwrap().to_string())
-        };
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
         let (cache, retry_after) = (header("x-zerodb-cache"), header("retry-after"));
         let text = response
             .body_mut()
@@ -164,12 +148,7 @@ impl Server {
     }
 
     pub fn call(&self, method: &str, path: &str, key: &str, body: Option<&Value>) -> Reply {
-        self.send(
-            method,
-            path,
-            Some(key),
-            body.map(|b| b.to_string().into_bytes()),
-        )
+        self.send(method, path, Some(key), body.map(|b| b.to_string().into_bytes()))
     }
 
     /// Stops the server the way an operator would (SIGTERM) and waits.
@@ -180,9 +159,7 @@ impl Server {
 }
 
 fn send_sigterm(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
 }
 
 impl Drop for Server {
@@ -205,9 +182,7 @@ pub struct Reply {
 impl Reply {
     /// The `error.code` of a JSON error answer.
     pub fn error_code(&self) -> &str {
-        self.json["error"]["code"]
-            .as_str()
-            .unwrap_or("<no error code>")
+        self.json["error"]["code"].as_str().unwrap_or("<no error code>")
     }
 
     #[track_caller]
@@ -228,12 +203,7 @@ pub fn rng(seed: u64) -> rand::rngs::StdRng {
 }
 
 /// Clustered unit-ish vectors, the way real embeddings cluster by topic.
-pub fn clustered_vectors(
-    rng: &mut impl rand::Rng,
-    n: usize,
-    dims: usize,
-    clusters: usize,
-) -> Vec<Vec<f32>> {
+pub fn clustered_vectors(rng: &mut impl rand::Rng, n: usize, dims: usize, clusters: usize) -> Vec<Vec<f32>> {
     let centers: Vec<Vec<f32>> = (0..clusters)
         .map(|_| (0..dims).map(|_| rng.gen_range(-1.0f32..1.0)).collect())
         .collect();
@@ -276,9 +246,7 @@ pub fn exact_top_k<'a>(
     k: usize,
     score: Score,
 ) -> Vec<(String, f64)> {
-    let mut scored: Vec<(String, f64)> = candidates
-        .map(|(id, v)| (id.to_string(), score(query, v)))
-        .collect();
+    let mut scored: Vec<(String, f64)> = candidates.map(|(id, v)| (id.to_string(), score(query, v))).collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
     scored.truncate(k);
     scored

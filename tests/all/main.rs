@@ -3,8 +3,11 @@
 //! `scripts/test`), driven over HTTP.
 
 mod api;
+mod cache;
 mod errors;
 mod harness;
+mod kernels;
 mod migrations;
 mod plans;
 mod restart;
+mod wasm_command;

@@ -15,17 +15,9 @@ fn migrate_then_check_then_drift() {
     assert!(stdout(&out).contains("migration 1"), "{}", stdout(&out));
 
     let out = db.cli(&["migrate"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = db.cli(&["migrate", "--check"]);
-    assert!(
-        out.status.success(),
-        "fresh schema reported drift:\n{}",
-        stdout(&out)
-    );
+    assert!(out.status.success(), "fresh schema reported drift:\n{}", stdout(&out));
     // Applying again is a no-op.
     assert!(stdout(&db.cli(&["migrate"])).contains("applied 0 migration"));
 
@@ -46,10 +38,7 @@ fn migrate_then_check_then_drift() {
     let out = db.cli(&["migrate", "--check"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(
-        text.contains("- column memories.role text not null"),
-        "{text}"
-    );
+    assert!(text.contains("- column memories.role text not null"), "{text}");
     assert!(text.contains("+ column memories.role text null"), "{text}");
 }
 
@@ -89,9 +78,7 @@ fn collection_tables_are_checked_too() {
 fn legacy_real_arrays_convert_to_vectors() {
     let db = TestDb::new("legacy");
     let mut client = db.client();
-    client
-        .batch_execute("CREATE EXTENSION IF NOT EXISTS vector")
-        .unwrap();
+    client.batch_execute("CREATE EXTENSION IF NOT EXISTS vector").unwrap();
     client
         .batch_execute(
             "CREATE TABLE old_embeddings (id serial PRIMARY KEY, body text, embedding real[]);
@@ -104,23 +91,9 @@ fn legacy_real_arrays_convert_to_vectors() {
         )
         .unwrap();
 
-    let out = db.cli(&[
-        "import-legacy",
-        "--table",
-        "old_embeddings",
-        "--column",
-        "embedding",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout(&out).contains("converted 250 of 250 rows"),
-        "{}",
-        stdout(&out)
-    );
+    let out = db.cli(&["import-legacy", "--table", "old_embeddings", "--column", "embedding"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).contains("converted 250 of 250 rows"), "{}", stdout(&out));
     let row = client
         .query_one(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
@@ -130,32 +103,19 @@ fn legacy_real_arrays_convert_to_vectors() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "vector(3)");
     let row = client
-        .query_one("SELECT count(*), (SELECT embedding::text FROM old_embeddings WHERE id = 2) FROM old_embeddings", &[])
+        .query_one(
+            "SELECT count(*), (SELECT embedding::text FROM old_embeddings WHERE id = 2) FROM old_embeddings",
+            &[],
+        )
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), 250);
     assert_eq!(row.get::<_, String>(1), "[2,1,-2]");
 
-    let out = db.cli(&[
-        "import-legacy",
-        "--table",
-        "old_doubles",
-        "--column",
-        "embedding",
-    ]);
-    assert!(
-        stdout(&out).contains("converted 2 of 2 rows"),
-        "{}",
-        stdout(&out)
-    );
+    let out = db.cli(&["import-legacy", "--table", "old_doubles", "--column", "embedding"]);
+    assert!(stdout(&out).contains("converted 2 of 2 rows"), "{}", stdout(&out));
 
     // Rows that cannot convert: refuse, change nothing.
-    let out = db.cli(&[
-        "import-legacy",
-        "--table",
-        "broken",
-        "--column",
-        "embedding",
-    ]);
+    let out = db.cli(&["import-legacy", "--table", "broken", "--column", "embedding"]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("3 of 4 rows"),

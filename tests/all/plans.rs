@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 
 fn collection_id(db: &TestDb, name: &str) -> i64 {
     db.client()
-        .query_one(
-            "SELECT id FROM zerodb.collections WHERE name = $1",
-            &[&name],
-        )
+        .query_one("SELECT id FROM zerodb.collections WHERE name = $1", &[&name])
         .unwrap()
         .get(0)
 }
@@ -25,10 +22,7 @@ fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
 
 fn ivf_lists(db: &TestDb, name: &str) -> i32 {
     db.client()
-        .query_one(
-            "SELECT ivf_lists FROM zerodb.collections WHERE name = $1",
-            &[&name],
-        )
+        .query_one("SELECT ivf_lists FROM zerodb.collections WHERE name = $1", &[&name])
         .unwrap()
         .get(0)
 }
@@ -72,10 +66,7 @@ fn load_and_search(db: &TestDb, name: &str, spec: serde_json::Value) -> (String,
     if spec["index"] == "ivfflat" {
         // IVFFlat is rebuilt in the background as the collection grows:
         // rows/1000 lists rounded down to a power of two: 4 for 5000 rows.
-        wait_for(
-            || ivf_lists(db, name) == 4,
-            "the IVFFlat rebuild to 4 lists",
-        );
+        wait_for(|| ivf_lists(db, name) == 4, "the IVFFlat rebuild to 4 lists");
     }
     db.client().batch_execute("ANALYZE").unwrap();
     let index = format!("c{}_ann", collection_id(db, name));
@@ -86,7 +77,7 @@ fn load_and_search(db: &TestDb, name: &str, spec: serde_json::Value) -> (String,
                 "POST",
                 &format!("/v1/collections/{name}/search"),
                 &key,
-                Some(&json!({"vector": v, "k": 10})),
+                Some(&json!({"vector": v, "k": 10, "consistency": "strong"})),
             )
             .ok();
         assert_eq!(found["hits"].as_array().unwrap().len(), 10);
@@ -122,10 +113,7 @@ fn explain(db: &TestDb, sql: &str) -> String {
 }
 
 fn literal(v: &[f32]) -> String {
-    format!(
-        "'[{}]'",
-        v.iter().map(f32::to_string).collect::<Vec<_>>().join(",")
-    )
+    format!("'[{}]'", v.iter().map(f32::to_string).collect::<Vec<_>>().join(","))
 }
 
 #[test]
@@ -144,14 +132,8 @@ fn hnsw_cosine_search_uses_the_index() {
             literal(&query)
         ),
     );
-    assert!(
-        plan.contains(&format!("Index Scan using {index}")),
-        "plan:\n{plan}"
-    );
-    assert_eq!(
-        index_method(&db, &index),
-        ("hnsw".into(), "vector_cosine_ops".into())
-    );
+    assert!(plan.contains(&format!("Index Scan using {index}")), "plan:\n{plan}");
+    assert_eq!(index_method(&db, &index), ("hnsw".into(), "vector_cosine_ops".into()));
 }
 
 #[test]
@@ -170,12 +152,6 @@ fn ivfflat_l2_search_uses_the_index() {
             literal(&query)
         ),
     );
-    assert!(
-        plan.contains(&format!("Index Scan using {index}")),
-        "plan:\n{plan}"
-    );
-    assert_eq!(
-        index_method(&db, &index),
-        ("ivfflat".into(), "vector_l2_ops".into())
-    );
+    assert!(plan.contains(&format!("Index Scan using {index}")), "plan:\n{plan}");
+    assert_eq!(index_method(&db, &index), ("ivfflat".into(), "vector_l2_ops".into()));
 }

@@ -1,7 +1,9 @@
 //! Routing and the handlers of the v1 API.
 
+use crate::cache::{CollKey, Lookup};
 use crate::model::*;
 use crate::origin::{Connect, Origin};
+use crate::search;
 use crate::validate::{self, MAX_BATCH, MAX_BODY_BYTES, MAX_CONTENT_BYTES};
 use crate::wire;
 use crate::{CacheStatus, Edge, Request, Response, Served};
@@ -16,6 +18,7 @@ const RETRY_AFTER_SECS: u32 = 5;
 #[derive(Debug, PartialEq)]
 enum Route {
     Healthz,
+    Health,
     Collection(String),
     Vectors(String),
     Vector(String, String),
@@ -33,30 +36,23 @@ impl Route {
             .trim_start_matches('/')
             .split('/')
             .map(|s| {
-                validate::percent_decode(s).ok_or_else(|| {
-                    ApiError::bad_request("invalid_path", "path is not valid percent-encoded UTF-8")
-                })
+                validate::percent_decode(s)
+                    .ok_or_else(|| ApiError::bad_request("invalid_path", "path is not valid percent-encoded UTF-8"))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let route = match segments.as_slice() {
             ["healthz"] => Route::Healthz,
+            ["v1", "health"] => Route::Health,
             ["v1", "collections", name] => Route::Collection(name.to_string()),
             ["v1", "collections", name, "vectors"] => Route::Vectors(name.to_string()),
-            ["v1", "collections", name, "vectors", id] => {
-                Route::Vector(name.to_string(), id.to_string())
-            }
+            ["v1", "collections", name, "vectors", id] => Route::Vector(name.to_string(), id.to_string()),
             ["v1", "collections", name, "search"] => Route::Search(name.to_string()),
             ["v1", "memory"] => Route::Memory,
             ["v1", "memory", "search"] => Route::MemorySearch,
             ["v1", "memory", id] => Route::MemoryItem(id.to_string()),
             ["v1", "files", key @ ..] if !key.is_empty() => Route::File(key.join("/")),
-            _ => {
-                return Err(ApiError::not_found(
-                    "no_route",
-                    format!("no route for {path}"),
-                ))
-            }
+            _ => return Err(ApiError::not_found("no_route", format!("no route for {path}"))),
         };
         Ok(route)
     }
@@ -64,9 +60,9 @@ impl Route {
     /// Methods each route answers, for the 405 message.
     fn allowed(&self) -> &'static str {
         match self {
-            Route::Healthz => "GET",
+            Route::Healthz | Route::Health => "GET",
             Route::Collection(_) | Route::Vector(..) | Route::File(_) => "GET, PUT, DELETE",
-            Route::Vectors(_) => "PUT",
+            Route::Vectors(_) => "GET, PUT",
             Route::Search(_) | Route::Memory | Route::MemorySearch => "POST",
             Route::MemoryItem(_) => "GET, DELETE",
         }
@@ -106,7 +102,7 @@ fn ok(status: u16, body: serde_json::Value) -> Result<Response, ApiError> {
 }
 
 pub(crate) fn route<C: Connect>(
-    _edge: &mut Edge,
+    edge: &mut Edge,
     connect: &C,
     request: &Request,
     served: &mut Served,
@@ -133,9 +129,19 @@ pub(crate) fn route<C: Connect>(
     }
     let key = bearer_key(request)?;
     let session = served.origin(|| connect.open(key))?;
+    let project = served.origin(|| session.project());
+    let coll = |name: &str| CollKey {
+        project: project.clone(),
+        name: name.to_string(),
+    };
+    let cache = &mut edge.cache;
     let body = &request.body[..];
 
     match (method, route) {
+        ("GET", Route::Health) => ok(
+            200,
+            json!({"status": "ok", "edge": {"cache": cache.stats(), "simd128": crate::kernels::SIMD}}),
+        ),
         ("PUT", Route::Collection(name)) => {
             validate::collection_name(&name)?;
             let spec = if body.iter().all(u8::is_ascii_whitespace) {
@@ -143,42 +149,74 @@ pub(crate) fn route<C: Connect>(
             } else {
                 validate::json_body(body)?
             };
-            let dims = spec.dims.unwrap_or(DEFAULT_DIMS);
-            let dims = u32::try_from(dims).unwrap_or(0);
+            let dims = u32::try_from(spec.dims.unwrap_or(DEFAULT_DIMS)).unwrap_or(0);
             validate::dims(dims)?;
             let spec = CollectionSpec {
                 dims,
                 metric: spec.metric.unwrap_or(Metric::Cosine),
                 index: spec.index.unwrap_or(IndexKind::Hnsw),
+                cache_similarity: spec.cache_similarity.unwrap_or(1.0),
             };
+            validate::cache_similarity(spec.cache_similarity)?;
             let info = served.origin(|| session.create_collection(&name, spec))?;
+            cache.forget_collection(&coll(&name));
             ok(200, wire::collection(&info))
         }
         ("GET", Route::Collection(name)) => {
             validate::collection_name(&name)?;
             let info = served.origin(|| session.describe_collection(&name))?;
+            cache.put_info(&coll(&name), info.clone());
             ok(200, wire::collection(&info))
         }
         ("DELETE", Route::Collection(name)) => {
             validate::collection_name(&name)?;
             served.origin(|| session.drop_collection(&name))?;
+            cache.forget_collection(&coll(&name));
             ok(200, json!({"dropped": name}))
         }
         ("PUT", Route::Vectors(name)) => {
             validate::collection_name(&name)?;
             let upsert: wire::Upsert = validate::json_body(body)?;
             let records = batch(upsert.vectors)?;
-            let result = served.origin(|| session.upsert(&name, records))?;
+            let result = served.origin(|| session.upsert(&name, &records))?;
+            cache.apply_write(&coll(&name), &records, &[], result.version);
+            ok(200, json!({"upserted": result.affected, "version": result.version}))
+        }
+        ("GET", Route::Vectors(name)) => {
+            validate::collection_name(&name)?;
+            let after = query_param(&request.path, "after");
+            let limit = match query_param(&request.path, "limit") {
+                Some(l) => l
+                    .parse::<u32>()
+                    .map_err(|_| ApiError::invalid("invalid_limit", "limit must be a number from 1 to 1000"))?,
+                None => 100,
+            };
+            let page = served.origin(|| session.list_vectors(&name, after.as_deref(), limit))?;
+            let vectors: Vec<_> = page.records.iter().map(wire::vector).collect();
             ok(
                 200,
-                json!({"upserted": result.affected, "version": result.version}),
+                json!({"vectors": vectors, "next": page.next, "version": page.version}),
             )
         }
         ("GET", Route::Vector(name, id)) => {
             validate::collection_name(&name)?;
             validate::id("id", &id)?;
-            served.cache = CacheStatus::Miss;
-            let record = served.origin(|| session.get(&name, &id))?;
+            let c = coll(&name);
+            let cached = cache.vector(&c, &id);
+            let record = match cached {
+                Lookup::Fresh(record) => {
+                    served.cache = CacheStatus::Hit;
+                    record
+                }
+                cached => match served.origin(|| session.get(&name, &id)) {
+                    Ok(record) => {
+                        served.cache = CacheStatus::Miss;
+                        cache.put_vector(&c, record.clone());
+                        record
+                    }
+                    Err(e) => search::stale_or(cached.any(), e, served)?,
+                },
+            };
             ok(200, wire::vector(&record))
         }
         ("DELETE", Route::Vector(name, id)) => {
@@ -191,21 +229,16 @@ pub(crate) fn route<C: Connect>(
                     format!("no vector {id:?} in {name}"),
                 ));
             }
-            ok(
-                200,
-                json!({"deleted": result.affected, "version": result.version}),
-            )
+            cache.apply_write(&coll(&name), &[], &[id.as_str()], result.version);
+            ok(200, json!({"deleted": result.affected, "version": result.version}))
         }
         ("POST", Route::Search(name)) => {
             validate::collection_name(&name)?;
             let search: wire::Search = validate::json_body(body)?;
             let request = search_request(&search)?;
-            served.cache = match search.consistency {
-                wire::Consistency::Strong => CacheStatus::Bypass,
-                wire::Consistency::Eventual => CacheStatus::Miss,
-            };
-            let result = served.origin(|| session.search(&name, &request))?;
-            ok(200, wire::search(&result, "origin"))
+            let strong = search.consistency == wire::Consistency::Strong;
+            let (result, source) = search::run(cache, &session, &coll(&name), &request, strong, served)?;
+            ok(200, wire::search(&result, source))
         }
         ("POST", Route::Memory) => {
             let memory: wire::MemoryIn = validate::json_body(body)?;
@@ -225,13 +258,11 @@ pub(crate) fn route<C: Connect>(
                 session_id: search.session_id,
                 include_embedding: search.include_embedding,
             };
-            served.cache = CacheStatus::Miss;
             let hits = served.origin(|| session.search_memory(&query))?;
             ok(200, wire::memory_hits(&hits, query.include_embedding))
         }
         ("GET", Route::MemoryItem(id)) => {
             validate::id("id", &id)?;
-            served.cache = CacheStatus::Miss;
             let record = served.origin(|| session.get_memory(&id))?;
             ok(200, wire::memory(&record, true))
         }
@@ -247,6 +278,16 @@ pub(crate) fn route<C: Connect>(
         )),
         (method, route) => Err(method_not_allowed(method, &route)),
     }
+}
+
+/// The value of `name` in the request's query string, percent-decoded.
+fn query_param(path: &str, name: &str) -> Option<String> {
+    let (_, query) = path.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| validate::percent_decode(&v.replace('+', " ")))
 }
 
 fn checked_k(k: Option<i64>) -> Result<u32, ApiError> {
@@ -268,10 +309,7 @@ fn batch(vectors: Vec<wire::VectorIn>) -> Result<Vec<VectorRecord>, ApiError> {
         return Err(ApiError::new(
             ErrorKind::TooLarge,
             "batch_too_large",
-            format!(
-                "{} vectors in one call; at most {MAX_BATCH} are allowed",
-                vectors.len()
-            ),
+            format!("{} vectors in one call; at most {MAX_BATCH} are allowed", vectors.len()),
         ));
     }
     let dims = vectors[0].values.len() as u32;
@@ -345,18 +383,12 @@ mod tests {
             Route::parse("/v1/collections/docs/vectors/a%2Fb").unwrap(),
             Route::Vector("docs".into(), "a/b".into())
         );
-        assert_eq!(
-            Route::parse("/v1/memory/search").unwrap(),
-            Route::MemorySearch
-        );
+        assert_eq!(Route::parse("/v1/memory/search").unwrap(), Route::MemorySearch);
         assert_eq!(
             Route::parse("/v1/files/a/b.txt").unwrap(),
             Route::File("a/b.txt".into())
         );
         assert_eq!(Route::parse("/v2/x").unwrap_err().code, "no_route");
-        assert_eq!(
-            Route::parse("/v1/collections/%zz").unwrap_err().code,
-            "invalid_path"
-        );
+        assert_eq!(Route::parse("/v1/collections/%zz").unwrap_err().code, "invalid_path");
     }
 }

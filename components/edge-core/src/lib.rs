@@ -6,11 +6,14 @@
 //! handler and backs [`origin::Connect`] with the `zerodb:edge/origin` import;
 //! unit tests back it with a fake.
 
+pub mod cache;
+pub mod kernels;
 pub mod model;
 pub mod origin;
 pub mod validate;
 
 mod api;
+mod search;
 mod wire;
 
 use model::ApiError;
@@ -51,9 +54,7 @@ impl Response {
         let body = serde_json::json!({"error": {"code": err.code, "message": err.message}});
         let mut response = Response::json(err.kind.status(), &body);
         if let Some(secs) = err.retry_after_secs {
-            response
-                .headers
-                .push(("retry-after".into(), secs.to_string()));
+            response.headers.push(("retry-after".into(), secs.to_string()));
         }
         response
     }
@@ -90,10 +91,11 @@ impl CacheStatus {
     }
 }
 
-/// The edge front's state, kept for the life of a component instance. The
-/// hot-vector cache lives here.
-#[derive(Default)]
-pub struct Edge {}
+/// The edge front's state, kept for the life of a component instance: the
+/// hot-vector cache.
+pub struct Edge {
+    pub(crate) cache: cache::Cache,
+}
 
 /// Per-request bookkeeping: how long the origin took and how the cache served.
 pub(crate) struct Served {
@@ -112,8 +114,14 @@ impl Served {
 }
 
 impl Edge {
-    pub fn new() -> Self {
-        Edge {}
+    pub fn new(config: cache::CacheConfig) -> Self {
+        Edge {
+            cache: cache::Cache::new(config),
+        }
+    }
+
+    pub fn cache_stats(&self) -> cache::CacheStats {
+        self.cache.stats()
     }
 
     /// Answers one request. Never panics on any input: every failure is a
@@ -128,6 +136,13 @@ impl Edge {
             Ok(response) => response,
             Err(err) => Response::error(&err),
         };
+        let stats = &mut self.cache.stats;
+        match served.cache {
+            CacheStatus::Hit => stats.hits += 1,
+            CacheStatus::Miss => stats.misses += 1,
+            CacheStatus::Stale => stats.stale += 1,
+            CacheStatus::Bypass => stats.bypasses += 1,
+        }
         let edge_time = start.elapsed().saturating_sub(served.origin_time);
         response
             .headers

@@ -21,11 +21,13 @@ pub enum IndexKind {
     None,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CollectionSpec {
     pub dims: u32,
     pub metric: Metric,
     pub index: IndexKind,
+    /// Cosine similarity at which a cached query answers a new one (1.0 = exact).
+    pub cache_similarity: f32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +44,13 @@ pub struct VectorRecord {
     pub values: Vec<f32>,
     /// JSON object text.
     pub metadata: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VectorPage {
+    pub records: Vec<VectorRecord>,
+    pub next: Option<String>,
+    pub version: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -184,13 +193,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.code,
-            self.kind.status(),
-            self.message
-        )
+        write!(f, "{} ({}): {}", self.code, self.kind.status(), self.message)
     }
 }
 

@@ -13,16 +13,12 @@ pub trait Connect {
 /// One project's view of the origin (`zerodb:edge/origin.session`).
 pub trait Origin {
     fn project(&self) -> String;
-    fn create_collection(
-        &self,
-        name: &str,
-        spec: CollectionSpec,
-    ) -> Result<CollectionInfo, ApiError>;
+    fn create_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo, ApiError>;
     fn describe_collection(&self, name: &str) -> Result<CollectionInfo, ApiError>;
     fn drop_collection(&self, name: &str) -> Result<(), ApiError>;
-    fn upsert(&self, collection: &str, records: Vec<VectorRecord>)
-        -> Result<WriteResult, ApiError>;
+    fn upsert(&self, collection: &str, records: &[VectorRecord]) -> Result<WriteResult, ApiError>;
     fn get(&self, collection: &str, id: &str) -> Result<VectorRecord, ApiError>;
+    fn list_vectors(&self, collection: &str, after: Option<&str>, limit: u32) -> Result<VectorPage, ApiError>;
     fn delete(&self, collection: &str, id: &str) -> Result<WriteResult, ApiError>;
     fn search(&self, collection: &str, request: &SearchRequest) -> Result<SearchResult, ApiError>;
     fn put_memory(&self, memory: NewMemory) -> Result<MemoryRecord, ApiError>;

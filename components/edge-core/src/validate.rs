@@ -78,10 +78,7 @@ pub fn vector(values: &[f32], dims: Option<u32>) -> Result<(), ApiError> {
     match dims {
         Some(dims) if values.len() != dims as usize => Err(ApiError::invalid(
             "dimension_mismatch",
-            format!(
-                "vector has {} dimensions, the collection has {dims}",
-                values.len()
-            ),
+            format!("vector has {} dimensions, the collection has {dims}", values.len()),
         )),
         _ => Ok(()),
     }
@@ -109,14 +106,23 @@ pub fn dims(dims: u32) -> Result<(), ApiError> {
     }
 }
 
+/// The cache similarity threshold of a collection: in (0, 1].
+pub fn cache_similarity(threshold: f32) -> Result<(), ApiError> {
+    if threshold > 0.0 && threshold <= 1.0 {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "invalid_cache_similarity",
+            format!("cache_similarity must be in (0, 1], got {threshold}"),
+        ))
+    }
+}
+
 /// Metadata: a JSON object, at most 64 KiB, with no NUL anywhere (PostgreSQL
 /// `jsonb` cannot store `\u0000`).
 pub fn metadata(value: &serde_json::Value) -> Result<String, ApiError> {
     if !value.is_object() {
-        return Err(ApiError::invalid(
-            "invalid_metadata",
-            "metadata must be a JSON object",
-        ));
+        return Err(ApiError::invalid("invalid_metadata", "metadata must be a JSON object"));
     }
     json_text("invalid_metadata", "metadata", value)
 }
@@ -124,10 +130,7 @@ pub fn metadata(value: &serde_json::Value) -> Result<String, ApiError> {
 /// A search filter: an object of metadata keys to the scalar each must equal.
 pub fn filter(value: &serde_json::Value) -> Result<String, ApiError> {
     let Some(fields) = value.as_object() else {
-        return Err(ApiError::invalid(
-            "invalid_filter",
-            "filter must be a JSON object",
-        ));
+        return Err(ApiError::invalid("invalid_filter", "filter must be a JSON object"));
     };
     if fields.values().any(|v| v.is_object() || v.is_array()) {
         return Err(ApiError::invalid(
@@ -175,10 +178,7 @@ pub fn text(what: &str, value: &str, max_bytes: usize) -> Result<(), ApiError> {
         return Err(ApiError::new(
             crate::model::ErrorKind::TooLarge,
             "text_too_large",
-            format!(
-                "{what} is {} bytes; at most {max_bytes} are allowed",
-                value.len()
-            ),
+            format!("{what} is {} bytes; at most {max_bytes} are allowed", value.len()),
         ));
     }
     if value.contains('\0') {
@@ -194,28 +194,17 @@ pub fn text(what: &str, value: &str, max_bytes: usize) -> Result<(), ApiError> {
 /// literal too large for f64) are a 422, anything else malformed a 400.
 pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
-        if e.is_syntax()
-            && (names_non_finite(body, &e) || e.to_string().starts_with("number out of range"))
-        {
+        if e.is_syntax() && (names_non_finite(body, &e) || e.to_string().starts_with("number out of range")) {
             ApiError::invalid(
                 "invalid_vector",
                 "vector values must be finite numbers (no NaN or Infinity)",
             )
         } else if e.is_eof() && body.iter().all(u8::is_ascii_whitespace) {
-            ApiError::bad_request(
-                "malformed_json",
-                "request body is empty; a JSON object is expected",
-            )
+            ApiError::bad_request("malformed_json", "request body is empty; a JSON object is expected")
         } else if e.is_data() {
-            ApiError::bad_request(
-                "invalid_request",
-                format!("request body does not match the API: {e}"),
-            )
+            ApiError::bad_request("invalid_request", format!("request body does not match the API: {e}"))
         } else {
-            ApiError::bad_request(
-                "malformed_json",
-                format!("request body is not valid JSON: {e}"),
-            )
+            ApiError::bad_request("malformed_json", format!("request body is not valid JSON: {e}"))
         }
     })
 }
@@ -265,11 +254,7 @@ mod tests {
     fn names() {
         assert!(collection_name("docs_v2-A").is_ok());
         for bad in ["", "a b", "x;drop table y", "é", &"a".repeat(65)] {
-            assert_eq!(
-                collection_name(bad).unwrap_err().code,
-                "invalid_name",
-                "{bad:?}"
-            );
+            assert_eq!(collection_name(bad).unwrap_err().code, "invalid_name", "{bad:?}");
         }
     }
 
@@ -286,18 +271,9 @@ mod tests {
     fn vectors() {
         assert!(vector(&[0.1, 0.2], Some(2)).is_ok());
         assert_eq!(vector(&[], None).unwrap_err().code, "invalid_vector");
-        assert_eq!(
-            vector(&[f32::NAN], None).unwrap_err().code,
-            "invalid_vector"
-        );
-        assert_eq!(
-            vector(&[f32::INFINITY], None).unwrap_err().code,
-            "invalid_vector"
-        );
-        assert_eq!(
-            vector(&[1.0], Some(2)).unwrap_err().code,
-            "dimension_mismatch"
-        );
+        assert_eq!(vector(&[f32::NAN], None).unwrap_err().code, "invalid_vector");
+        assert_eq!(vector(&[f32::INFINITY], None).unwrap_err().code, "invalid_vector");
+        assert_eq!(vector(&[1.0], Some(2)).unwrap_err().code, "dimension_mismatch");
     }
 
     #[test]

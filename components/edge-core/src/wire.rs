@@ -11,6 +11,7 @@ pub struct CreateCollection {
     pub dims: Option<i64>,
     pub metric: Option<Metric>,
     pub index: Option<IndexKind>,
+    pub cache_similarity: Option<f32>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +83,7 @@ pub fn collection(info: &CollectionInfo) -> Value {
         "dims": info.spec.dims,
         "metric": info.spec.metric,
         "index": info.spec.index,
+        "cache_similarity": info.spec.cache_similarity,
         "count": info.count,
         "version": info.version,
     })

@@ -22,7 +22,7 @@ spin_sdk::wit_bindgen::generate!({
 });
 
 thread_local! {
-    static EDGE: RefCell<Edge> = RefCell::new(Edge::new());
+    static EDGE: RefCell<Edge> = RefCell::new(Edge::new(edge_core::cache::CacheConfig::from_env()));
 }
 
 #[spin_sdk::http_service]
@@ -63,9 +63,7 @@ async fn read_request<B: IncomingMessage>(
     }
     let mut bytes = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            ApiError::bad_request("body_unreadable", format!("request body: {e:?}"))
-        })?;
+        let frame = frame.map_err(|e| ApiError::bad_request("body_unreadable", format!("request body: {e:?}")))?;
         if let Ok(data) = frame.into_data() {
             if bytes.len() + data.len() > MAX_BODY_BYTES {
                 return Err(too_large());

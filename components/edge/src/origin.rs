@@ -51,6 +51,7 @@ fn spec_to_wit(spec: CollectionSpec) -> wit::CollectionSpec {
             IndexKind::Ivfflat => wit::IndexKind::Ivfflat,
             IndexKind::None => wit::IndexKind::None,
         },
+        cache_similarity: spec.cache_similarity,
     }
 }
 
@@ -69,9 +70,18 @@ fn info(info: wit::CollectionInfo) -> CollectionInfo {
                 wit::IndexKind::Ivfflat => IndexKind::Ivfflat,
                 wit::IndexKind::None => IndexKind::None,
             },
+            cache_similarity: info.spec.cache_similarity,
         },
         count: info.count,
         version: info.version,
+    }
+}
+
+fn record(r: wit::VectorRecord) -> VectorRecord {
+    VectorRecord {
+        id: r.id,
+        values: r.values,
+        metadata: r.metadata,
     }
 }
 
@@ -99,11 +109,7 @@ impl Origin for WitSession {
         self.0.project()
     }
 
-    fn create_collection(
-        &self,
-        name: &str,
-        spec: CollectionSpec,
-    ) -> Result<CollectionInfo, ApiError> {
+    fn create_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo, ApiError> {
         self.0
             .create_collection(name, spec_to_wit(spec))
             .map(info)
@@ -118,34 +124,29 @@ impl Origin for WitSession {
         self.0.drop_collection(name).map_err(error)
     }
 
-    fn upsert(
-        &self,
-        collection: &str,
-        records: Vec<VectorRecord>,
-    ) -> Result<WriteResult, ApiError> {
+    fn upsert(&self, collection: &str, records: &[VectorRecord]) -> Result<WriteResult, ApiError> {
         let records: Vec<wit::VectorRecord> = records
-            .into_iter()
+            .iter()
             .map(|r| wit::VectorRecord {
-                id: r.id,
-                values: r.values,
-                metadata: r.metadata,
+                id: r.id.clone(),
+                values: r.values.clone(),
+                metadata: r.metadata.clone(),
             })
             .collect();
-        self.0
-            .upsert(collection, &records)
-            .map(write)
-            .map_err(error)
+        self.0.upsert(collection, &records).map(write).map_err(error)
     }
 
     fn get(&self, collection: &str, id: &str) -> Result<VectorRecord, ApiError> {
-        self.0
-            .get(collection, id)
-            .map(|r| VectorRecord {
-                id: r.id,
-                values: r.values,
-                metadata: r.metadata,
-            })
-            .map_err(error)
+        self.0.get(collection, id).map(record).map_err(error)
+    }
+
+    fn list_vectors(&self, collection: &str, after: Option<&str>, limit: u32) -> Result<VectorPage, ApiError> {
+        let page = self.0.list_vectors(collection, after, limit).map_err(error)?;
+        Ok(VectorPage {
+            records: page.records.into_iter().map(record).collect(),
+            next: page.next,
+            version: page.version,
+        })
     }
 
     fn delete(&self, collection: &str, id: &str) -> Result<WriteResult, ApiError> {

@@ -54,6 +54,7 @@ impl Collection {
                 dims: row.get::<_, i32>("dims") as u32,
                 metric,
                 index,
+                cache_similarity: row.get("cache_similarity"),
             },
             count: row.get("vector_count"),
             version: row.get("version"),
@@ -141,10 +142,7 @@ impl Collection {
 }
 
 fn not_found(name: &str) -> ApiError {
-    ApiError::not_found(
-        "collection_not_found",
-        format!("no collection named {name:?}"),
-    )
+    ApiError::not_found("collection_not_found", format!("no collection named {name:?}"))
 }
 
 /// A table vanishing under a query means the collection was dropped meanwhile.
@@ -159,23 +157,15 @@ fn query_error(name: &str) -> impl Fn(tokio_postgres::Error) -> ApiError + '_ {
 }
 
 const COLLECTION_COLUMNS: &str =
-    "id, name, dims, metric, index_kind, version, vector_count, ivf_lists";
+    "id, name, dims, metric, index_kind, version, vector_count, ivf_lists, cache_similarity";
 
-async fn find(
-    client: &impl GenericClient,
-    project: &Project,
-    name: &str,
-    lock: bool,
-) -> Result<Collection> {
+async fn find(client: &impl GenericClient, project: &Project, name: &str, lock: bool) -> Result<Collection> {
     let sql = format!(
         "SELECT {COLLECTION_COLUMNS} FROM zerodb.collections WHERE project_id = $1 AND name = $2{}",
         if lock { " FOR NO KEY UPDATE" } else { "" }
     );
     let stmt = client.prepare_cached(&sql).await.map_err(db_error)?;
-    let row = client
-        .query_opt(&stmt, &[&project.id, &name])
-        .await
-        .map_err(db_error)?;
+    let row = client.query_opt(&stmt, &[&project.id, &name]).await.map_err(db_error)?;
     Collection::from_row(&row.ok_or_else(|| not_found(name))?)
 }
 
@@ -204,6 +194,7 @@ impl Store {
     ) -> Result<CollectionInfo> {
         validate::collection_name(name)?;
         validate::dims(spec.dims)?;
+        validate::cache_similarity(spec.cache_similarity)?;
         if spec.index != IndexKind::None && spec.dims > HALFVEC_INDEX_MAX_DIMS {
             return Err(ApiError::invalid(
                 "dims_exceed_index_limit",
@@ -216,16 +207,12 @@ impl Store {
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let lists: i32 = if spec.index == IndexKind::Ivfflat {
-            1
-        } else {
-            0
-        };
+        let lists: i32 = if spec.index == IndexKind::Ivfflat { 1 } else { 0 };
         let inserted = tx
             .query_opt(
                 &format!(
-                    "INSERT INTO zerodb.collections (project_id, name, dims, metric, index_kind, ivf_lists)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, name) DO NOTHING
+                    "INSERT INTO zerodb.collections (project_id, name, dims, metric, index_kind, ivf_lists, cache_similarity)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (project_id, name) DO NOTHING
                      RETURNING {COLLECTION_COLUMNS}"
                 ),
                 &[
@@ -235,6 +222,7 @@ impl Store {
                     &metric_name(spec.metric),
                     &index_kind_name(spec.index),
                     &lists,
+                    &spec.cache_similarity,
                 ],
             )
             .await
@@ -270,11 +258,7 @@ impl Store {
         Ok(collection.info())
     }
 
-    pub async fn describe_collection(
-        &self,
-        project: &Project,
-        name: &str,
-    ) -> Result<CollectionInfo> {
+    pub async fn describe_collection(&self, project: &Project, name: &str) -> Result<CollectionInfo> {
         let client = self.client().await?;
         Ok(find(&client, project, name, false).await?.info())
     }
@@ -293,12 +277,7 @@ impl Store {
         tx.commit().await.map_err(db_error)
     }
 
-    pub async fn upsert(
-        &self,
-        project: &Project,
-        name: &str,
-        records: Vec<VectorRecord>,
-    ) -> Result<WriteResult> {
+    pub async fn upsert(&self, project: &Project, name: &str, records: Vec<VectorRecord>) -> Result<WriteResult> {
         if records.len() > validate::MAX_BATCH {
             return Err(ApiError::new(
                 ErrorKind::TooLarge,
@@ -321,9 +300,8 @@ impl Store {
             }
             validate::id("id", &record.id)?;
             validate::vector(&record.values, Some(collection.spec.dims))?;
-            let meta: serde_json::Value = serde_json::from_str(&record.metadata).map_err(|_| {
-                ApiError::invalid("invalid_metadata", "metadata must be a JSON object")
-            })?;
+            let meta: serde_json::Value = serde_json::from_str(&record.metadata)
+                .map_err(|_| ApiError::invalid("invalid_metadata", "metadata must be a JSON object"))?;
             validate::metadata(&meta)?;
             ids.push(record.id);
             vectors.push(Vector::from(record.values));
@@ -350,30 +328,14 @@ impl Store {
         })
     }
 
-    pub async fn get_vector(
-        &self,
-        project: &Project,
-        name: &str,
-        id: &str,
-    ) -> Result<VectorRecord> {
+    pub async fn get_vector(&self, project: &Project, name: &str, id: &str) -> Result<VectorRecord> {
         validate::id("id", id)?;
         let client = self.client().await?;
         let collection = find(&client, project, name, false).await?;
-        let sql = format!(
-            "SELECT embedding, metadata FROM {} WHERE id = $1",
-            collection.table()
-        );
-        let stmt = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(query_error(name))?;
-        let row = client
-            .query_opt(&stmt, &[&id])
-            .await
-            .map_err(query_error(name))?;
-        let row = row.ok_or_else(|| {
-            ApiError::not_found("vector_not_found", format!("no vector {id:?} in {name}"))
-        })?;
+        let sql = format!("SELECT embedding, metadata FROM {} WHERE id = $1", collection.table());
+        let stmt = client.prepare_cached(&sql).await.map_err(query_error(name))?;
+        let row = client.query_opt(&stmt, &[&id]).await.map_err(query_error(name))?;
+        let row = row.ok_or_else(|| ApiError::not_found("vector_not_found", format!("no vector {id:?} in {name}")))?;
         Ok(VectorRecord {
             id: id.to_string(),
             values: row.get::<_, Vector>(0).to_vec(),
@@ -381,12 +343,57 @@ impl Store {
         })
     }
 
-    pub async fn delete_vector(
+    /// Up to `limit` vectors with ids after `after`, in id order.
+    pub async fn list_vectors(
         &self,
         project: &Project,
         name: &str,
-        id: &str,
-    ) -> Result<WriteResult> {
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<VectorPage> {
+        if !(1..=validate::MAX_BATCH as u32).contains(&limit) {
+            return Err(ApiError::invalid(
+                "invalid_limit",
+                format!("limit must be between 1 and {}", validate::MAX_BATCH),
+            ));
+        }
+        let mut client = self.client().await?;
+        // One snapshot for the rows and the version they belong to.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db_error)?;
+        let collection = find(&tx, project, name, false).await?;
+        let sql = format!(
+            "SELECT id, embedding, metadata FROM {} WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2",
+            collection.table()
+        );
+        let stmt = tx.prepare_cached(&sql).await.map_err(query_error(name))?;
+        let rows = tx
+            .query(&stmt, &[&after, &i64::from(limit)])
+            .await
+            .map_err(query_error(name))?;
+        tx.commit().await.map_err(db_error)?;
+        let records: Vec<VectorRecord> = rows
+            .iter()
+            .map(|row| VectorRecord {
+                id: row.get(0),
+                values: row.get::<_, Vector>(1).to_vec(),
+                metadata: row.get::<_, serde_json::Value>(2).to_string(),
+            })
+            .collect();
+        let next = (records.len() == limit as usize).then(|| records[records.len() - 1].id.clone());
+        Ok(VectorPage {
+            records,
+            next,
+            version: collection.version as u64,
+        })
+    }
+
+    pub async fn delete_vector(&self, project: &Project, name: &str, id: &str) -> Result<WriteResult> {
         validate::id("id", id)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
@@ -405,12 +412,7 @@ impl Store {
         })
     }
 
-    pub async fn search(
-        &self,
-        project: &Project,
-        name: &str,
-        request: &SearchRequest,
-    ) -> Result<SearchResult> {
+    pub async fn search(&self, project: &Project, name: &str, request: &SearchRequest) -> Result<SearchResult> {
         validate::k(request.k)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
@@ -418,9 +420,8 @@ impl Store {
         validate::vector(&request.vector, Some(collection.spec.dims))?;
         let filter: Option<serde_json::Value> = match &request.filter {
             Some(text) => {
-                let value = serde_json::from_str(text).map_err(|_| {
-                    ApiError::invalid("invalid_filter", "filter must be a JSON object")
-                })?;
+                let value = serde_json::from_str(text)
+                    .map_err(|_| ApiError::invalid("invalid_filter", "filter must be a JSON object"))?;
                 validate::filter(&value)?;
                 Some(value)
             }
@@ -458,9 +459,7 @@ impl Store {
                     metadata: request
                         .include_metadata
                         .then(|| row.get::<_, serde_json::Value>(2).to_string()),
-                    values: request
-                        .include_values
-                        .then(|| row.get::<_, Vector>(3).to_vec()),
+                    values: request.include_values.then(|| row.get::<_, Vector>(3).to_vec()),
                 };
                 (distance, hit)
             })
@@ -476,9 +475,7 @@ impl Store {
     /// Rebuilds an IVFFlat index in the background each time the collection
     /// doubles: an IVFFlat index built over few rows clusters badly.
     fn maybe_rebuild_ivfflat(&self, collection: &Collection, count: i64) {
-        if collection.spec.index != IndexKind::Ivfflat
-            || ivf_lists_for(count) <= collection.ivf_lists
-        {
+        if collection.spec.index != IndexKind::Ivfflat || ivf_lists_for(count) <= collection.ivf_lists {
             return;
         }
         let store = self.clone();
@@ -507,9 +504,7 @@ impl Store {
             loop {
                 let row = client
                     .query_opt(
-                        &format!(
-                            "SELECT {COLLECTION_COLUMNS} FROM zerodb.collections WHERE id = $1"
-                        ),
+                        &format!("SELECT {COLLECTION_COLUMNS} FROM zerodb.collections WHERE id = $1"),
                         &[&collection_id],
                     )
                     .await
@@ -565,11 +560,7 @@ pub(crate) fn search_sql(collection: &Collection, filtered: bool, include_values
 }
 
 /// Bumps a collection's version and adjusts its count, in the write's transaction.
-async fn bump(
-    tx: &deadpool_postgres::Transaction<'_>,
-    collection: &Collection,
-    added: i64,
-) -> Result<(i64, i64)> {
+async fn bump(tx: &deadpool_postgres::Transaction<'_>, collection: &Collection, added: i64) -> Result<(i64, i64)> {
     let row = tx
         .query_one(
             "UPDATE zerodb.collections SET version = version + 1, vector_count = vector_count + $2
@@ -621,10 +612,7 @@ pub(super) async fn drift(store: &Store) -> Result<Vec<String>> {
                 .map_err(db_error)?
                 .get(0);
             if !exists {
-                drift.push(format!(
-                    "- collection {:?}: index {index} is missing",
-                    c.name
-                ));
+                drift.push(format!("- collection {:?}: index {index} is missing", c.name));
             }
         }
     }

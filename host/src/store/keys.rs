@@ -6,6 +6,9 @@ use super::{db_error, Result, Store};
 use edge_core::model::{ApiError, ErrorKind};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const KEY_PREFIX: &str = "zdb_";
 
@@ -21,14 +24,45 @@ fn hash(key: &str) -> Vec<u8> {
 }
 
 fn unauthorized() -> ApiError {
-    ApiError::new(
-        ErrorKind::Unauthorized,
-        "invalid_api_key",
-        "the API key is not valid",
-    )
+    ApiError::new(ErrorKind::Unauthorized, "invalid_api_key", "the API key is not valid")
+}
+
+/// Recently resolved keys (by hash), so that a request served from the
+/// edge cache needs no database round trip. A revocation takes effect
+/// within the cache's lifetime.
+#[derive(Clone, Default)]
+pub(crate) struct AuthCache {
+    ttl: Duration,
+    entries: Arc<Mutex<HashMap<Vec<u8>, (Project, Instant)>>>,
+}
+
+impl AuthCache {
+    fn get(&self, hash: &[u8]) -> Option<Project> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (project, at) = entries.get(hash)?;
+        (at.elapsed() < self.ttl).then(|| project.clone())
+    }
+
+    fn put(&self, hash: Vec<u8>, project: Project) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= 10_000 {
+            let ttl = self.ttl;
+            entries.retain(|_, (_, at)| at.elapsed() < ttl);
+        }
+        entries.insert(hash, (project, Instant::now()));
+    }
 }
 
 impl Store {
+    /// Trust a resolved key for `ttl` before looking it up again (0 = always look up).
+    pub fn with_auth_cache(mut self, ttl: Duration) -> Store {
+        self.auth.ttl = ttl;
+        self
+    }
+
     /// Creates a key for `project` (creating the project when new) and
     /// returns the key; it cannot be recovered later.
     pub async fn create_key(&self, project: &str) -> Result<String> {
@@ -75,6 +109,10 @@ impl Store {
         if !key.starts_with(KEY_PREFIX) || key.len() > 128 {
             return Err(unauthorized());
         }
+        let hash = hash(key);
+        if let Some(project) = self.auth.get(&hash) {
+            return Ok(project);
+        }
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -83,14 +121,13 @@ impl Store {
             )
             .await
             .map_err(db_error)?;
-        let row = client
-            .query_opt(&stmt, &[&hash(key)])
-            .await
-            .map_err(db_error)?;
+        let row = client.query_opt(&stmt, &[&hash]).await.map_err(db_error)?;
         let row = row.ok_or_else(unauthorized)?;
-        Ok(Project {
+        let project = Project {
             id: row.get(0),
             name: row.get(1),
-        })
+        };
+        self.auth.put(hash, project.clone());
+        Ok(project)
     }
 }

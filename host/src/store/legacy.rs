@@ -67,9 +67,7 @@ impl Store {
         }
         let dims: i32 = tx
             .query_one(
-                &format!(
-                    "SELECT coalesce(mode() WITHIN GROUP (ORDER BY cardinality({qcol})), 0)::int FROM {qtable}"
-                ),
+                &format!("SELECT coalesce(mode() WITHIN GROUP (ORDER BY cardinality({qcol})), 0)::int FROM {qtable}"),
                 &[],
             )
             .await?
@@ -138,9 +136,6 @@ mod tests {
     fn identifiers_are_quoted() {
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(qualified("legacy.emb").2, "\"legacy\".\"emb\"");
-        assert_eq!(
-            qualified("x; drop table y").2,
-            "\"public\".\"x; drop table y\""
-        );
+        assert_eq!(qualified("x; drop table y").2, "\"public\".\"x; drop table y\"");
     }
 }

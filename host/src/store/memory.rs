@@ -82,10 +82,7 @@ impl Store {
             ))
             .await
             .map_err(db_error)?;
-        let row = client
-            .query_opt(&stmt, &[&project.id, &id])
-            .await
-            .map_err(db_error)?;
+        let row = client.query_opt(&stmt, &[&project.id, &id]).await.map_err(db_error)?;
         Ok(record(&row.ok_or_else(|| not_found(id))?, true))
     }
 
@@ -105,11 +102,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn search_memory(
-        &self,
-        project: &Project,
-        query: &MemoryQuery,
-    ) -> Result<Vec<MemoryHit>> {
+    pub async fn search_memory(&self, project: &Project, query: &MemoryQuery) -> Result<Vec<MemoryHit>> {
         validate::k(query.k)?;
         validate::vector(&query.embedding, None)?;
         if let Some(session) = &query.session_id {

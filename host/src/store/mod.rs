@@ -30,6 +30,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    auth: keys::AuthCache,
 }
 
 pub type Result<T> = std::result::Result<T, ApiError>;
@@ -57,7 +58,10 @@ impl Store {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            auth: keys::AuthCache::default(),
+        })
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {

@@ -10,10 +10,17 @@ use super::{collections, db_error, Result, Store};
 use std::collections::BTreeSet;
 
 /// `(version, name, sql)`, applied in order. Never edit a released entry; add one.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "projects, keys, collections, memory records",
-    r#"
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "projects, keys, collections, memory records", MIGRATION_1),
+    (
+        2,
+        "per-collection edge cache similarity",
+        "ALTER TABLE zerodb.collections ADD COLUMN cache_similarity real NOT NULL DEFAULT 1
+             CHECK (cache_similarity > 0 AND cache_similarity <= 1);",
+    ),
+];
+
+const MIGRATION_1: &str = r#"
 CREATE EXTENSION IF NOT EXISTS vector;
 CREATE SCHEMA IF NOT EXISTS zerodb_data;
 CREATE TABLE zerodb.projects (
@@ -54,8 +61,7 @@ CREATE TABLE zerodb.memories (
     PRIMARY KEY (project_id, id)
 );
 CREATE INDEX memories_session ON zerodb.memories (project_id, session_id);
-"#,
-)];
+"#;
 
 /// What the live schema must look like after all migrations.
 const EXPECTED: &str = include_str!("schema.snapshot");
@@ -82,10 +88,7 @@ impl Store {
                 .await
                 .map_err(db_error)?;
             let done = tx
-                .query_opt(
-                    "SELECT 1 FROM zerodb.schema_migrations WHERE version = $1",
-                    &[&version],
-                )
+                .query_opt("SELECT 1 FROM zerodb.schema_migrations WHERE version = $1", &[&version])
                 .await
                 .map_err(db_error)?;
             if done.is_some() {
@@ -121,11 +124,7 @@ impl Store {
         for row in columns {
             let (table, column, ty, nullable, default): (String, String, String, String, String) =
                 (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-            let null = if nullable == "YES" {
-                "null"
-            } else {
-                "not null"
-            };
+            let null = if nullable == "YES" { "null" } else { "not null" };
             let default = if default.is_empty() {
                 String::new()
             } else {
@@ -166,10 +165,7 @@ impl Store {
         let mut drift = Vec::new();
         let client = self.client().await?;
         let has_table = client
-            .query_one(
-                "SELECT to_regclass('zerodb.schema_migrations') IS NOT NULL",
-                &[],
-            )
+            .query_one("SELECT to_regclass('zerodb.schema_migrations') IS NOT NULL", &[])
             .await
             .map_err(db_error)?
             .get::<_, bool>(0);

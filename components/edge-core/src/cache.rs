@@ -1,0 +1,778 @@
+//! The hot-vector cache, kept in the component instance's memory.
+//!
+//! It holds, within a byte budget, four kinds of entry, each keyed by
+//! project and collection so that no entry is ever served across projects:
+//! - collection descriptions (dims, version, count, similarity threshold);
+//! - vectors by id, for `GET …/vectors/{id}`;
+//! - search results, grouped by (k, filter, include flags); a query hits an
+//!   entry of its group whose query vector has cosine similarity ≥ the
+//!   collection's threshold (1.0 = the same vector);
+//! - hot collections: small collections loaded whole and searched exactly.
+//!
+//! Eviction is least-recently-used over whole entries, by bytes. Entries
+//! carry the time they were fetched; past the TTL they are only served when
+//! the origin cannot answer (stale-if-error). Writes through the edge
+//! invalidate what they touch at once.
+
+use crate::kernels;
+use crate::model::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// Cache settings; the host passes them as environment variables.
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    /// `ZERODB_CACHE_BYTES`: the most the cache holds (default 64 MiB).
+    pub budget_bytes: usize,
+    /// `ZERODB_CACHE_TTL_MS`: how long an entry is fresh (default 30 s).
+    pub ttl: Duration,
+    /// `ZERODB_HOT_COLLECTION_MAX_VECTORS`: largest collection loaded whole (default 20 000).
+    pub hot_max_vectors: u64,
+    /// `ZERODB_HOT_COLLECTION_ADMIT_AFTER`: searches of a collection, within
+    /// its description's lifetime, before it is loaded whole (default 2).
+    pub hot_admit_after: u32,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            budget_bytes: 64 << 20,
+            ttl: Duration::from_secs(30),
+            hot_max_vectors: 20_000,
+            hot_admit_after: 2,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Reads the `ZERODB_*` variables; a missing or unparsable one keeps its default.
+    pub fn from_env() -> Self {
+        fn var<T: std::str::FromStr>(name: &str) -> Option<T> {
+            std::env::var(name).ok()?.parse().ok()
+        }
+        let d = CacheConfig::default();
+        CacheConfig {
+            budget_bytes: var("ZERODB_CACHE_BYTES").unwrap_or(d.budget_bytes),
+            ttl: var("ZERODB_CACHE_TTL_MS").map_or(d.ttl, Duration::from_millis),
+            hot_max_vectors: var("ZERODB_HOT_COLLECTION_MAX_VECTORS").unwrap_or(d.hot_max_vectors),
+            hot_admit_after: var("ZERODB_HOT_COLLECTION_ADMIT_AFTER").unwrap_or(d.hot_admit_after),
+        }
+    }
+}
+
+/// Counters of one instance's cache, shown at `/v1/health`.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct CacheStats {
+    pub entries: usize,
+    pub bytes: usize,
+    pub budget_bytes: usize,
+    pub hot_collections: usize,
+    pub hits: u64,
+    pub misses: u64,
+    pub stale: u64,
+    pub bypasses: u64,
+    pub evictions: u64,
+}
+
+/// A collection of a project.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CollKey {
+    pub project: String,
+    pub name: String,
+}
+
+/// What makes two searches answerable by the same result, besides the vector.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Shape {
+    k: u32,
+    filter: Option<String>,
+    include_values: bool,
+    include_metadata: bool,
+}
+
+/// Searches of one collection and shape: the result entries a new query
+/// may be answered from.
+type Group = (CollKey, Shape);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Info(CollKey),
+    Vector(CollKey, String),
+    /// One cached search, by a hash of its query vector's bits.
+    Result(CollKey, Shape, u64),
+    Hot(CollKey),
+}
+
+impl Key {
+    fn collection(&self) -> &CollKey {
+        match self {
+            Key::Info(c) | Key::Vector(c, _) | Key::Result(c, ..) | Key::Hot(c) => c,
+        }
+    }
+}
+
+struct CachedQuery {
+    vector: Vec<f32>,
+    norm: f32,
+    result: SearchResult,
+}
+
+enum Value {
+    Info(CollectionInfo),
+    Vector(VectorRecord),
+    Result(CachedQuery),
+    Hot(HotCollection),
+}
+
+struct Slot {
+    value: Value,
+    bytes: usize,
+    fetched: Instant,
+    tick: u64,
+}
+
+/// A cache answer: fresh, or past its TTL (servable only as `stale`).
+pub enum Lookup<T> {
+    Fresh(T),
+    Expired(T),
+    Absent,
+}
+
+impl<T> Lookup<T> {
+    pub fn fresh(self) -> Option<T> {
+        match self {
+            Lookup::Fresh(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Any entry, fresh or not, for stale-if-error.
+    pub fn any(self) -> Option<T> {
+        match self {
+            Lookup::Fresh(v) | Lookup::Expired(v) => Some(v),
+            Lookup::Absent => None,
+        }
+    }
+}
+
+/// Fixed per-entry overhead counted against the budget (map, LRU, slot).
+const ENTRY_OVERHEAD: usize = 160;
+/// Most cached queries compared with a new one under a semantic threshold.
+const MAX_QUERIES_PER_GROUP: usize = 256;
+
+pub struct Cache {
+    config: CacheConfig,
+    map: HashMap<Key, Slot>,
+    lru: BTreeMap<u64, Key>,
+    /// Query hashes of the result entries of each group, oldest first.
+    groups: HashMap<Group, Vec<u64>>,
+    tick: u64,
+    bytes: usize,
+    searches: HashMap<CollKey, u32>,
+    pub stats: CacheStats,
+}
+
+fn vector_hash(v: &[f32]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for x in v {
+        x.to_bits().hash(&mut h);
+    }
+    h.finish()
+}
+
+fn vector_bytes(v: &[f32]) -> usize {
+    v.len() * 4
+}
+
+fn result_bytes(r: &SearchResult) -> usize {
+    r.hits
+        .iter()
+        .map(|h| {
+            48 + h.id.len()
+                + h.metadata.as_ref().map_or(0, String::len)
+                + h.values.as_ref().map_or(0, |v| vector_bytes(v))
+        })
+        .sum()
+}
+
+fn query_bytes(q: &CachedQuery) -> usize {
+    64 + vector_bytes(&q.vector) + result_bytes(&q.result)
+}
+
+impl Cache {
+    pub fn new(config: CacheConfig) -> Self {
+        let stats = CacheStats {
+            budget_bytes: config.budget_bytes,
+            ..CacheStats::default()
+        };
+        Cache {
+            config,
+            map: HashMap::new(),
+            lru: BTreeMap::new(),
+            groups: HashMap::new(),
+            tick: 0,
+            bytes: 0,
+            searches: HashMap::new(),
+            stats,
+        }
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            entries: self.map.len(),
+            bytes: self.bytes,
+            hot_collections: self.map.keys().filter(|k| matches!(k, Key::Hot(_))).count(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// Marks `key` as just used and returns its slot.
+    fn touch(&mut self, key: &Key) -> Option<&mut Slot> {
+        let slot = self.map.get_mut(key)?;
+        self.lru.remove(&slot.tick);
+        self.tick += 1;
+        slot.tick = self.tick;
+        self.lru.insert(self.tick, key.clone());
+        Some(slot)
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<Slot> {
+        let slot = self.map.remove(key)?;
+        self.lru.remove(&slot.tick);
+        self.bytes -= slot.bytes;
+        if let Key::Result(coll, shape, hash) = key {
+            let group = (coll.clone(), shape.clone());
+            if let Some(hashes) = self.groups.get_mut(&group) {
+                hashes.retain(|h| h != hash);
+                if hashes.is_empty() {
+                    self.groups.remove(&group);
+                }
+            }
+        }
+        Some(slot)
+    }
+
+    /// Stores `value` under `key`, evicting least-recently-used entries to
+    /// stay within the budget. A value larger than the budget is not admitted.
+    fn insert(&mut self, key: Key, value: Value, bytes: usize, fetched: Instant) {
+        let bytes = bytes + ENTRY_OVERHEAD;
+        self.remove(&key);
+        if bytes > self.config.budget_bytes {
+            return;
+        }
+        while self.bytes + bytes > self.config.budget_bytes {
+            let Some((_, oldest)) = self.lru.first_key_value().map(|(t, k)| (*t, k.clone())) else {
+                break;
+            };
+            self.remove(&oldest);
+            self.stats.evictions += 1;
+        }
+        self.tick += 1;
+        self.lru.insert(self.tick, key.clone());
+        self.map.insert(
+            key,
+            Slot {
+                value,
+                bytes,
+                fetched,
+                tick: self.tick,
+            },
+        );
+        self.bytes += bytes;
+    }
+
+    fn lookup<T>(&mut self, key: &Key, get: impl FnOnce(&Value) -> Option<T>) -> Lookup<T> {
+        let ttl = self.config.ttl;
+        let Some(slot) = self.touch(key) else {
+            return Lookup::Absent;
+        };
+        let fresh = slot.fetched.elapsed() < ttl;
+        match get(&slot.value) {
+            Some(v) if fresh => Lookup::Fresh(v),
+            Some(v) => Lookup::Expired(v),
+            None => Lookup::Absent,
+        }
+    }
+
+    pub fn info(&mut self, coll: &CollKey) -> Lookup<CollectionInfo> {
+        self.lookup(&Key::Info(coll.clone()), |v| match v {
+            Value::Info(info) => Some(info.clone()),
+            _ => None,
+        })
+    }
+
+    pub fn put_info(&mut self, coll: &CollKey, info: CollectionInfo) {
+        let bytes = info.name.len() + 64;
+        self.insert(Key::Info(coll.clone()), Value::Info(info), bytes, Instant::now());
+    }
+
+    /// A vector by id, from a hot collection or the vector entries.
+    pub fn vector(&mut self, coll: &CollKey, id: &str) -> Lookup<VectorRecord> {
+        if let Lookup::Fresh(Some(record)) = self.lookup(&Key::Hot(coll.clone()), |v| match v {
+            Value::Hot(hot) => Some(hot.get(id)),
+            _ => None,
+        }) {
+            return Lookup::Fresh(record);
+        }
+        self.lookup(&Key::Vector(coll.clone(), id.to_string()), |v| match v {
+            Value::Vector(record) => Some(record.clone()),
+            _ => None,
+        })
+    }
+
+    pub fn put_vector(&mut self, coll: &CollKey, record: VectorRecord) {
+        let bytes = 32 + record.id.len() + vector_bytes(&record.values) + record.metadata.len();
+        let key = Key::Vector(coll.clone(), record.id.clone());
+        self.insert(key, Value::Vector(record), bytes, Instant::now());
+    }
+
+    /// A cached result for `request`: the entry of the same query, or (under a
+    /// semantic threshold below 1) the closest cached query of the same shape
+    /// whose cosine similarity to it is at least `similarity`.
+    pub fn search(&mut self, coll: &CollKey, request: &SearchRequest, similarity: f32) -> Lookup<SearchResult> {
+        let (group, hash) = result_key(coll, request);
+        let exact = Key::Result(group.0.clone(), group.1.clone(), hash);
+        let found = self.lookup(&exact, |v| match v {
+            Value::Result(q) if q.vector == request.vector => Some(q.result.clone()),
+            _ => None,
+        });
+        if !matches!(found, Lookup::Absent) || similarity >= 1.0 {
+            return found;
+        }
+        let norm = kernels::norm(&request.vector);
+        let candidates = self.groups.get(&group).cloned().unwrap_or_default();
+        let best = candidates
+            .into_iter()
+            .filter_map(|h| {
+                let slot = self.map.get(&Key::Result(group.0.clone(), group.1.clone(), h))?;
+                let Value::Result(q) = &slot.value else { return None };
+                if q.vector.len() != request.vector.len() {
+                    return None;
+                }
+                let sim = kernels::cosine_from(kernels::dot(&q.vector, &request.vector), q.norm, norm);
+                (sim >= similarity).then_some((sim, h))
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        match best {
+            Some((_, h)) => self.lookup(&Key::Result(group.0, group.1, h), |v| match v {
+                Value::Result(q) => Some(q.result.clone()),
+                _ => None,
+            }),
+            None => Lookup::Absent,
+        }
+    }
+
+    pub fn put_search(&mut self, coll: &CollKey, request: &SearchRequest, result: SearchResult) {
+        let (group, hash) = result_key(coll, request);
+        let query = CachedQuery {
+            norm: kernels::norm(&request.vector),
+            vector: request.vector.clone(),
+            result,
+        };
+        let bytes = query_bytes(&query);
+        let key = Key::Result(group.0.clone(), group.1.clone(), hash);
+        self.insert(key.clone(), Value::Result(query), bytes, Instant::now());
+        if !self.map.contains_key(&key) {
+            return;
+        }
+        let hashes = self.groups.entry(group.clone()).or_default();
+        hashes.retain(|h| *h != hash);
+        hashes.push(hash);
+        // Keep semantic lookups bounded: the group's oldest entry goes.
+        if hashes.len() > MAX_QUERIES_PER_GROUP {
+            let oldest = hashes[0];
+            self.remove(&Key::Result(group.0, group.1, oldest));
+            self.stats.evictions += 1;
+        }
+    }
+
+    /// Counts a search of `coll`; true once the collection is searched often
+    /// enough to be worth loading whole (the hot-collection admission policy).
+    pub fn admit_hot(&mut self, coll: &CollKey, info: &CollectionInfo) -> bool {
+        if info.count == 0 || info.count > self.config.hot_max_vectors || self.map.contains_key(&Key::Hot(coll.clone()))
+        {
+            return false;
+        }
+        // Loading must leave room for the rest of the cache.
+        let estimate = info.count as usize * (info.spec.dims as usize * 4 + 96);
+        if estimate > self.config.budget_bytes / 2 {
+            return false;
+        }
+        if self.searches.len() > 100_000 {
+            self.searches.clear();
+        }
+        let seen = self.searches.entry(coll.clone()).or_default();
+        *seen += 1;
+        *seen >= self.config.hot_admit_after
+    }
+
+    pub fn hot(&mut self, coll: &CollKey) -> Option<(&HotCollection, bool)> {
+        let ttl = self.config.ttl;
+        let slot = self.touch(&Key::Hot(coll.clone()))?;
+        let fresh = slot.fetched.elapsed() < ttl;
+        match &slot.value {
+            Value::Hot(hot) => Some((hot, fresh)),
+            _ => None,
+        }
+    }
+
+    pub fn put_hot(&mut self, coll: &CollKey, hot: HotCollection) {
+        let bytes = hot.bytes();
+        self.searches.remove(coll);
+        self.insert(Key::Hot(coll.clone()), Value::Hot(hot), bytes, Instant::now());
+    }
+
+    /// The origin confirmed the hot copy of `coll` is still at its version.
+    pub fn renew_hot(&mut self, coll: &CollKey) {
+        if let Some(slot) = self.map.get_mut(&Key::Hot(coll.clone())) {
+            slot.fetched = Instant::now();
+        }
+    }
+
+    pub fn drop_hot(&mut self, coll: &CollKey) {
+        self.remove(&Key::Hot(coll.clone()));
+    }
+
+    pub fn has_hot(&self, coll: &CollKey) -> bool {
+        self.map.contains_key(&Key::Hot(coll.clone()))
+    }
+
+    /// A write through this edge changed `coll`: drop its results,
+    /// description and the touched ids, and patch its hot copy.
+    pub fn apply_write(&mut self, coll: &CollKey, upserted: &[VectorRecord], deleted: &[&str], version: u64) {
+        let stale: Vec<Key> = self
+            .map
+            .keys()
+            .filter(|k| k.collection() == coll)
+            .filter(|k| match k {
+                Key::Info(_) | Key::Result(..) => true,
+                Key::Vector(_, id) => upserted.iter().any(|r| &r.id == id) || deleted.contains(&id.as_str()),
+                Key::Hot(_) => false,
+            })
+            .cloned()
+            .collect();
+        for key in stale {
+            self.remove(&key);
+        }
+        let key = Key::Hot(coll.clone());
+        if let Some(mut slot) = self.remove(&key) {
+            if let Value::Hot(hot) = &mut slot.value {
+                hot.apply(upserted, deleted, version);
+                let bytes = hot.bytes();
+                self.insert(key, slot.value, bytes, slot.fetched);
+            }
+        }
+    }
+
+    /// `coll` was dropped or replaced: forget everything about it.
+    pub fn forget_collection(&mut self, coll: &CollKey) {
+        let stale: Vec<Key> = self.map.keys().filter(|k| k.collection() == coll).cloned().collect();
+        for key in stale {
+            self.remove(&key);
+        }
+        self.searches.remove(coll);
+    }
+}
+
+fn result_key(coll: &CollKey, request: &SearchRequest) -> (Group, u64) {
+    let shape = Shape {
+        k: request.k,
+        filter: request.filter.clone(),
+        include_values: request.include_values,
+        include_metadata: request.include_metadata,
+    };
+    ((coll.clone(), shape), vector_hash(&request.vector))
+}
+
+/// A whole collection in memory, searched exactly with the SIMD kernels.
+pub struct HotCollection {
+    pub metric: Metric,
+    pub dims: usize,
+    pub version: u64,
+    ids: Vec<String>,
+    /// Row-major, `dims` floats a row.
+    values: Vec<f32>,
+    norms: Vec<f32>,
+    metadata: Vec<String>,
+    positions: HashMap<String, usize>,
+}
+
+impl HotCollection {
+    pub fn new(metric: Metric, dims: usize, version: u64, records: Vec<VectorRecord>) -> Self {
+        let mut hot = HotCollection {
+            metric,
+            dims,
+            version,
+            ids: Vec::with_capacity(records.len()),
+            values: Vec::with_capacity(records.len() * dims),
+            norms: Vec::with_capacity(records.len()),
+            metadata: Vec::with_capacity(records.len()),
+            positions: HashMap::with_capacity(records.len()),
+        };
+        hot.apply(&records, &[], version);
+        hot
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    fn row(&self, i: usize) -> &[f32] {
+        &self.values[i * self.dims..(i + 1) * self.dims]
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.values.len() * 4
+            + self.norms.len() * 4
+            + self.ids.iter().map(|id| 2 * id.len() + 80).sum::<usize>()
+            + self.metadata.iter().map(|m| m.len() + 24).sum::<usize>()
+    }
+
+    pub fn get(&self, id: &str) -> Option<VectorRecord> {
+        let &i = self.positions.get(id)?;
+        Some(VectorRecord {
+            id: id.to_string(),
+            values: self.row(i).to_vec(),
+            metadata: self.metadata[i].clone(),
+        })
+    }
+
+    /// Applies writes made through the edge; the caller has validated dims.
+    pub fn apply(&mut self, upserted: &[VectorRecord], deleted: &[&str], version: u64) {
+        for r in upserted.iter().filter(|r| r.values.len() == self.dims) {
+            let norm = kernels::norm(&r.values);
+            match self.positions.get(&r.id) {
+                Some(&i) => {
+                    self.values[i * self.dims..(i + 1) * self.dims].copy_from_slice(&r.values);
+                    self.norms[i] = norm;
+                    self.metadata[i] = r.metadata.clone();
+                }
+                None => {
+                    self.positions.insert(r.id.clone(), self.ids.len());
+                    self.ids.push(r.id.clone());
+                    self.values.extend_from_slice(&r.values);
+                    self.norms.push(norm);
+                    self.metadata.push(r.metadata.clone());
+                }
+            }
+        }
+        for id in deleted {
+            let Some(i) = self.positions.remove(*id) else { continue };
+            let last = self.ids.len() - 1;
+            self.ids.swap_remove(i);
+            self.norms.swap_remove(i);
+            self.metadata.swap_remove(i);
+            if i != last {
+                let (head, tail) = self.values.split_at_mut(last * self.dims);
+                head[i * self.dims..(i + 1) * self.dims].copy_from_slice(&tail[..self.dims]);
+                self.positions.insert(self.ids[i].clone(), i);
+            }
+            self.values.truncate(last * self.dims);
+        }
+        self.version = version;
+    }
+
+    /// Exact top-k by the collection's metric, best first, scored like the
+    /// origin (cosine similarity, L2 distance, inner product).
+    pub fn search(&self, request: &SearchRequest) -> SearchResult {
+        let query = &request.vector;
+        let query_norm = kernels::norm(query);
+        // Sort key: lower is better.
+        let mut scored: Vec<(f32, u32)> = (0..self.len())
+            .map(|i| {
+                let row = self.row(i);
+                let key = match self.metric {
+                    Metric::Cosine => -kernels::cosine_from(kernels::dot(query, row), query_norm, self.norms[i]),
+                    Metric::L2 => kernels::l2_squared(query, row),
+                    Metric::Dot => -kernels::dot(query, row),
+                };
+                (key, i as u32)
+            })
+            .collect();
+        let k = (request.k as usize).min(scored.len());
+        if k < scored.len() {
+            scored.select_nth_unstable_by(k, |a, b| a.0.total_cmp(&b.0));
+            scored.truncate(k);
+        }
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let hits = scored
+            .into_iter()
+            .map(|(key, i)| {
+                let i = i as usize;
+                SearchHit {
+                    id: self.ids[i].clone(),
+                    score: match self.metric {
+                        Metric::Cosine | Metric::Dot => -key,
+                        Metric::L2 => key.sqrt(),
+                    },
+                    values: request.include_values.then(|| self.row(i).to_vec()),
+                    metadata: request.include_metadata.then(|| self.metadata[i].clone()),
+                }
+            })
+            .collect();
+        SearchResult {
+            hits,
+            version: self.version,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coll(name: &str) -> CollKey {
+        CollKey {
+            project: "p".into(),
+            name: name.into(),
+        }
+    }
+
+    fn request(vector: Vec<f32>) -> SearchRequest {
+        SearchRequest {
+            vector,
+            k: 3,
+            filter: None,
+            include_values: false,
+            include_metadata: true,
+        }
+    }
+
+    fn result(id: &str) -> SearchResult {
+        SearchResult {
+            hits: vec![SearchHit {
+                id: id.into(),
+                score: 1.0,
+                values: None,
+                metadata: None,
+            }],
+            version: 1,
+        }
+    }
+
+    fn record(id: &str, values: Vec<f32>) -> VectorRecord {
+        VectorRecord {
+            id: id.into(),
+            values,
+            metadata: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn exact_and_semantic_result_hits() {
+        let mut cache = Cache::new(CacheConfig::default());
+        cache.put_search(&coll("c"), &request(vec![1.0, 0.0]), result("a"));
+        assert!(cache
+            .search(&coll("c"), &request(vec![1.0, 0.0]), 1.0)
+            .fresh()
+            .is_some());
+        // Close but not equal: only under a semantic threshold.
+        let near = request(vec![1.0, 0.05]);
+        assert!(cache.search(&coll("c"), &near, 1.0).fresh().is_none());
+        assert!(cache.search(&coll("c"), &near, 0.99).fresh().is_some());
+        // Other collection or project: never.
+        assert!(cache
+            .search(&coll("d"), &request(vec![1.0, 0.0]), 1.0)
+            .fresh()
+            .is_none());
+        let other = CollKey {
+            project: "q".into(),
+            name: "c".into(),
+        };
+        assert!(cache.search(&other, &request(vec![1.0, 0.0]), 1.0).fresh().is_none());
+    }
+
+    #[test]
+    fn budget_is_never_exceeded() {
+        let config = CacheConfig {
+            budget_bytes: 64 * 1024,
+            ..CacheConfig::default()
+        };
+        let mut cache = Cache::new(config);
+        for i in 0..500 {
+            cache.put_vector(&coll("c"), record(&format!("v{i}"), vec![0.5; 64]));
+            assert!(cache.stats().bytes <= 64 * 1024);
+        }
+        assert!(cache.stats().evictions > 0);
+        // The most recent entries survive.
+        assert!(cache.vector(&coll("c"), "v499").fresh().is_some());
+        assert!(cache.vector(&coll("c"), "v0").fresh().is_none());
+    }
+
+    #[test]
+    fn writes_invalidate_and_patch_hot_collections() {
+        let mut cache = Cache::new(CacheConfig::default());
+        let c = coll("c");
+        cache.put_search(&c, &request(vec![1.0, 0.0]), result("a"));
+        cache.put_vector(&c, record("a", vec![1.0, 0.0]));
+        cache.put_hot(
+            &c,
+            HotCollection::new(Metric::Cosine, 2, 1, vec![record("a", vec![1.0, 0.0])]),
+        );
+        cache.apply_write(&c, &[record("b", vec![0.0, 1.0])], &["a"], 2);
+        assert!(cache.search(&c, &request(vec![1.0, 0.0]), 1.0).fresh().is_none());
+        let (hot, fresh) = cache.hot(&c).unwrap();
+        assert!(fresh);
+        assert_eq!(hot.version, 2);
+        assert_eq!(hot.len(), 1);
+        assert_eq!(hot.get("b").unwrap().values, vec![0.0, 1.0]);
+        assert!(hot.get("a").is_none());
+    }
+
+    #[test]
+    fn ttl_expiry() {
+        let mut cache = Cache::new(CacheConfig {
+            ttl: Duration::from_millis(20),
+            ..CacheConfig::default()
+        });
+        cache.put_vector(&coll("c"), record("a", vec![1.0]));
+        assert!(matches!(cache.vector(&coll("c"), "a"), Lookup::Fresh(_)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(matches!(cache.vector(&coll("c"), "a"), Lookup::Expired(_)));
+    }
+
+    #[test]
+    fn hot_search_is_exact() {
+        let rows: Vec<VectorRecord> = (0..50)
+            .map(|i| {
+                record(
+                    &format!("r{i}"),
+                    vec![(i as f32).sin(), (i as f32).cos(), i as f32 / 50.0],
+                )
+            })
+            .collect();
+        let q = vec![0.3, -0.2, 0.9];
+        for metric in [Metric::Cosine, Metric::L2, Metric::Dot] {
+            let hot = HotCollection::new(metric, 3, 1, rows.clone());
+            let mut expected: Vec<(f32, &str)> = rows
+                .iter()
+                .map(|r| {
+                    let s = match metric {
+                        Metric::Cosine => -kernels::cosine(&q, &r.values),
+                        Metric::L2 => kernels::scalar::l2_squared(&q, &r.values),
+                        Metric::Dot => -kernels::scalar::dot(&q, &r.values),
+                    };
+                    (s, r.id.as_str())
+                })
+                .collect();
+            expected.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let found = hot.search(&SearchRequest {
+                k: 5,
+                ..request(q.clone())
+            });
+            let ids: Vec<&str> = found.hits.iter().map(|h| h.id.as_str()).collect();
+            let want: Vec<&str> = expected.iter().take(5).map(|e| e.1).collect();
+            assert_eq!(ids, want, "{metric:?}");
+        }
+    }
+}

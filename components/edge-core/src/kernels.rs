@@ -1,0 +1,187 @@
+//! Vector kernels over f32: dot product, squared L2 distance, and cosine
+//! similarity.
+//!
+//! Built for `wasm32` with `+simd128`, the public functions use 128-bit wasm
+//! SIMD (several f32x4 accumulators, so more partial sums and independent
+//! adds, and a scalar tail).
+//! Everywhere else they are the [`scalar`] versions, which also serve as the
+//! reference the SIMD ones are checked against.
+
+/// Plain loops accumulating in f64: slower, but accurate enough to be the
+/// reference the SIMD kernels are checked against.
+pub mod scalar {
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>() as f32
+    }
+
+    pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+            .sum::<f64>() as f32
+    }
+
+    /// `(a·b, a·a, b·b)` in one pass.
+    pub fn dot_and_norms(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
+        let (d, na, nb) = a.iter().zip(b).fold((0f64, 0f64, 0f64), |(d, na, nb), (x, y)| {
+            let (x, y) = (*x as f64, *y as f64);
+            (d + x * y, na + x * x, nb + y * y)
+        });
+        (d as f32, na as f32, nb as f32)
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd {
+    use core::arch::wasm32::*;
+
+    #[inline(always)]
+    unsafe fn load(s: &[f32], i: usize) -> v128 {
+        // SAFETY: callers pass `i + 4 <= s.len()`; v128_load allows unaligned loads.
+        unsafe { v128_load(s.as_ptr().add(i) as *const v128) }
+    }
+
+    #[inline(always)]
+    fn sum(v: v128) -> f32 {
+        f32x4_extract_lane::<0>(v)
+            + f32x4_extract_lane::<1>(v)
+            + f32x4_extract_lane::<2>(v)
+            + f32x4_extract_lane::<3>(v)
+    }
+
+    /// Sums `term(a[i..i+4], b[i..i+4])` into four f32x4 accumulators (16
+    /// partial sums: fewer rounding steps each, and independent adds).
+    #[inline(always)]
+    fn reduce(a: &[f32], b: &[f32], term: impl Fn(v128, v128) -> v128, tail: impl Fn(f32, f32) -> f32) -> f32 {
+        let n = a.len().min(b.len());
+        let mut acc = [f32x4_splat(0.0); 4];
+        let mut i = 0;
+        while i + 16 <= n {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 16 <= n <= len of both slices.
+                let (x, y) = unsafe { (load(a, i + 4 * j), load(b, i + 4 * j)) };
+                *acc = f32x4_add(*acc, term(x, y));
+            }
+            i += 16;
+        }
+        while i + 4 <= n {
+            // SAFETY: i + 4 <= n.
+            let (x, y) = unsafe { (load(a, i), load(b, i)) };
+            acc[0] = f32x4_add(acc[0], term(x, y));
+            i += 4;
+        }
+        let mut total = sum(f32x4_add(f32x4_add(acc[0], acc[1]), f32x4_add(acc[2], acc[3])));
+        while i < n {
+            total += tail(a[i], b[i]);
+            i += 1;
+        }
+        total
+    }
+
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        reduce(a, b, |x, y| f32x4_mul(x, y), |x, y| x * y)
+    }
+
+    pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+        reduce(
+            a,
+            b,
+            |x, y| {
+                let d = f32x4_sub(x, y);
+                f32x4_mul(d, d)
+            },
+            |x, y| (x - y) * (x - y),
+        )
+    }
+
+    pub fn dot_and_norms(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
+        let n = a.len().min(b.len());
+        let zero = f32x4_splat(0.0);
+        let (mut d, mut na, mut nb) = ([zero; 2], [zero; 2], [zero; 2]);
+        let mut i = 0;
+        while i + 8 <= n {
+            for j in 0..2 {
+                // SAFETY: i + 8 <= n <= len of both slices.
+                let (x, y) = unsafe { (load(a, i + 4 * j), load(b, i + 4 * j)) };
+                d[j] = f32x4_add(d[j], f32x4_mul(x, y));
+                na[j] = f32x4_add(na[j], f32x4_mul(x, x));
+                nb[j] = f32x4_add(nb[j], f32x4_mul(y, y));
+            }
+            i += 8;
+        }
+        let (mut d, mut na, mut nb) = (
+            sum(f32x4_add(d[0], d[1])),
+            sum(f32x4_add(na[0], na[1])),
+            sum(f32x4_add(nb[0], nb[1])),
+        );
+        while i < n {
+            d += a[i] * b[i];
+            na += a[i] * a[i];
+            nb += b[i] * b[i];
+            i += 1;
+        }
+        (d, na, nb)
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub use simd::{dot, dot_and_norms, l2_squared};
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+pub use scalar::{dot, dot_and_norms, l2_squared};
+
+/// Whether the functions above run SIMD code in this build.
+pub const SIMD: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
+
+/// Cosine similarity; 0 when either vector is zero.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (d, na, nb) = dot_and_norms(a, b);
+    cosine_from(d, na.sqrt(), nb.sqrt())
+}
+
+/// Cosine similarity from a dot product and the two norms.
+pub fn cosine_from(dot: f32, norm_a: f32, norm_b: f32) -> f32 {
+    if norm_a == 0.0 || norm_b == 0.0 {
+        0.0
+    } else {
+        (dot as f64 / (norm_a as f64 * norm_b as f64)) as f32
+    }
+}
+
+pub fn norm(a: &[f32]) -> f32 {
+    dot(a, a).sqrt()
+}
+
+/// Largest relative disagreement between the kernels in use and the scalar
+/// reference over `a` and `b` (used by the wasm kernel check).
+pub fn disagreement(a: &[f32], b: &[f32]) -> f32 {
+    let rel = |x: f32, y: f32| (x - y).abs() / y.abs().max(1.0);
+    let (d, na, nb) = dot_and_norms(a, b);
+    let (sd, sna, snb) = scalar::dot_and_norms(a, b);
+    [
+        rel(dot(a, b), scalar::dot(a, b)),
+        rel(l2_squared(a, b), scalar::l2_squared(a, b)),
+        rel(d, sd),
+        rel(na, sna),
+        rel(nb, snb),
+        rel(cosine(a, b), cosine_from(sd, sna.sqrt(), snb.sqrt())),
+    ]
+    .into_iter()
+    .fold(0.0, f32::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_match_definitions() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+        let b = [9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0];
+        assert_eq!(dot(&a, &b), 165.0);
+        assert_eq!(l2_squared(&a, &b), 240.0);
+        assert!((cosine(&a, &a) - 1.0).abs() < 1e-6);
+        assert_eq!(cosine(&a, &[0.0; 9]), 0.0);
+        assert!(disagreement(&a, &b) < 1e-6);
+    }
+}

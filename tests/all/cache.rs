@@ -1,0 +1,239 @@
+//! The hot-vector cache in the edge component, seen over HTTP.
+
+use crate::harness::*;
+use rand::Rng;
+use serde_json::{json, Value};
+
+fn create(server: &Server, key: &str, name: &str, spec: Value, vectors: &[Vec<f32>]) {
+    server
+        .call("PUT", &format!("/v1/collections/{name}"), key, Some(&spec))
+        .ok();
+    for (n, chunk) in vectors.chunks(1000).enumerate() {
+        let body: Vec<Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, v)| json!({"id": format!("v{}", n * 1000 + i), "values": v, "metadata": {"i": i}}))
+            .collect();
+        server
+            .call(
+                "PUT",
+                &format!("/v1/collections/{name}/vectors"),
+                key,
+                Some(&json!({"vectors": body})),
+            )
+            .ok();
+    }
+}
+
+fn random_vectors(seed: u64, n: usize, dims: usize) -> Vec<Vec<f32>> {
+    let mut rng = rng(seed);
+    (0..n)
+        .map(|_| (0..dims).map(|_| rng.gen_range(-1.0f32..1.0)).collect())
+        .collect()
+}
+
+fn cache_stats(server: &Server, key: &str) -> Value {
+    server.call("GET", "/v1/health", key, None).ok()["edge"]["cache"].clone()
+}
+
+#[test]
+fn repeated_reads_hit_and_writes_invalidate() {
+    let db = TestDb::new("cache_hits");
+    let key = db.key("acme");
+    let server = Server::start_with(&db.url, &["--migrate", "--hot-collection-max-vectors", "0"]);
+    let vectors = random_vectors(1, 50, 8);
+    create(&server, &key, "docs", json!({"dims": 8}), &vectors);
+    let search = |vector: &[f32], consistency: &str| {
+        let body = json!({"vector": vector, "k": 5, "consistency": consistency});
+        server.call("POST", "/v1/collections/docs/search", &key, Some(&body))
+    };
+    let query = random_vectors(2, 1, 8).remove(0);
+
+    let first = search(&query, "eventual");
+    assert_eq!(first.cache.as_deref(), Some("miss"));
+    assert_eq!(first.json["source"], "origin");
+    let second = search(&query, "eventual");
+    assert_eq!(second.cache.as_deref(), Some("hit"));
+    assert_eq!(second.json["source"], "edge");
+    assert_eq!(
+        second.json["hits"], first.json["hits"],
+        "a hit answers the same as the origin did"
+    );
+    assert_eq!(search(&query, "strong").cache.as_deref(), Some("bypass"));
+
+    let get = |id: &str| server.call("GET", &format!("/v1/collections/docs/vectors/{id}"), &key, None);
+    assert_eq!(get("v3").cache.as_deref(), Some("miss"));
+    assert_eq!(get("v3").cache.as_deref(), Some("hit"));
+
+    // A write through the edge: the next reads miss and see it.
+    let write = json!({"vectors": [{"id": "v3", "values": query, "metadata": {"new": true}}]});
+    server
+        .call("PUT", "/v1/collections/docs/vectors", &key, Some(&write))
+        .ok();
+    let after = search(&query, "eventual");
+    assert_eq!(after.cache.as_deref(), Some("miss"));
+    assert_eq!(hit_ids(&after.json)[0], "v3");
+    let got = get("v3");
+    assert_eq!(got.cache.as_deref(), Some("miss"));
+    assert_eq!(got.json["metadata"], json!({"new": true}));
+    assert_eq!(search(&query, "eventual").cache.as_deref(), Some("hit"));
+
+    server
+        .call("DELETE", "/v1/collections/docs/vectors/v3", &key, None)
+        .ok();
+    let after = search(&query, "eventual");
+    assert_eq!(after.cache.as_deref(), Some("miss"));
+    assert!(!hit_ids(&after.json).contains(&"v3".to_string()));
+    assert_eq!(get("v3").status, 404);
+
+    // Another project with a collection of the same name never sees these entries.
+    let other = db.key("globex");
+    create(&server, &other, "docs", json!({"dims": 8}), &random_vectors(9, 5, 8));
+    let body = json!({"vector": query, "k": 5});
+    let theirs = server.call("POST", "/v1/collections/docs/search", &other, Some(&body));
+    assert_eq!(theirs.cache.as_deref(), Some("miss"));
+    assert_eq!(theirs.json["hits"].as_array().unwrap().len(), 5);
+    assert!(hit_ids(&theirs.json)
+        .iter()
+        .all(|id| ["v0", "v1", "v2", "v3", "v4"].contains(&id.as_str())));
+}
+
+#[test]
+fn entries_expire_after_the_ttl() {
+    let db = TestDb::new("cache_ttl");
+    let key = db.key("acme");
+    let args = [
+        "--migrate",
+        "--hot-collection-max-vectors",
+        "0",
+        "--cache-ttl-ms",
+        "400",
+    ];
+    let server = Server::start_with(&db.url, &args);
+    create(&server, &key, "docs", json!({"dims": 4}), &random_vectors(3, 20, 4));
+    let body = json!({"vector": [0.1, 0.2, 0.3, 0.4], "k": 3});
+    let search = || server.call("POST", "/v1/collections/docs/search", &key, Some(&body));
+    assert_eq!(search().cache.as_deref(), Some("miss"));
+    assert_eq!(search().cache.as_deref(), Some("hit"));
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(search().cache.as_deref(), Some("miss"));
+    assert_eq!(search().cache.as_deref(), Some("hit"));
+}
+
+#[test]
+fn a_semantic_threshold_answers_near_queries() {
+    let db = TestDb::new("cache_semantic");
+    let key = db.key("acme");
+    let server = Server::start_with(&db.url, &["--migrate", "--hot-collection-max-vectors", "0"]);
+    let spec = json!({"dims": 64, "cache_similarity": 0.995});
+    create(&server, &key, "docs", spec, &random_vectors(4, 100, 64));
+    let query = random_vectors(5, 1, 64).remove(0);
+    let nudged = |by: f32| -> Vec<f32> {
+        query
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x + by * ((i % 3) as f32 - 1.0))
+            .collect()
+    };
+    let search = |v: &[f32]| {
+        server.call(
+            "POST",
+            "/v1/collections/docs/search",
+            &key,
+            Some(&json!({"vector": v, "k": 5})),
+        )
+    };
+    assert_eq!(search(&query).cache.as_deref(), Some("miss"));
+    let near = nudged(0.02);
+    assert!(cosine(&query, &near) >= 0.995);
+    assert_eq!(search(&near).cache.as_deref(), Some("hit"));
+    let far = nudged(0.3);
+    assert!(cosine(&query, &far) < 0.995);
+    assert_eq!(search(&far).cache.as_deref(), Some("miss"));
+}
+
+#[test]
+fn hot_collection_answers_equal_exact_origin_answers() {
+    let db = TestDb::new("cache_hot");
+    let key = db.key("acme");
+    let server = Server::start_with(&db.url, &["--migrate", "--edge-shards", "1"]);
+    let vectors = random_vectors(6, 2000, 1536);
+    create(&server, &key, "docs", json!({"dims": 1536, "index": "none"}), &vectors);
+    let mut rng = rng(7);
+    let search = |body: Value| server.call("POST", "/v1/collections/docs/search", &key, Some(&body));
+    // Searches admit the collection; from then on the edge answers alone.
+    for _ in 0..2 {
+        search(json!({"vector": vectors[0], "k": 10})).ok();
+    }
+    assert_eq!(cache_stats(&server, &key)["hot_collections"], 1);
+    for q in 0..200 {
+        let query: Vec<f32> = (0..1536).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+        let k = 1 + q % 20;
+        let edge = search(json!({"vector": query, "k": k}));
+        assert_eq!(edge.cache.as_deref(), Some("hit"), "query {q}");
+        assert_eq!(edge.json["source"], "edge");
+        let origin = search(json!({"vector": query, "k": k, "consistency": "strong"})).ok();
+        assert_eq!(
+            hit_ids(&edge.json),
+            hit_ids(&origin),
+            "query {q}: same ids in the same order"
+        );
+        let scores = |v: &Value| -> Vec<f64> {
+            v["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["score"].as_f64().unwrap())
+                .collect()
+        };
+        for (e, o) in scores(&edge.json).iter().zip(scores(&origin)) {
+            assert!((e - o).abs() <= 1e-5, "query {q}: score {e} vs {o}");
+        }
+    }
+    // Reads by id come from the hot copy too.
+    let got = server.call("GET", "/v1/collections/docs/vectors/v42", &key, None);
+    assert_eq!(got.cache.as_deref(), Some("hit"));
+    assert_eq!(
+        serde_json::from_value::<Vec<f32>>(got.json["values"].clone()).unwrap(),
+        vectors[42]
+    );
+}
+
+#[test]
+fn the_byte_budget_is_never_exceeded() {
+    let db = TestDb::new("cache_budget");
+    let key = db.key("acme");
+    let budget = 1 << 20;
+    let args = [
+        "--migrate",
+        "--edge-shards",
+        "1",
+        "--hot-collection-max-vectors",
+        "0",
+        "--cache-bytes",
+        "1048576",
+    ];
+    let server = Server::start_with(&db.url, &args);
+    create(
+        &server,
+        &key,
+        "docs",
+        json!({"dims": 256, "index": "none"}),
+        &random_vectors(8, 300, 256),
+    );
+    // Each answer holds 50 vectors of 256 floats: about 50 KiB.
+    for (i, query) in random_vectors(10, 60, 256).iter().enumerate() {
+        let body = json!({"vector": query, "k": 50, "include_values": true});
+        let reply = server.call("POST", "/v1/collections/docs/search", &key, Some(&body));
+        assert_eq!(reply.cache.as_deref(), Some("miss"));
+        if i % 10 == 9 {
+            let stats = cache_stats(&server, &key);
+            assert!(stats["bytes"].as_u64().unwrap() <= budget, "{stats}");
+        }
+    }
+    let stats = cache_stats(&server, &key);
+    assert!(stats["bytes"].as_u64().unwrap() <= budget, "{stats}");
+    assert!(stats["bytes"].as_u64().unwrap() > budget / 2, "{stats}");
+    assert!(stats["evictions"].as_u64().unwrap() > 0, "{stats}");
+    assert_eq!(stats["budget_bytes"], budget);
+}
