@@ -27,13 +27,15 @@ fn unauthorized() -> ApiError {
     ApiError::new(ErrorKind::Unauthorized, "invalid_api_key", "the API key is not valid")
 }
 
+type KeyHash = Vec<u8>;
+
 /// Recently resolved keys (by hash), so that a request served from the
 /// edge cache needs no database round trip. A revocation takes effect
 /// within the cache's lifetime.
 #[derive(Clone, Default)]
 pub(crate) struct AuthCache {
     ttl: Duration,
-    entries: Arc<Mutex<HashMap<Vec<u8>, (Project, Instant)>>>,
+    entries: Arc<Mutex<HashMap<KeyHash, (Project, Instant)>>>,
 }
 
 impl AuthCache {
