@@ -20,6 +20,7 @@ fn admin_url() -> String {
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    keep: bool,
 }
 
 impl TestDb {
@@ -41,6 +42,16 @@ impl TestDb {
         TestDb {
             url: format!("{base}/{name}"),
             name,
+            keep: false,
+        }
+    }
+
+    /// A database that outlives the run (the benchmarks'): never dropped.
+    pub fn existing(name: &str, url: &str) -> TestDb {
+        TestDb {
+            name: name.to_string(),
+            url: url.to_string(),
+            keep: true,
         }
     }
 
@@ -72,6 +83,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
         if let Ok(mut client) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
             let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
         }

@@ -1,0 +1,157 @@
+//! Search over HTTP through `zerodb-edge`: edge cache hits against origin
+//! misses on 100 000 vectors of 1536 dimensions in pgvector/HNSW. It prints
+//! p50/p99 latency and requests/s for each, one client and four, and the
+//! ratio, all from one run on one machine.
+//!
+//! `scripts/pg start && cargo bench -p zerodb-edge --bench http`
+//! (after `scripts/build`). The data set is built once, into the database
+//! `zerodb_bench` (a few minutes: the HNSW build dominates), then reused.
+
+#[allow(dead_code)]
+#[path = "../../tests/all/harness.rs"]
+mod harness;
+
+use harness::{Server, TestDb};
+use rand::Rng;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const ROWS: i64 = 100_000;
+const DIMS: usize = 1536;
+
+fn admin_url() -> String {
+    std::env::var("ZERODB_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".into())
+}
+
+/// The bench database, loaded on first use.
+fn bench_db() -> TestDb {
+    let admin = admin_url();
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("start PostgreSQL with scripts/pg start");
+    if client.query_opt("SELECT 1 FROM pg_database WHERE datname = 'zerodb_bench'", &[]).unwrap().is_none() {
+        client.batch_execute("CREATE DATABASE zerodb_bench").unwrap();
+    }
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    TestDb::existing("zerodb_bench", &format!("{base}/zerodb_bench"))
+}
+
+fn load(db: &TestDb, key: &str) {
+    let mut client = db.client();
+    let loaded: Option<i64> = client
+        .query_opt("SELECT vector_count FROM zerodb.collections WHERE name = 'bench'", &[])
+        .ok()
+        .flatten()
+        .map(|r| r.get(0));
+    if loaded == Some(ROWS) {
+        return;
+    }
+    eprintln!("loading {ROWS} x {DIMS} vectors and building HNSW (once)...");
+    let started = Instant::now();
+    let server = Server::start(&db.url);
+    server.call("DELETE", "/v1/collections/bench", key, None);
+    server.call("PUT", "/v1/collections/bench", key, Some(&json!({"dims": DIMS, "index": "hnsw"}))).ok();
+    drop(server);
+    let id: i64 = client.query_one("SELECT id FROM zerodb.collections WHERE name = 'bench'", &[]).unwrap().get(0);
+    // Bulk load without the index, then build it once, in parallel.
+    client
+        .batch_execute(&format!(
+            "DROP INDEX zerodb_data.c{id}_ann;
+             INSERT INTO zerodb_data.c{id} (id, embedding)
+               SELECT 'v' || g, (SELECT array_agg(random()::real * 2 - 1) FROM generate_series(1, {DIMS}) WHERE g > 0)::vector
+               FROM generate_series(1, {ROWS}) g;
+             SET maintenance_work_mem = '2GB';
+             SET max_parallel_maintenance_workers = 2;
+             CREATE INDEX c{id}_ann ON zerodb_data.c{id} USING hnsw (embedding vector_cosine_ops);
+             UPDATE zerodb.collections SET vector_count = {ROWS}, version = version + 1 WHERE id = {id};
+             ANALYZE zerodb_data.c{id};"
+        ))
+        .unwrap();
+    eprintln!("loaded in {:.0} s", started.elapsed().as_secs_f64());
+}
+
+struct Run {
+    latencies: Vec<Duration>,
+    wall: Duration,
+}
+
+impl Run {
+    fn pct(&self, p: f64) -> f64 {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+        sorted[i].as_secs_f64() * 1e3
+    }
+
+    fn rps(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+}
+
+/// `clients` threads each send `bodies` in order; every answer must carry `cache`.
+fn drive(server: &Server, key: &str, clients: usize, bodies: &[Vec<u8>], cache: &str) -> Run {
+    let started = Instant::now();
+    let latencies = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|_| {
+                scope.spawn(|| {
+                    bodies
+                        .iter()
+                        .map(|body| {
+                            let reply =
+                                server.send("POST", "/v1/collections/bench/search", Some(key), Some(body.clone()));
+                            assert_eq!(reply.status, 200, "{}", reply.json);
+                            assert_eq!(reply.cache.as_deref(), Some(cache));
+                            reply.elapsed
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    Run {
+        latencies,
+        wall: started.elapsed(),
+    }
+}
+
+fn query_body(rng: &mut impl Rng) -> Vec<u8> {
+    let v: Vec<f32> = (0..DIMS).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    json!({"vector": v, "k": 10}).to_string().into_bytes()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let db = bench_db();
+    let key = db.key("bench");
+    load(&db, &key);
+    let server = Server::start(&db.url);
+    let mut rng = harness::rng(99);
+
+    let hot = query_body(&mut rng);
+    // Each client thread has its own shard instance for the same collection
+    // only when shards differ; with one key and one collection all land on
+    // one shard, whose workers each warm their own cache on first use.
+    drive(&server, &key, 1, std::slice::from_ref(&hot), "miss");
+    let hits: Vec<Vec<u8>> = vec![hot.clone(); 2000];
+    let hit_1 = drive(&server, &key, 1, &hits, "hit");
+    let misses: Vec<Vec<u8>> = (0..300).map(|_| query_body(&mut rng)).collect();
+    let miss_1 = drive(&server, &key, 1, &misses, "miss");
+
+    println!("search over HTTP, {ROWS} x {DIMS} in pgvector HNSW, k = 10, one client:");
+    for (name, run) in [("edge cache hit", &hit_1), ("origin miss", &miss_1)] {
+        println!(
+            "  {name:15} p50 {:7.3} ms   p99 {:7.3} ms   {:8.0} req/s   ({} requests)",
+            run.pct(0.5),
+            run.pct(0.99),
+            run.rps(),
+            run.latencies.len()
+        );
+    }
+    println!("  hit is {:.1}x faster than miss at p50 (target >= 20x)", miss_1.pct(0.5) / hit_1.pct(0.5));
+
+    let misses_4: Vec<Vec<u8>> = (0..100).map(|_| query_body(&mut rng)).collect();
+    let miss_4 = drive(&server, &key, 4, &misses_4, "miss");
+    println!("four clients: origin misses {:.0} req/s (p50 {:.3} ms)", miss_4.rps(), miss_4.pct(0.5));
+}
