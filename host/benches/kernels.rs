@@ -10,12 +10,14 @@
 mod wasm_command;
 
 use criterion::Criterion;
-use std::hint::black_box;
 use simsimd::SpatialSimilarity;
+use std::hint::black_box;
 use std::time::Instant;
 
 fn vector(seed: u32, dims: usize) -> Vec<f32> {
-    (0..dims).map(|i| ((i as u32 * 2654435761 ^ seed) % 2001) as f32 / 1000.0 - 1.0).collect()
+    (0..dims)
+        .map(|i| ((i as u32 * 2654435761 ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+        .collect()
 }
 
 /// Nanoseconds a call, best of five rounds.
@@ -58,8 +60,14 @@ fn main() {
     println!();
     println!("cosine, 1536 dims (ns a call, best of 5 rounds):");
     println!("  wasm simd128       {simd:8.1}");
-    println!("  wasm scalar        {scalar:8.1}   simd is {:.2}x faster than scalar (target >= 4x)", scalar / simd);
-    println!("  native simsimd     {native:8.1}   wasm simd is {:.2}x native (target <= 2x)", simd / native);
+    println!(
+        "  wasm scalar        {scalar:8.1}   simd is {:.2}x faster than scalar (target >= 4x)",
+        scalar / simd
+    );
+    println!(
+        "  native simsimd     {native:8.1}   wasm simd is {:.2}x native (target <= 2x)",
+        simd / native
+    );
     println!("hot collection, exact top-10 over 10 000 x 1536 inside wasm:");
     println!("  search             {:8.2} ms", search / 1e6);
     println!(

@@ -237,3 +237,35 @@ fn the_byte_budget_is_never_exceeded() {
     assert!(stats["evictions"].as_u64().unwrap() > 0, "{stats}");
     assert_eq!(stats["budget_bytes"], budget);
 }
+
+#[test]
+fn instances_are_recycled_after_their_request_budget() {
+    let db = TestDb::new("cache_recycle");
+    let key = db.key("acme");
+    let args = [
+        "--migrate",
+        "--edge-shards",
+        "1",
+        "--hot-collection-max-vectors",
+        "0",
+        "--instance-max-requests",
+        "4",
+    ];
+    let server = Server::start_with(&db.url, &args);
+    create(&server, &key, "docs", json!({"dims": 4}), &random_vectors(12, 10, 4));
+    let body = json!({"vector": [0.4, 0.3, 0.2, 0.1], "k": 2});
+    let search = || {
+        server
+            .call("POST", "/v1/collections/docs/search", &key, Some(&body))
+            .cache
+    };
+    // The instance that served the two writes serves two more requests, then
+    // a fresh one (with an empty cache) takes over.
+    assert_eq!(search().as_deref(), Some("miss"));
+    assert_eq!(search().as_deref(), Some("hit"));
+    assert_eq!(search().as_deref(), Some("miss"));
+    for _ in 0..3 {
+        assert_eq!(search().as_deref(), Some("hit"));
+    }
+    assert_eq!(search().as_deref(), Some("miss"));
+}
