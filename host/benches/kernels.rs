@@ -16,7 +16,7 @@ use std::time::Instant;
 
 fn vector(seed: u32, dims: usize) -> Vec<f32> {
     (0..dims)
-        .map(|i| ((i as u32 * 2654435761 ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+        .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
         .collect()
 }
 

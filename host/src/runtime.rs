@@ -283,6 +283,8 @@ impl WorkerState for Worker {
     fn drop(&self, _store: wasmtime::Store<InstanceState>, result: wasmtime::Result<()>) {
         match result {
             Ok(()) => self.rt.stats.instances_recycled.fetch_add(1, Ordering::Relaxed),
+            // Workers are torn down with the async runtime at exit.
+            Err(_) if SHUTTING_DOWN.load(Ordering::Relaxed) => 0,
             Err(e) => {
                 tracing::warn!(error = %e, "edge instance failed; a fresh one replaces it");
                 self.rt.stats.instances_failed.fetch_add(1, Ordering::Relaxed)

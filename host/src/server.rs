@@ -6,7 +6,7 @@
 use crate::runtime::Shards;
 use bytes::Bytes;
 use edge_core::model::{ApiError, ErrorKind};
-use edge_core::validate::MAX_BODY_BYTES;
+use edge_core::validate::{self, MAX_BODY_BYTES};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -50,11 +50,7 @@ async fn handle(
             let mut body = request.into_body();
             while let Some(Ok(_)) = body.frame().await {}
         }
-        return Ok(json_response(&ApiError::new(
-            ErrorKind::TooLarge,
-            "body_too_large",
-            format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-        )));
+        return Ok(json_response(&validate::body_too_large()));
     }
     let request = request.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
     match shards.pick(&request).handle((), request).await {

@@ -47,6 +47,7 @@ impl TestDb {
     }
 
     /// A database that outlives the run (the benchmarks'): never dropped.
+    #[allow(dead_code, reason = "used by benches/http.rs, which shares this file")]
     pub fn existing(name: &str, url: &str) -> TestDb {
         TestDb {
             name: name.to_string(),

@@ -121,11 +121,7 @@ pub(crate) fn route<C: Connect>(
         return Err(method_not_allowed(method, &route));
     }
     if request.body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(
-            ErrorKind::TooLarge,
-            "body_too_large",
-            format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-        ));
+        return Err(validate::body_too_large());
     }
     let key = bearer_key(request)?;
     let session = served.origin(|| connect.open(key))?;

@@ -21,6 +21,15 @@ pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 /// Longest memory content, in bytes.
 pub const MAX_CONTENT_BYTES: usize = 256 * 1024;
 
+/// The error for a request body past [`MAX_BODY_BYTES`].
+pub fn body_too_large() -> ApiError {
+    ApiError::new(
+        crate::model::ErrorKind::TooLarge,
+        "body_too_large",
+        format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
 /// Collection names: `[A-Za-z0-9_-]{1,64}`.
 pub fn collection_name(name: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&name.len())

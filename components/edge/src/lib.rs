@@ -8,8 +8,8 @@
 
 mod origin;
 
-use edge_core::model::{ApiError, ErrorKind};
-use edge_core::validate::MAX_BODY_BYTES;
+use edge_core::model::ApiError;
+use edge_core::validate::{self, MAX_BODY_BYTES};
 use edge_core::{Edge, Request, Response};
 use http_body_util::BodyExt;
 use spin_sdk::http::{FullBody, IncomingMessage};
@@ -45,13 +45,6 @@ async fn handle(request: spin_sdk::http::Request) -> http::Response<FullBody<byt
 async fn read_request<B: IncomingMessage>(
     request: http::Request<spin_sdk::wasip3::http_compat::IncomingBody<B>>,
 ) -> Result<Request, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            ErrorKind::TooLarge,
-            "body_too_large",
-            format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-        )
-    };
     let (parts, mut body) = request.into_parts();
     let declared = parts
         .headers
@@ -59,14 +52,14 @@ async fn read_request<B: IncomingMessage>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
+        return Err(validate::body_too_large());
     }
     let mut bytes = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ApiError::bad_request("body_unreadable", format!("request body: {e:?}")))?;
         if let Ok(data) = frame.into_data() {
             if bytes.len() + data.len() > MAX_BODY_BYTES {
-                return Err(too_large());
+                return Err(validate::body_too_large());
             }
             bytes.extend_from_slice(&data);
         }
