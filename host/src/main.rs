@@ -174,7 +174,8 @@ async fn shutdown_signal() {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ZERODB_LOG").unwrap_or_else(|_| "info,wasmtime=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("ZERODB_LOG")
+                .unwrap_or_else(|_| "info,wasmtime=warn,tokio_postgres=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
