@@ -269,3 +269,53 @@ fn instances_are_recycled_after_their_request_budget() {
     }
     assert_eq!(search().as_deref(), Some("miss"));
 }
+
+#[test]
+fn expired_entries_are_served_stale_while_the_database_is_down() {
+    let db = TestDb::new("cache_stale");
+    let key = db.key("acme");
+    let port: u16 = db
+        .url
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let link = DbLink::open(port);
+    let args = [
+        "--migrate",
+        "--hot-collection-max-vectors",
+        "0",
+        "--cache-ttl-ms",
+        "300",
+        "--auth-cache-ms",
+        "300",
+    ];
+    let server = Server::start_with(&with_port(&db.url, link.port), &args);
+    create(&server, &key, "docs", json!({"dims": 4}), &random_vectors(13, 20, 4));
+    let body = json!({"vector": [0.1, 0.2, 0.3, 0.4], "k": 3});
+    let search = |body: &Value| server.call("POST", "/v1/collections/docs/search", &key, Some(body));
+    let fresh = search(&body);
+    assert_eq!(fresh.cache.as_deref(), Some("miss"));
+
+    link.cut();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The entry and the key's resolution have both expired: the answer is
+    // the cached one, marked stale.
+    let stale = search(&body);
+    assert_eq!(stale.status, 200, "{}", stale.json);
+    assert_eq!(stale.cache.as_deref(), Some("stale"));
+    assert_eq!(stale.json["hits"], fresh.json["hits"]);
+    // Nothing cached for this query: a fast 503 with Retry-After.
+    let miss = search(&json!({"vector": [0.4, 0.3, 0.2, 0.1], "k": 3}));
+    assert_eq!((miss.status, miss.error_code()), (503, "database_unavailable"));
+    assert!(miss.retry_after.is_some());
+    assert!(miss.elapsed.as_secs_f64() < 3.0, "{:?}", miss.elapsed);
+    // Writes fail fast too.
+    let write = json!({"vectors": [{"id": "x", "values": [1.0, 0.0, 0.0, 0.0]}]});
+    let reply = server.call("PUT", "/v1/collections/docs/vectors", &key, Some(&write));
+    assert_eq!(reply.status, 503);
+}

@@ -275,3 +275,68 @@ pub fn hit_ids(search: &Value) -> Vec<String> {
         .map(|h| h["id"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// A TCP forwarder in front of the test PostgreSQL that a test can cut, to
+/// make the database unreachable for one server without stopping it for the
+/// other tests.
+pub struct DbLink {
+    pub port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    streams: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl DbLink {
+    pub fn open(target_port: u16) -> DbLink {
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (cut2, streams2) = (cut.clone(), streams.clone());
+        std::thread::spawn(move || {
+            // Dropping the listener on cut makes new connections refused.
+            while !cut2.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+                    continue;
+                };
+                let mut all = streams2.lock().unwrap();
+                all.push(client.try_clone().unwrap());
+                all.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        DbLink { port, cut, streams }
+    }
+
+    /// Refuses new connections and breaks the open ones.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::Relaxed);
+        for stream in self.streams.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `url` with its port replaced.
+pub fn with_port(url: &str, port: u16) -> String {
+    let (head, tail) = url.rsplit_once(':').unwrap();
+    let (_, path) = tail.split_once('/').unwrap();
+    format!("{head}:{port}/{path}")
+}

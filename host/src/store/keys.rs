@@ -39,10 +39,11 @@ pub(crate) struct AuthCache {
 }
 
 impl AuthCache {
-    fn get(&self, hash: &[u8]) -> Option<Project> {
+    /// The project a key resolved to, and whether that is still fresh.
+    fn get(&self, hash: &[u8]) -> Option<(Project, bool)> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let (project, at) = entries.get(hash)?;
-        (at.elapsed() < self.ttl).then(|| project.clone())
+        Some((project.clone(), at.elapsed() < self.ttl))
     }
 
     fn put(&self, hash: Vec<u8>, project: Project) {
@@ -112,9 +113,24 @@ impl Store {
             return Err(unauthorized());
         }
         let hash = hash(key);
-        if let Some(project) = self.auth.get(&hash) {
-            return Ok(project);
+        let cached = self.auth.get(&hash);
+        if let Some((project, true)) = &cached {
+            return Ok(project.clone());
         }
+        match self.lookup_key(&hash).await {
+            Ok(Some(project)) => {
+                self.auth.put(hash, project.clone());
+                Ok(project)
+            }
+            Ok(None) => Err(unauthorized()),
+            // While the database is down, a key it accepted before still
+            // opens a session, so that the edge can serve its cache (as stale).
+            Err(e) if e.kind == ErrorKind::Unavailable => cached.map(|(project, _)| project).ok_or(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn lookup_key(&self, hash: &[u8]) -> Result<Option<Project>> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -124,12 +140,9 @@ impl Store {
             .await
             .map_err(db_error)?;
         let row = client.query_opt(&stmt, &[&hash]).await.map_err(db_error)?;
-        let row = row.ok_or_else(unauthorized)?;
-        let project = Project {
+        Ok(row.map(|row| Project {
             id: row.get(0),
             name: row.get(1),
-        };
-        self.auth.put(hash, project.clone());
-        Ok(project)
+        }))
     }
 }
