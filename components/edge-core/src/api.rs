@@ -1,6 +1,6 @@
 //! Routing and the handlers of the v1 API.
 
-use crate::cache::{CollKey, Lookup};
+use crate::cache::{BodyKey, CollKey, Lookup};
 use crate::model::*;
 use crate::origin::{Connect, Origin};
 use crate::search;
@@ -230,10 +230,18 @@ pub(crate) fn route<C: Connect>(
         }
         ("POST", Route::Search(name)) => {
             validate::collection_name(&name)?;
+            let c = coll(&name);
+            // The same bytes as a request answered before: no parsing needed.
+            // (A `strong` request is never cached, so never replayed.)
+            let body_key = BodyKey::of(body);
+            if let Some(result) = cache.search_by_body(&c, body_key) {
+                served.cache = CacheStatus::Hit;
+                return ok(200, wire::search(&result, "edge"));
+            }
             let search: wire::Search = validate::json_body(body)?;
             let request = search_request(&search)?;
             let strong = search.consistency == wire::Consistency::Strong;
-            let (result, source) = search::run(cache, &session, &coll(&name), &request, strong, served)?;
+            let (result, source) = search::run(cache, &session, &c, &request, strong, body_key, served)?;
             ok(200, wire::search(&result, source))
         }
         ("POST", Route::Memory) => {

@@ -1,7 +1,7 @@
 //! The search path: hot collection, then cached results, then the origin;
 //! stale entries only when the origin cannot answer.
 
-use crate::cache::{Cache, CollKey, HotCollection, Lookup};
+use crate::cache::{BodyKey, Cache, CollKey, HotCollection, Lookup};
 use crate::model::*;
 use crate::origin::Origin;
 use crate::validate;
@@ -29,6 +29,7 @@ pub(crate) fn run(
     coll: &CollKey,
     request: &SearchRequest,
     strong: bool,
+    body: BodyKey,
     served: &mut Served,
 ) -> Result<(SearchResult, &'static str), ApiError> {
     let name = coll.name.as_str();
@@ -64,7 +65,7 @@ pub(crate) fn run(
         cached => match served.origin(|| session.search(name, request)) {
             Ok(result) => {
                 served.cache = CacheStatus::Miss;
-                cache.put_search(coll, request, result.clone());
+                cache.put_search(coll, request, result.clone(), Some(body));
                 (result, "origin")
             }
             Err(e) => return stale_or(cached.any(), e, served).map(|r| (r, "edge")),

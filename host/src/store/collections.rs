@@ -523,9 +523,11 @@ impl Store {
                     .map_err(db_error)?;
                 client.batch_execute(&ddl).await.map_err(db_error)?;
                 let tx = client.transaction().await.map_err(db_error)?;
+                // Collection row first, then the table: the order writes take
+                // their locks in, so a swap cannot deadlock with an upsert.
                 tx.batch_execute(&format!(
-                    "DROP INDEX zerodb_data.{old}; ALTER INDEX zerodb_data.{temp} RENAME TO {old};
-                     UPDATE zerodb.collections SET ivf_lists = {lists} WHERE id = {id}",
+                    "UPDATE zerodb.collections SET ivf_lists = {lists} WHERE id = {id};
+                     DROP INDEX zerodb_data.{old}; ALTER INDEX zerodb_data.{temp} RENAME TO {old};",
                     old = collection.index_name(),
                     id = collection.id
                 ))

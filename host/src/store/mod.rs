@@ -96,6 +96,9 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> ApiError {
     {
         return unavailable(db.message());
     }
+    if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE {
+        return ApiError::unavailable("write_conflict", "a concurrent change got in the way; retry", 1);
+    }
     if *code == SqlState::QUERY_CANCELED {
         return ApiError::unavailable(
             "query_timeout",
