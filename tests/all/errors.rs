@@ -125,3 +125,79 @@ fn unreachable_database_is_a_fast_503() {
     }
     assert_eq!(server.send("GET", "/healthz", None, None).status, 200);
 }
+
+/// Mutated and random requests: every answer is a 2xx or a JSON 4xx, never a
+/// 5xx, and the server (host and component) keeps serving.
+#[test]
+fn garbage_never_breaks_the_server() {
+    use rand::Rng;
+    let db = TestDb::new("garbage");
+    let key = db.key("acme");
+    let server = Server::start(&db.url);
+    server
+        .call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": 4})))
+        .ok();
+    let valid = [
+        r#"{"vector":[0.1,0.2,0.3,0.4],"k":3,"filter":{"tag":"a"},"include_values":true}"#,
+        r#"{"vectors":[{"id":"a","values":[1,2,3,4],"metadata":{"tag":"a","n":[1,{"x":null}]}}]}"#,
+        r#"{"session_id":"s","role":"user","content":"hi","embedding":[1,2],"metadata":{}}"#,
+        r#"{"dims":4,"metric":"cosine","index":"hnsw","cache_similarity":0.99}"#,
+    ];
+    let routes = [
+        ("POST", "/v1/collections/docs/search"),
+        ("PUT", "/v1/collections/docs/vectors"),
+        ("POST", "/v1/memory"),
+        ("POST", "/v1/memory/search"),
+        ("PUT", "/v1/collections/docs"),
+        ("GET", "/v1/collections/docs/vectors/%FF%FE"),
+        ("DELETE", "/v1/collections/docs/vectors/a%2F..%2F.."),
+        ("GET", "/v1/collections/docs/vectors?after=%00&limit=99999"),
+        ("GET", "/v1/collections/docs/vectors?limit=-1"),
+    ];
+    let tokens: [&[u8]; 8] = [
+        b"NaN",
+        b"-1e999",
+        b"\"\\u0000\"",
+        b"[",
+        b"}",
+        b"null",
+        b"9999999999999999999",
+        b"\xff",
+    ];
+    let mut rng = rng(21);
+    for round in 0..400 {
+        let mut body = valid[rng.gen_range(0..valid.len())].as_bytes().to_vec();
+        for _ in 0..rng.gen_range(1..4) {
+            let at = rng.gen_range(0..=body.len());
+            match rng.gen_range(0..3) {
+                0 => body.truncate(at),
+                1 => body
+                    .splice(at..at, tokens[rng.gen_range(0..tokens.len())].iter().copied())
+                    .for_each(drop),
+                _ => {
+                    if at < body.len() {
+                        body[at] = rng.gen();
+                    }
+                }
+            }
+        }
+        let (method, path) = routes[round % routes.len()];
+        let reply = server.send(method, path, Some(&key), Some(body.clone()));
+        assert!(
+            reply.status < 500,
+            "round {round}: {method} {path} {:?} -> {} {}",
+            String::from_utf8_lossy(&body),
+            reply.status,
+            reply.json
+        );
+        if reply.status >= 400 {
+            assert!(
+                reply.json["error"]["code"].is_string(),
+                "round {round}: not a JSON error: {}",
+                reply.json
+            );
+        }
+    }
+    assert_eq!(server.send("GET", "/healthz", None, None).status, 200);
+    server.call("GET", "/v1/collections/docs", &key, None).ok();
+}
