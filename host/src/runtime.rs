@@ -14,7 +14,7 @@ use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -130,21 +130,12 @@ impl WasiHttpView for InstanceState {
 /// reported as failures.
 pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 
-/// Counters shown in logs and metrics.
-#[derive(Default, Debug)]
-pub struct RuntimeStats {
-    pub instances_started: AtomicU64,
-    pub instances_recycled: AtomicU64,
-    pub instances_failed: AtomicU64,
-}
-
 /// Process-wide state: compiled once, shared by every worker.
 pub struct Runtime {
     engine: Engine,
     pre: ServicePre<InstanceState>,
     store: Store,
     limits: InstanceLimits,
-    pub stats: RuntimeStats,
 }
 
 impl Runtime {
@@ -173,7 +164,6 @@ impl Runtime {
             pre,
             store: store.clone(),
             limits,
-            stats: RuntimeStats::default(),
         })
     }
 
@@ -238,7 +228,6 @@ impl HandlerState for Handler {
         let mut store = wasmtime::Store::new(&rt.engine, state);
         store.limiter(|s| &mut s.limits);
         let proxy = ProxyPre::P3(rt.pre.clone()).instantiate_async(&mut store).await?;
-        rt.stats.instances_started.fetch_add(1, Ordering::Relaxed);
         Ok(Instance {
             store,
             proxy,
@@ -281,15 +270,12 @@ impl WorkerState for Worker {
     }
 
     fn drop(&self, _store: wasmtime::Store<InstanceState>, result: wasmtime::Result<()>) {
-        match result {
-            Ok(()) => self.rt.stats.instances_recycled.fetch_add(1, Ordering::Relaxed),
-            // Workers are torn down with the async runtime at exit.
-            Err(_) if SHUTTING_DOWN.load(Ordering::Relaxed) => 0,
-            Err(e) => {
+        // Workers are also torn down with the async runtime at exit: not a failure.
+        if let Err(e) = result {
+            if !SHUTTING_DOWN.load(Ordering::Relaxed) {
                 tracing::warn!(error = %e, "edge instance failed; a fresh one replaces it");
-                self.rt.stats.instances_failed.fetch_add(1, Ordering::Relaxed)
             }
-        };
+        }
     }
 }
 

@@ -282,43 +282,27 @@ fn memory_records() {
         *embedding
     );
 
-    // Search within a session, against brute force over that session.
+    // Search within a session, and across the project, against brute force.
     let query: Vec<f32> = (0..32).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-    let in_session = stored
-        .iter()
-        .filter(|(_, s, _)| *s == "s-1")
-        .map(|(id, _, e)| (id.as_str(), e.as_slice()));
-    let expected: Vec<String> = exact_top_k(in_session, &query, 5, cosine)
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    let found = server
-        .call(
-            "POST",
-            "/v1/memory/search",
-            &key,
-            Some(&json!({"embedding": query, "k": 5, "session_id": "s-1"})),
-        )
-        .ok();
-    assert_eq!(hit_ids(&found), expected);
-    for hit in found["hits"].as_array().unwrap() {
-        assert_eq!(hit["session_id"], "s-1");
+    for session in [Some("s-1"), None] {
+        let candidates = stored
+            .iter()
+            .filter(|(_, s, _)| session.is_none_or(|want| *s == want))
+            .map(|(id, _, e)| (id.as_str(), e.as_slice()));
+        let expected: Vec<String> = exact_top_k(candidates, &query, 5, cosine)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let mut body = json!({"embedding": query, "k": 5});
+        if let Some(session) = session {
+            body["session_id"] = json!(session);
+        }
+        let found = server.call("POST", "/v1/memory/search", &key, Some(&body)).ok();
+        assert_eq!(hit_ids(&found), expected, "session {session:?}");
+        for hit in found["hits"].as_array().unwrap() {
+            assert!(session.is_none_or(|want| hit["session_id"] == want));
+        }
     }
-    // Across the project.
-    let all = stored.iter().map(|(id, _, e)| (id.as_str(), e.as_slice()));
-    let expected: Vec<String> = exact_top_k(all, &query, 5, cosine)
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    let found = server
-        .call(
-            "POST",
-            "/v1/memory/search",
-            &key,
-            Some(&json!({"embedding": query, "k": 5})),
-        )
-        .ok();
-    assert_eq!(hit_ids(&found), expected);
 
     // Delete.
     server.call("DELETE", &format!("/v1/memory/{id}"), &key, None).ok();

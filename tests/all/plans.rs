@@ -116,42 +116,32 @@ fn literal(v: &[f32]) -> String {
     format!("'[{}]'", v.iter().map(f32::to_string).collect::<Vec<_>>().join(","))
 }
 
-#[test]
-fn hnsw_cosine_search_uses_the_index() {
-    let db = TestDb::new("plan_hnsw");
-    let (index, query) = load_and_search(
-        &db,
-        "hnsw_docs",
-        json!({"dims": 128, "index": "hnsw", "metric": "cosine"}),
-    );
-    let table = format!("zerodb_data.c{}", collection_id(&db, "hnsw_docs"));
+/// Loads a collection with `spec`, then checks that the planner picks its
+/// index for `ORDER BY embedding <op> query` and that the index has the
+/// expected access method and operator class.
+fn assert_search_uses_index(name: &str, spec: serde_json::Value, op: &str, method: &str, opclass: &str) {
+    let db = TestDb::new(name);
+    let (index, query) = load_and_search(&db, name, spec);
+    let table = format!("zerodb_data.c{}", collection_id(&db, name));
     let plan = explain(
         &db,
         &format!(
-            "EXPLAIN SELECT id FROM {table} ORDER BY embedding <=> {}::vector LIMIT 10",
+            "EXPLAIN SELECT id FROM {table} ORDER BY embedding {op} {}::vector LIMIT 10",
             literal(&query)
         ),
     );
     assert!(plan.contains(&format!("Index Scan using {index}")), "plan:\n{plan}");
-    assert_eq!(index_method(&db, &index), ("hnsw".into(), "vector_cosine_ops".into()));
+    assert_eq!(index_method(&db, &index), (method.to_string(), opclass.to_string()));
+}
+
+#[test]
+fn hnsw_cosine_search_uses_the_index() {
+    let spec = json!({"dims": 128, "index": "hnsw", "metric": "cosine"});
+    assert_search_uses_index("plan_hnsw", spec, "<=>", "hnsw", "vector_cosine_ops");
 }
 
 #[test]
 fn ivfflat_l2_search_uses_the_index() {
-    let db = TestDb::new("plan_ivf");
-    let (index, query) = load_and_search(
-        &db,
-        "ivf_docs",
-        json!({"dims": 128, "index": "ivfflat", "metric": "l2"}),
-    );
-    let table = format!("zerodb_data.c{}", collection_id(&db, "ivf_docs"));
-    let plan = explain(
-        &db,
-        &format!(
-            "EXPLAIN SELECT id FROM {table} ORDER BY embedding <-> {}::vector LIMIT 10",
-            literal(&query)
-        ),
-    );
-    assert!(plan.contains(&format!("Index Scan using {index}")), "plan:\n{plan}");
-    assert_eq!(index_method(&db, &index), ("ivfflat".into(), "vector_l2_ops".into()));
+    let spec = json!({"dims": 128, "index": "ivfflat", "metric": "l2"});
+    assert_search_uses_index("plan_ivf", spec, "<->", "ivfflat", "vector_l2_ops");
 }
