@@ -2,6 +2,8 @@
 //! optional TOML file, in that order of precedence; validated before any
 //! socket is bound. The database URL is never printed (it may hold a password).
 
+use crate::files::S3Config;
+use crate::health::{ProbeConfig, ServiceId};
 use crate::runtime::InstanceLimits;
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -52,6 +54,150 @@ pub struct ServeArgs {
     /// How long a resolved API key is trusted before it is looked up again, in milliseconds.
     #[arg(long, env = "ZERODB_AUTH_CACHE_MS")]
     auth_cache_ms: Option<u64>,
+    #[command(flatten)]
+    pub services: ServicesArgs,
+}
+
+/// The backing services besides Postgres, and how they are probed. A
+/// service without a URL is `disabled`.
+#[derive(clap::Args, Debug, Default)]
+pub struct ServicesArgs {
+    /// Qdrant's HTTP API, e.g. http://127.0.0.1:6333.
+    #[arg(long, env = "ZERODB_QDRANT_URL")]
+    qdrant_url: Option<String>,
+    /// MinIO's S3 API, e.g. http://127.0.0.1:9000.
+    #[arg(long, env = "ZERODB_MINIO_URL")]
+    minio_url: Option<String>,
+    #[arg(long, env = "ZERODB_MINIO_ACCESS_KEY", hide_env_values = true)]
+    minio_access_key: Option<String>,
+    #[arg(long, env = "ZERODB_MINIO_SECRET_KEY", hide_env_values = true)]
+    minio_secret_key: Option<String>,
+    /// The bucket that holds files (it must exist).
+    #[arg(long, env = "ZERODB_MINIO_BUCKET")]
+    minio_bucket: Option<String>,
+    #[arg(long, env = "ZERODB_MINIO_REGION")]
+    minio_region: Option<String>,
+    /// Redpanda's admin API, e.g. http://127.0.0.1:9644.
+    #[arg(long, env = "ZERODB_REDPANDA_ADMIN_URL")]
+    redpanda_admin_url: Option<String>,
+    /// Kafka API brokers, comma-separated host:port.
+    #[arg(long, env = "ZERODB_REDPANDA_BROKERS")]
+    redpanda_brokers: Option<String>,
+    /// The topic change events go to.
+    #[arg(long, env = "ZERODB_REDPANDA_TOPIC")]
+    redpanda_topic: Option<String>,
+    /// Time between health probes, in milliseconds.
+    #[arg(long, env = "ZERODB_HEALTH_INTERVAL_MS")]
+    health_interval_ms: Option<u64>,
+    /// Time between probes of a service that is down, in milliseconds.
+    #[arg(long, env = "ZERODB_HEALTH_DOWN_INTERVAL_MS")]
+    health_down_interval_ms: Option<u64>,
+    /// How long a probe may take, in milliseconds.
+    #[arg(long, env = "ZERODB_HEALTH_TIMEOUT_MS")]
+    health_timeout_ms: Option<u64>,
+    /// Consecutive failed probes before a service is down.
+    #[arg(long, env = "ZERODB_HEALTH_UNHEALTHY_THRESHOLD")]
+    health_unhealthy_threshold: Option<u32>,
+    /// Consecutive good probes before a down service is healthy.
+    #[arg(long, env = "ZERODB_HEALTH_HEALTHY_THRESHOLD")]
+    health_healthy_threshold: Option<u32>,
+    /// A probe slower than this marks its service degraded, in milliseconds.
+    #[arg(long, env = "ZERODB_HEALTH_LATENCY_BOUND_MS")]
+    health_latency_bound_ms: Option<u64>,
+}
+
+/// Validated service settings.
+#[derive(Debug)]
+pub struct ServicesConfig {
+    pub probe: ProbeConfig,
+    pub qdrant: Option<String>,
+    pub s3: Option<S3Config>,
+    pub redpanda_admin: Option<String>,
+    pub brokers: Vec<String>,
+    pub topic: String,
+}
+
+impl ServicesArgs {
+    fn resolve(self, file: &FileConfig) -> anyhow::Result<ServicesConfig> {
+        let defaults = ProbeConfig::default();
+        let ms = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+            flag.or(file).map_or(default, Duration::from_millis)
+        };
+        let interval = ms(self.health_interval_ms, file.health_interval_ms, defaults.interval);
+        let probe = ProbeConfig {
+            interval,
+            down_interval: ms(
+                self.health_down_interval_ms,
+                file.health_down_interval_ms,
+                defaults.down_interval.min(interval),
+            ),
+            timeout: ms(self.health_timeout_ms, file.health_timeout_ms, defaults.timeout),
+            unhealthy_threshold: self
+                .health_unhealthy_threshold
+                .or(file.health_unhealthy_threshold)
+                .unwrap_or(defaults.unhealthy_threshold),
+            healthy_threshold: self
+                .health_healthy_threshold
+                .or(file.health_healthy_threshold)
+                .unwrap_or(defaults.healthy_threshold),
+            latency_bound: ms(
+                self.health_latency_bound_ms,
+                file.health_latency_bound_ms,
+                defaults.latency_bound,
+            ),
+        };
+        if probe.interval.is_zero() || probe.down_interval.is_zero() || probe.timeout.is_zero() {
+            bail!("health intervals and timeout must be above 0 ms");
+        }
+        if probe.unhealthy_threshold == 0 || probe.healthy_threshold == 0 {
+            bail!("health thresholds must be at least 1");
+        }
+        let qdrant = self.qdrant_url.or(file.qdrant_url.clone());
+        let redpanda_admin = self.redpanda_admin_url.or(file.redpanda_admin_url.clone());
+        for url in [&qdrant, &redpanda_admin].into_iter().flatten() {
+            crate::health::probe::Endpoint::parse(url)?;
+        }
+        let s3 = match self.minio_url.or(file.minio_url.clone()) {
+            None => None,
+            Some(url) => {
+                crate::health::probe::Endpoint::parse(&url)?;
+                let need = |flag: Option<String>, file: &Option<String>, name: &str| {
+                    flag.or(file.clone())
+                        .with_context(|| format!("ZERODB_MINIO_URL is set, so {name} must be too"))
+                };
+                Some(S3Config {
+                    access_key: need(self.minio_access_key, &file.minio_access_key, "ZERODB_MINIO_ACCESS_KEY")?,
+                    secret_key: need(self.minio_secret_key, &file.minio_secret_key, "ZERODB_MINIO_SECRET_KEY")?,
+                    bucket: need(self.minio_bucket, &file.minio_bucket, "ZERODB_MINIO_BUCKET")?,
+                    region: self
+                        .minio_region
+                        .or(file.minio_region.clone())
+                        .unwrap_or_else(|| "us-east-1".into()),
+                    url,
+                })
+            }
+        };
+        let brokers: Vec<String> = self
+            .redpanda_brokers
+            .or(file.redpanda_brokers.clone())
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(ServicesConfig {
+            probe,
+            qdrant,
+            s3,
+            redpanda_admin,
+            brokers,
+            topic: self
+                .redpanda_topic
+                .or(file.redpanda_topic.clone())
+                .unwrap_or_else(|| "zerodb.events".into()),
+        })
+    }
 }
 
 /// The TOML file: the same settings, all optional.
@@ -71,6 +217,87 @@ struct FileConfig {
     hot_collection_max_vectors: Option<u64>,
     edge_shards: Option<usize>,
     auth_cache_ms: Option<u64>,
+    qdrant_url: Option<String>,
+    minio_url: Option<String>,
+    minio_access_key: Option<String>,
+    minio_secret_key: Option<String>,
+    minio_bucket: Option<String>,
+    minio_region: Option<String>,
+    redpanda_admin_url: Option<String>,
+    redpanda_brokers: Option<String>,
+    redpanda_topic: Option<String>,
+    health_interval_ms: Option<u64>,
+    health_down_interval_ms: Option<u64>,
+    health_timeout_ms: Option<u64>,
+    health_unhealthy_threshold: Option<u32>,
+    health_healthy_threshold: Option<u32>,
+    health_latency_bound_ms: Option<u64>,
+}
+
+/// Settings of `health`: the same services as `serve`, probed once.
+#[derive(clap::Args, Debug)]
+pub struct HealthArgs {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "ZERODB_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// A TOML file with any of the `serve` settings.
+    #[arg(long, env = "ZERODB_CONFIG")]
+    config: Option<PathBuf>,
+    /// Services besides postgres whose being down fails the command (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    require: Vec<String>,
+    #[command(flatten)]
+    services: ServicesArgs,
+}
+
+impl HealthArgs {
+    /// The database URL, the services, and which of them are required.
+    pub fn resolve(self) -> anyhow::Result<(String, ServicesConfig, Vec<ServiceId>)> {
+        let file = read_file(self.config.as_deref())?;
+        let database_url = database_url(self.database_url, &file)?;
+        let mut required = vec![ServiceId::Postgres];
+        for name in &self.require {
+            match ServiceId::ALL.iter().find(|s| s.name() == name.trim()) {
+                Some(id) => required.push(*id),
+                None => bail!("--require: unknown service {name:?} (postgres, qdrant, minio, redpanda)"),
+            }
+        }
+        Ok((database_url, self.services.resolve(&file)?, required))
+    }
+}
+
+fn database_url(flag: Option<String>, file: &FileConfig) -> anyhow::Result<String> {
+    let Some(url) = flag.or(file.database_url.clone()) else {
+        bail!("no database: pass --database-url or set ZERODB_DATABASE_URL");
+    };
+    url.parse::<tokio_postgres::Config>()
+        .context("the database URL is not a valid PostgreSQL connection string")?;
+    Ok(url)
+}
+
+/// Where the database is, without credentials, for display.
+pub fn database_endpoint(url: &str) -> String {
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "postgres".into();
+    };
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or(""))
+}
+
+/// Reads the TOML file, if one is given.
+fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+        }
+        None => Ok(FileConfig::default()),
+    }
 }
 
 /// Validated settings of `serve`.
@@ -83,6 +310,7 @@ pub struct ServeConfig {
     pub limits: InstanceLimits,
     pub shards: usize,
     pub auth_cache: Duration,
+    pub services: ServicesConfig,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -96,27 +324,18 @@ impl std::fmt::Debug for ServeConfig {
             .field("limits", &self.limits)
             .field("shards", &self.shards)
             .field("auth_cache", &self.auth_cache)
+            .field("services", &self.services)
             .finish()
     }
 }
 
 impl ServeArgs {
     pub fn resolve(self) -> anyhow::Result<ServeConfig> {
-        let file = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
-            }
-            None => FileConfig::default(),
-        };
+        let file = read_file(self.config.as_deref())?;
         let defaults = InstanceLimits::default();
         let env = cache_env(&self, &file)?;
-        let Some(database_url) = self.database_url.or(file.database_url) else {
-            bail!("no database: pass --database-url or set ZERODB_DATABASE_URL");
-        };
-        database_url
-            .parse::<tokio_postgres::Config>()
-            .context("the database URL is not a valid PostgreSQL connection string")?;
+        let services = self.services.resolve(&file)?;
+        let database_url = database_url(self.database_url, &file)?;
         let component = match self.component.or(file.component) {
             Some(path) => path,
             None => default_component()?,
@@ -161,6 +380,7 @@ impl ServeArgs {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
                 .clamp(1, 64),
             auth_cache: Duration::from_millis(self.auth_cache_ms.or(file.auth_cache_ms).unwrap_or(2000)),
+            services,
         })
     }
 }

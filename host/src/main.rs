@@ -5,6 +5,10 @@
 //! pgvector. See `docs/architecture.md`.
 
 mod config;
+mod events;
+mod files;
+mod health;
+mod metrics;
 mod origin;
 mod runtime;
 mod server;
@@ -12,7 +16,8 @@ mod store;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use config::ServeArgs;
+use config::{HealthArgs, ServeArgs};
+use health::{probe, Registry, ServiceId};
 use std::process::ExitCode;
 use std::sync::Arc;
 use store::Store;
@@ -61,6 +66,9 @@ enum Command {
         #[arg(long)]
         column: String,
     },
+    /// Probe every configured service once and print the registry and routing
+    /// table; exits 1 when a required service is down.
+    Health(HealthArgs),
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -93,18 +101,53 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let config = args.resolve()?;
-            let store = Store::new(&config.database_url, config.max_connections)?.with_auth_cache(config.auth_cache);
+            let services = &config.services;
+            let registry = Arc::new(Registry::for_config(
+                services,
+                config::database_endpoint(&config.database_url),
+            ));
+            let mut store = Store::new(&config.database_url, config.max_connections)?
+                .with_auth_cache(config.auth_cache)
+                .with_health(registry.service(ServiceId::Postgres).clone());
+            let events = (!services.brokers.is_empty()).then(|| Arc::new(tokio::sync::Notify::new()));
+            if let Some(wake) = &events {
+                store = store.with_events(wake.clone());
+            }
             if config.migrate {
                 store.migrate().await.context("applying migrations")?;
             }
-            let runtime = runtime::Runtime::new(&config.component, store, config.limits.clone())?;
+            for (id, probe) in probe::configured(services, &store)? {
+                probe::spawn(registry.clone(), id, probe);
+            }
+            if let Some(wake) = events {
+                events::Publisher {
+                    store: store.clone(),
+                    registry: registry.clone(),
+                    brokers: services.brokers.clone(),
+                    topic: services.topic.clone(),
+                    wake,
+                    timeout: services.probe.timeout,
+                }
+                .spawn();
+            }
+            let files = files::Files::new(
+                services.s3.as_ref(),
+                registry.service(ServiceId::Minio).clone(),
+                services.probe.timeout,
+            )?;
+            let backends = origin::Backends {
+                store,
+                registry: registry.clone(),
+                files,
+            };
+            let runtime = runtime::Runtime::new(&config.component, backends, config.limits.clone())?;
             let shards = Arc::new(runtime).shards(config.shards);
             let listener = tokio::net::TcpListener::bind(&config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
             // Tests and scripts read the address from this line.
             println!("zerodb-edge listening on http://{}", listener.local_addr()?);
-            server::serve(listener, shards, shutdown_signal()).await?;
+            server::serve(listener, shards, registry, shutdown_signal()).await?;
             runtime::SHUTTING_DOWN.store(true, std::sync::atomic::Ordering::Relaxed);
             Ok(ExitCode::SUCCESS)
         }
@@ -142,6 +185,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.converted, report.rows_before, report.dims, report.rows_after
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Health(args) => {
+            let (database_url, services, required) = args.resolve()?;
+            let registry = Registry::for_config(&services, config::database_endpoint(&database_url));
+            let store = Store::new(&database_url, 1)?;
+            probe::check_once(&registry, probe::configured(&services, &store)?).await;
+            print!("{}", registry.table());
+            let down: Vec<&str> = required
+                .iter()
+                .filter(|id| !registry.service(**id).usable())
+                .map(|id| id.name())
+                .collect();
+            if down.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("required service(s) down: {}", down.join(", "));
+                Ok(ExitCode::from(1))
+            }
         }
         Command::Keys { command } => match command {
             KeysCommand::Create { db, project } => {

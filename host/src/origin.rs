@@ -3,8 +3,11 @@
 //! [`Store`], with no network hop. This module owns the host-side bindings of
 //! the WIT package; store errors become the WIT `error` record only here.
 
+use crate::files::Files;
+use crate::health::Registry;
 use crate::store::{Project, Store};
 use edge_core::model as core;
+use std::sync::Arc;
 use wasmtime::component::{Resource, ResourceTable};
 
 wasmtime::component::bindgen!({
@@ -21,9 +24,17 @@ pub struct Session {
     project: Project,
 }
 
+/// What answers origin calls: the database, the service registry, the files.
+#[derive(Clone)]
+pub struct Backends {
+    pub store: Store,
+    pub registry: Arc<Registry>,
+    pub files: Files,
+}
+
 /// What origin calls need from a component instance's store.
 pub struct OriginCtx {
-    pub store: Store,
+    pub backends: Backends,
     pub table: ResourceTable,
 }
 
@@ -147,11 +158,15 @@ impl OriginCtx {
 }
 
 impl wit::Host for OriginCtx {}
-impl zerodb::edge::origin::Host for OriginCtx {}
+impl zerodb::edge::origin::Host for OriginCtx {
+    async fn health(&mut self) -> String {
+        self.backends.registry.to_json().to_string()
+    }
+}
 
 impl zerodb::edge::origin::HostSession for OriginCtx {
     async fn open(&mut self, api_key: String) -> Res<Resource<Session>> {
-        let project = self.store.authenticate(&api_key).await?;
+        let project = self.backends.store.authenticate(&api_key).await?;
         self.table
             .push(Session { project })
             .map_err(|e| core::ApiError::new(core::ErrorKind::Internal, "too_many_sessions", e.to_string()).into())
@@ -168,17 +183,22 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
         spec: wit::CollectionSpec,
     ) -> Res<wit::CollectionInfo> {
         let project = self.project_of(&session)?;
-        Ok(self.store.create_collection(&project, &name, spec.into()).await?.into())
+        Ok(self
+            .backends
+            .store
+            .create_collection(&project, &name, spec.into())
+            .await?
+            .into())
     }
 
     async fn describe_collection(&mut self, session: Resource<Session>, name: String) -> Res<wit::CollectionInfo> {
         let project = self.project_of(&session)?;
-        Ok(self.store.describe_collection(&project, &name).await?.into())
+        Ok(self.backends.store.describe_collection(&project, &name).await?.into())
     }
 
     async fn drop_collection(&mut self, session: Resource<Session>, name: String) -> Res<()> {
         let project = self.project_of(&session)?;
-        Ok(self.store.drop_collection(&project, &name).await?)
+        Ok(self.backends.store.drop_collection(&project, &name).await?)
     }
 
     async fn upsert(
@@ -196,12 +216,12 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
                 metadata: r.metadata,
             })
             .collect();
-        Ok(self.store.upsert(&project, &collection, records).await?.into())
+        Ok(self.backends.store.upsert(&project, &collection, records).await?.into())
     }
 
     async fn get(&mut self, session: Resource<Session>, collection: String, id: String) -> Res<wit::VectorRecord> {
         let project = self.project_of(&session)?;
-        Ok(self.store.get_vector(&project, &collection, &id).await?.into())
+        Ok(self.backends.store.get_vector(&project, &collection, &id).await?.into())
     }
 
     async fn list_vectors(
@@ -213,6 +233,7 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
     ) -> Res<wit::VectorPage> {
         let project = self.project_of(&session)?;
         let page = self
+            .backends
             .store
             .list_vectors(&project, &collection, after.as_deref(), limit)
             .await?;
@@ -225,7 +246,12 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
 
     async fn delete(&mut self, session: Resource<Session>, collection: String, id: String) -> Res<wit::WriteResult> {
         let project = self.project_of(&session)?;
-        Ok(self.store.delete_vector(&project, &collection, &id).await?.into())
+        Ok(self
+            .backends
+            .store
+            .delete_vector(&project, &collection, &id)
+            .await?
+            .into())
     }
 
     async fn search(
@@ -242,7 +268,7 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
             include_values: request.include_values,
             include_metadata: request.include_metadata,
         };
-        let result = self.store.search(&project, &collection, &request).await?;
+        let result = self.backends.store.search(&project, &collection, &request).await?;
         Ok(wit::SearchResult {
             hits: result
                 .hits
@@ -268,17 +294,17 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
             embedding: m.embedding,
             metadata: m.metadata,
         };
-        Ok(self.store.put_memory(&project, memory).await?.into())
+        Ok(self.backends.store.put_memory(&project, memory).await?.into())
     }
 
     async fn get_memory(&mut self, session: Resource<Session>, id: String) -> Res<wit::MemoryRecord> {
         let project = self.project_of(&session)?;
-        Ok(self.store.get_memory(&project, &id).await?.into())
+        Ok(self.backends.store.get_memory(&project, &id).await?.into())
     }
 
     async fn delete_memory(&mut self, session: Resource<Session>, id: String) -> Res<()> {
         let project = self.project_of(&session)?;
-        Ok(self.store.delete_memory(&project, &id).await?)
+        Ok(self.backends.store.delete_memory(&project, &id).await?)
     }
 
     async fn search_memory(&mut self, session: Resource<Session>, q: wit::MemoryQuery) -> Res<Vec<wit::MemoryHit>> {
@@ -289,7 +315,7 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
             session_id: q.session_id,
             include_embedding: q.include_embedding,
         };
-        let hits = self.store.search_memory(&project, &query).await?;
+        let hits = self.backends.store.search_memory(&project, &query).await?;
         Ok(hits
             .into_iter()
             .map(|h| wit::MemoryHit {
@@ -297,6 +323,34 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
                 score: h.score,
             })
             .collect())
+    }
+
+    async fn put_file(&mut self, session: Resource<Session>, key: String, file: wit::File) -> Res<wit::FileInfo> {
+        let project = self.project_of(&session)?;
+        let file = core::File {
+            content_type: file.content_type,
+            body: file.body,
+        };
+        let info = self.backends.files.put(&project, &key, file).await?;
+        Ok(wit::FileInfo {
+            key: info.key,
+            size: info.size,
+            etag: info.etag,
+        })
+    }
+
+    async fn get_file(&mut self, session: Resource<Session>, key: String) -> Res<wit::File> {
+        let project = self.project_of(&session)?;
+        let file = self.backends.files.get(&project, &key).await?;
+        Ok(wit::File {
+            content_type: file.content_type,
+            body: file.body,
+        })
+    }
+
+    async fn delete_file(&mut self, session: Resource<Session>, key: String) -> Res<()> {
+        let project = self.project_of(&session)?;
+        Ok(self.backends.files.delete(&project, &key).await?)
     }
 
     async fn drop(&mut self, session: Resource<Session>) -> wasmtime::Result<()> {

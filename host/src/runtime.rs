@@ -8,8 +8,7 @@
 //! when all are busy. A worker is recycled after `max_requests` requests or
 //! when its linear memory passes a ceiling, and dropped when it traps.
 
-use crate::origin::{self, OriginCtx};
-use crate::store::Store;
+use crate::origin::{self, Backends, OriginCtx};
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -134,14 +133,14 @@ pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 pub struct Runtime {
     engine: Engine,
     pre: ServicePre<InstanceState>,
-    store: Store,
+    backends: Backends,
     limits: InstanceLimits,
 }
 
 impl Runtime {
     /// Compiles the component at `path` and links its imports: WASI 0.2 and
-    /// 0.3, wasi:http 0.3, and `zerodb:edge/origin` backed by `store`.
-    pub fn new(path: &Path, store: Store, limits: InstanceLimits) -> anyhow::Result<Runtime> {
+    /// 0.3, wasi:http 0.3, and `zerodb:edge/origin` backed by `backends`.
+    pub fn new(path: &Path, backends: Backends, limits: InstanceLimits) -> anyhow::Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model_async(true);
         let engine = Engine::new(&config)?;
@@ -162,7 +161,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             pre,
-            store: store.clone(),
+            backends,
             limits,
         })
     }
@@ -216,7 +215,7 @@ impl HandlerState for Handler {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             origin: OriginCtx {
-                store: rt.store.clone(),
+                backends: rt.backends.clone(),
                 table: ResourceTable::new(),
             },
             limits: MemoryLimiter {

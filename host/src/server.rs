@@ -3,6 +3,7 @@
 //! (trap, deadline) become JSON errors here; everything else is answered by
 //! the component.
 
+use crate::health::Registry;
 use crate::runtime::Shards;
 use bytes::Bytes;
 use edge_core::model::{ApiError, ErrorKind};
@@ -36,8 +37,20 @@ fn json_response(err: &ApiError) -> hyper::Response<WasiBody> {
 
 async fn handle(
     shards: Arc<Shards>,
+    registry: Arc<Registry>,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<WasiBody>, Infallible> {
+    // The host's own metrics, for the operator's scraper; the API is the component's.
+    if request.uri().path() == "/metrics" && request.method() == hyper::Method::GET {
+        let body = Full::new(Bytes::from(crate::metrics::render(&registry)))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let response = hyper::Response::builder()
+            .header(hyper::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+            .body(body)
+            .expect("static metrics response is valid");
+        return Ok(response);
+    }
     let declared = request
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -74,7 +87,12 @@ async fn handle(
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight
 /// requests finish (up to a grace period).
-pub async fn serve(listener: TcpListener, shards: Shards, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    shards: Shards,
+    registry: Arc<Registry>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let shards = Arc::new(shards);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -91,10 +109,14 @@ pub async fn serve(listener: TcpListener, shards: Shards, shutdown: impl Future<
         };
         let _ = stream.set_nodelay(true);
         let shards = shards.clone();
+        let registry = registry.clone();
         let conn = http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30))
-            .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(shards.clone(), req)));
+            .serve_connection(
+                TokioIo::new(stream),
+                service_fn(move |req| handle(shards.clone(), registry.clone(), req)),
+            );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

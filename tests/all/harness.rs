@@ -107,9 +107,15 @@ impl Server {
     }
 
     pub fn start_with(database_url: &str, extra: &[&str]) -> Server {
+        Self::start_env(database_url, extra, &[])
+    }
+
+    /// Starts `serve` with `extra` flags and `env` variables.
+    pub fn start_env(database_url: &str, extra: &[&str], env: &[(&str, String)]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("ZERODB_DATABASE_URL", database_url)
             .env("ZERODB_LOG", "warn")
             .stdout(Stdio::piped())
@@ -133,11 +139,26 @@ impl Server {
 
     /// Sends a request; `key` becomes `Authorization: Bearer key`.
     pub fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<Vec<u8>>) -> Reply {
+        self.send_with(method, path, key, body, &[])
+    }
+
+    /// [`send`](Self::send) with extra request headers.
+    pub fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
         if let Some(key) = key {
             request = request.header("authorization", format!("Bearer {key}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request.body(body.unwrap_or_default()).unwrap();
         let started = Instant::now();
@@ -146,18 +167,16 @@ impl Server {
         let status = response.status().as_u16();
         let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
         let (cache, retry_after) = (header("x-zerodb-cache"), header("retry-after"));
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_string()
-            .unwrap();
-        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let content_type = header("content-type");
+        let body = response.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
         Reply {
             status,
             json,
             cache,
             retry_after,
+            content_type,
+            body,
             elapsed,
         }
     }
@@ -191,6 +210,8 @@ pub struct Reply {
     /// `x-zerodb-cache`.
     pub cache: Option<String>,
     pub retry_after: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
     pub elapsed: Duration,
 }
 

@@ -5,9 +5,14 @@
 mod api;
 mod cache;
 mod errors;
+mod events;
+mod files;
 mod harness;
+mod health;
 mod kernels;
 mod migrations;
+mod outage;
+mod peers;
 mod plans;
 mod restart;
 mod wasm_command;

@@ -11,8 +11,6 @@ use serde_json::json;
 
 const DEFAULT_DIMS: i64 = 1536;
 const DEFAULT_K: i64 = 10;
-/// How long a client should wait when a backing service is missing.
-const RETRY_AFTER_SECS: u32 = 5;
 
 /// The routes of the v1 API, with their decoded path parameters.
 #[derive(Debug, PartialEq)]
@@ -134,10 +132,15 @@ pub(crate) fn route<C: Connect>(
     let body = &request.body[..];
 
     match (method, route) {
-        ("GET", Route::Health) => ok(
-            200,
-            json!({"status": "ok", "edge": {"cache": cache.stats(), "simd128": crate::kernels::SIMD}}),
-        ),
+        ("GET", Route::Health) => {
+            let origin: serde_json::Value = serde_json::from_str(&served.origin(|| connect.health()))
+                .unwrap_or_else(|_| json!({"status": "unknown"}));
+            let mut health = json!({"edge": {"cache": cache.stats(), "simd128": crate::kernels::SIMD}});
+            if let (Some(health), serde_json::Value::Object(origin)) = (health.as_object_mut(), origin) {
+                health.extend(origin);
+            }
+            ok(200, health)
+        }
         ("PUT", Route::Collection(name)) => {
             validate::collection_name(&name)?;
             let spec = if body.iter().all(u8::is_ascii_whitespace) {
@@ -275,11 +278,28 @@ pub(crate) fn route<C: Connect>(
             served.origin(|| session.delete_memory(&id))?;
             ok(200, json!({"deleted": id}))
         }
-        (_, Route::File(_)) => Err(ApiError::unavailable(
-            "files_unavailable",
-            "file storage (MinIO) is not available at this edge",
-            RETRY_AFTER_SECS,
-        )),
+        ("PUT", Route::File(key)) => {
+            validate::file_key(&key)?;
+            let file = File {
+                content_type: request
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+                body: request.body.clone(),
+            };
+            let info = served.origin(|| session.put_file(&key, file))?;
+            ok(200, json!({"key": info.key, "size": info.size, "etag": info.etag}))
+        }
+        ("GET", Route::File(key)) => {
+            validate::file_key(&key)?;
+            let file = served.origin(|| session.get_file(&key))?;
+            Ok(Response::bytes(200, file.content_type, file.body))
+        }
+        ("DELETE", Route::File(key)) => {
+            validate::file_key(&key)?;
+            served.origin(|| session.delete_file(&key))?;
+            ok(200, json!({"deleted": key}))
+        }
         (method, route) => Err(method_not_allowed(method, &route)),
     }
 }

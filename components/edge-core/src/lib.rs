@@ -28,10 +28,12 @@ pub struct Request {
     pub path: String,
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// The `Content-Type` header, if any (kept for stored files).
+    pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
 
-/// An HTTP response; `body` is JSON.
+/// An HTTP response; `body` is JSON but for a file's bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Response {
     pub status: u16,
@@ -45,6 +47,14 @@ impl Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.to_string().into_bytes(),
+        }
+    }
+
+    fn bytes(status: u16, content_type: String, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), content_type)],
+            body,
         }
     }
 

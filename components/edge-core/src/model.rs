@@ -118,6 +118,20 @@ pub struct MemoryHit {
     pub score: f32,
 }
 
+/// A file in the project's object store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct File {
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileInfo {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
 /// The class of an error; each maps to one HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {

@@ -8,6 +8,8 @@ use crate::model::*;
 pub trait Connect {
     type Session: Origin;
     fn open(&self, api_key: &str) -> Result<Self::Session, ApiError>;
+    /// The origin's service registry and routing table, as a JSON object.
+    fn health(&self) -> String;
 }
 
 /// One project's view of the origin (`zerodb:edge/origin.session`).
@@ -25,4 +27,7 @@ pub trait Origin {
     fn get_memory(&self, id: &str) -> Result<MemoryRecord, ApiError>;
     fn delete_memory(&self, id: &str) -> Result<(), ApiError>;
     fn search_memory(&self, query: &MemoryQuery) -> Result<Vec<MemoryHit>, ApiError>;
+    fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError>;
+    fn get_file(&self, key: &str) -> Result<File, ApiError>;
+    fn delete_file(&self, key: &str) -> Result<(), ApiError>;
 }

@@ -64,6 +64,31 @@ pub fn id(kind: &str, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Longest file key, in bytes.
+pub const MAX_FILE_KEY_BYTES: usize = 512;
+
+/// File keys: `/`-separated segments of A-Z, a-z, 0-9, `.`, `_` and `-`,
+/// none empty, `.` or `..`, at most [`MAX_FILE_KEY_BYTES`] in all. Object
+/// stores take almost anything; this keeps keys portable and unambiguous.
+pub fn file_key(key: &str) -> Result<(), ApiError> {
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    if key.len() > MAX_FILE_KEY_BYTES || !key.split('/').all(segment_ok) {
+        return Err(ApiError::bad_request(
+            "invalid_file_key",
+            format!(
+                "file keys are up to {MAX_FILE_KEY_BYTES} bytes of /-separated segments of A-Z, a-z, 0-9, ., _ and - (no empty, . or .. segment)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A vector: non-empty, finite, and of `dims` dimensions when known.
 pub fn vector(values: &[f32], dims: Option<u32>) -> Result<(), ApiError> {
     if values.is_empty() {
@@ -323,5 +348,27 @@ mod tests {
         assert_eq!(percent_decode("%C3%A9").unwrap(), "é");
         assert!(percent_decode("%zz").is_none());
         assert!(percent_decode("%ff").is_none());
+    }
+
+    #[test]
+    fn file_keys() {
+        for good in ["a", "reports/2026/q1.pdf", "x-y_z.tar.gz", ".hidden"] {
+            assert!(file_key(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(MAX_FILE_KEY_BYTES + 1);
+        for bad in [
+            "",
+            "a//b",
+            "/a",
+            "a/",
+            "../etc",
+            "a/./b",
+            "sp ace",
+            "é",
+            "a\\b",
+            long.as_str(),
+        ] {
+            assert_eq!(file_key(bad).unwrap_err().code, "invalid_file_key", "{bad:?}");
+        }
     }
 }

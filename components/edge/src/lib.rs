@@ -77,6 +77,11 @@ async fn read_request<B: IncomingMessage>(
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        content_type: parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
         body: bytes,
     })
 }

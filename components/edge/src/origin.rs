@@ -14,6 +14,10 @@ impl Connect for WitConnect {
     fn open(&self, api_key: &str) -> Result<WitSession, ApiError> {
         Ok(WitSession(Session::open(api_key).map_err(error)?))
     }
+
+    fn health(&self) -> String {
+        crate::zerodb::edge::origin::health()
+    }
 }
 
 pub struct WitSession(Session);
@@ -212,5 +216,30 @@ impl Origin for WitSession {
                 score: h.score,
             })
             .collect())
+    }
+
+    fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError> {
+        let file = wit::File {
+            content_type: file.content_type,
+            body: file.body,
+        };
+        let info = self.0.put_file(key, &file).map_err(error)?;
+        Ok(FileInfo {
+            key: info.key,
+            size: info.size,
+            etag: info.etag,
+        })
+    }
+
+    fn get_file(&self, key: &str) -> Result<File, ApiError> {
+        let file = self.0.get_file(key).map_err(error)?;
+        Ok(File {
+            content_type: file.content_type,
+            body: file.body,
+        })
+    }
+
+    fn delete_file(&self, key: &str) -> Result<(), ApiError> {
+        self.0.delete_file(key).map_err(error)
     }
 }

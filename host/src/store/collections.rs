@@ -254,7 +254,11 @@ impl Store {
             ddl.push_str(&index);
         }
         tx.batch_execute(&ddl).await.map_err(db_error)?;
+        let event = serde_json::json!({"collection": name, "spec": {
+            "dims": spec.dims, "metric": metric_name(spec.metric), "index": index_kind_name(spec.index)}});
+        self.record_event(&tx, project, "collection.created", event).await?;
         tx.commit().await.map_err(db_error)?;
+        self.events_committed();
         Ok(collection.info())
     }
 
@@ -274,7 +278,11 @@ impl Store {
         ))
         .await
         .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)
+        let event = serde_json::json!({"collection": name, "version": collection.version});
+        self.record_event(&tx, project, "collection.dropped", event).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.events_committed();
+        Ok(())
     }
 
     pub async fn upsert(&self, project: &Project, name: &str, records: Vec<VectorRecord>) -> Result<WriteResult> {
@@ -320,7 +328,10 @@ impl Store {
             .map_err(query_error(name))?;
         let inserted = rows.iter().filter(|r| r.get::<_, bool>(0)).count() as i64;
         let (version, count) = bump(&tx, &collection, inserted).await?;
+        let event = serde_json::json!({"collection": name, "version": version, "ids": ids});
+        self.record_event(&tx, project, "vectors.upserted", event).await?;
         tx.commit().await.map_err(db_error)?;
+        self.events_committed();
         self.maybe_rebuild_ivfflat(&collection, count);
         Ok(WriteResult {
             affected: rows.len() as u64,
@@ -401,11 +412,15 @@ impl Store {
         let sql = format!("DELETE FROM {} WHERE id = $1", collection.table());
         let deleted = tx.execute(&sql, &[&id]).await.map_err(query_error(name))? as i64;
         let version = if deleted > 0 {
-            bump(&tx, &collection, -deleted).await?.0
+            let version = bump(&tx, &collection, -deleted).await?.0;
+            let event = serde_json::json!({"collection": name, "version": version, "ids": [id]});
+            self.record_event(&tx, project, "vectors.deleted", event).await?;
+            version
         } else {
             collection.version
         };
         tx.commit().await.map_err(db_error)?;
+        self.events_committed();
         Ok(WriteResult {
             affected: deleted as u64,
             version: version as u64,

@@ -43,8 +43,9 @@ impl Store {
         let metadata: serde_json::Value = serde_json::from_str(&memory.metadata)
             .map_err(|_| ApiError::invalid("invalid_metadata", "metadata must be a JSON object"))?;
         validate::metadata(&metadata)?;
-        let client = self.client().await?;
-        let stmt = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let stmt = tx
             .prepare_cached(&format!(
                 "INSERT INTO zerodb.memories (project_id, id, session_id, role, content, embedding, metadata)
                  VALUES ($1, coalesce($2, gen_random_uuid()::text), $3, $4, $5, $6, $7)
@@ -55,7 +56,7 @@ impl Store {
             ))
             .await
             .map_err(db_error)?;
-        let row = client
+        let row = tx
             .query_one(
                 &stmt,
                 &[
@@ -70,7 +71,12 @@ impl Store {
             )
             .await
             .map_err(db_error)?;
-        Ok(record(&row, false))
+        let record = record(&row, false);
+        let event = serde_json::json!({"memory_id": record.id, "session_id": record.session_id});
+        self.record_event(&tx, project, "memory.put", event).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.events_committed();
+        Ok(record)
     }
 
     pub async fn get_memory(&self, project: &Project, id: &str) -> Result<MemoryRecord> {
@@ -88,8 +94,9 @@ impl Store {
 
     pub async fn delete_memory(&self, project: &Project, id: &str) -> Result<()> {
         validate::id("id", id)?;
-        let client = self.client().await?;
-        let n = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let n = tx
             .execute(
                 "DELETE FROM zerodb.memories WHERE project_id = $1 AND id = $2",
                 &[&project.id, &id],
@@ -99,6 +106,10 @@ impl Store {
         if n == 0 {
             return Err(not_found(id));
         }
+        self.record_event(&tx, project, "memory.deleted", serde_json::json!({"memory_id": id}))
+            .await?;
+        tx.commit().await.map_err(db_error)?;
+        self.events_committed();
         Ok(())
     }
 

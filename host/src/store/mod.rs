@@ -10,9 +10,14 @@ mod collections;
 mod keys;
 pub mod legacy;
 mod memory;
+mod outbox;
 pub mod schema;
 
 pub use keys::Project;
+
+use crate::health::{Service, ServiceId};
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use edge_core::model::{ApiError, ErrorKind};
@@ -31,6 +36,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Store {
     pool: Pool,
     auth: keys::AuthCache,
+    /// Postgres' entry in the service registry: the circuit breaker.
+    health: Arc<Service>,
+    /// Set when change events are published: wakes the publisher.
+    events: Option<Arc<Notify>>,
 }
 
 pub type Result<T> = std::result::Result<T, ApiError>;
@@ -61,15 +70,88 @@ impl Store {
         Ok(Store {
             pool,
             auth: keys::AuthCache::default(),
+            health: Arc::new(Service::new(ServiceId::Postgres, Some(String::new()))),
+            events: None,
         })
     }
 
-    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| match e {
-            PoolError::Backend(e) => db_error(e),
-            other => unavailable(&other.to_string()),
-        })
+    /// Uses `health` as the circuit breaker: while it is down, calls answer
+    /// 503 at once instead of waiting on a dead pool.
+    pub fn with_health(mut self, health: Arc<Service>) -> Store {
+        self.health = health;
+        self
     }
+
+    /// Records a change event with every write and wakes `publisher` after
+    /// each commit.
+    pub fn with_events(mut self, publisher: Arc<Notify>) -> Store {
+        self.events = Some(publisher);
+        self
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
+        if !self.health.usable() {
+            // Not logged: the breaker's state change already was, once.
+            return Err(ApiError::unavailable(
+                "database_unavailable",
+                "the database is unreachable; retry later",
+                RETRY_AFTER_SECS,
+            ));
+        }
+        match self.pool.get().await {
+            Ok(client) => {
+                self.health.record_traffic(true);
+                Ok(client)
+            }
+            Err(e) => {
+                self.health.record_traffic(false);
+                Err(match e {
+                    PoolError::Backend(e) => db_error(e),
+                    other => unavailable(&other.to_string()),
+                })
+            }
+        }
+    }
+
+    /// The health probe: `SELECT 1` on a pooled connection, past the
+    /// breaker. Fails with the error and whether the connection was refused.
+    pub async fn ping(&self) -> std::result::Result<(), (String, bool)> {
+        let client = self.pool.get().await.map_err(|e| {
+            let refused = match &e {
+                PoolError::Backend(e) => refused(e),
+                _ => false,
+            };
+            (chain(&e), refused)
+        })?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map(drop)
+            .map_err(|e| (chain(&e), refused(&e)))
+    }
+}
+
+/// An error and its causes, `a: b: c`.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether nothing listens where the database should be.
+fn refused(e: &tokio_postgres::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn unavailable(detail: &str) -> ApiError {

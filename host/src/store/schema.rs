@@ -18,6 +18,17 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "ALTER TABLE zerodb.collections ADD COLUMN cache_similarity real NOT NULL DEFAULT 1
              CHECK (cache_similarity > 0 AND cache_similarity <= 1);",
     ),
+    (
+        3,
+        "outbox of change events",
+        "CREATE TABLE zerodb.outbox (
+             seq bigserial PRIMARY KEY,
+             event_id uuid NOT NULL DEFAULT gen_random_uuid(),
+             project_id bigint NOT NULL,
+             kind text NOT NULL,
+             payload jsonb NOT NULL,
+             created_at timestamptz NOT NULL DEFAULT now());",
+    ),
 ];
 
 const MIGRATION_1: &str = r#"

@@ -1,0 +1,625 @@
+//! The service registry: which backing service can serve right now, and the
+//! routing table derived from it (DESIGN.md §5).
+//!
+//! Each configured service has one prober task ([`probe`]) that feeds
+//! [`Service::record_probe`]; real traffic feeds [`Service::record_traffic`]
+//! (passive ejection). Request paths only read [`Service::usable`], an atomic,
+//! so a dead service costs a request nothing: Postgres' circuit breaker, the
+//! file routes and the event publisher all consult it before trying.
+
+pub mod probe;
+
+use crate::metrics::Histogram;
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Consecutive traffic failures that eject a service.
+const EJECT_AFTER_FAILURES: u32 = 5;
+const EJECT_BASE: Duration = Duration::from_secs(30);
+const EJECT_MAX: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Configured, not probed yet; treated as usable.
+    Unknown,
+    Healthy,
+    /// Answers, but reports trouble or answers slower than the latency bound.
+    Degraded,
+    Down,
+    /// No URL configured.
+    Disabled,
+}
+
+impl Status {
+    const ALL: [Status; 5] = [
+        Status::Unknown,
+        Status::Healthy,
+        Status::Degraded,
+        Status::Down,
+        Status::Disabled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Unknown => "unknown",
+            Status::Healthy => "healthy",
+            Status::Degraded => "degraded",
+            Status::Down => "down",
+            Status::Disabled => "disabled",
+        }
+    }
+
+    fn usable(self) -> bool {
+        matches!(self, Status::Unknown | Status::Healthy | Status::Degraded)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ServiceId {
+    Postgres,
+    Qdrant,
+    Minio,
+    Redpanda,
+}
+
+impl ServiceId {
+    pub const ALL: [ServiceId; 4] = [
+        ServiceId::Postgres,
+        ServiceId::Qdrant,
+        ServiceId::Minio,
+        ServiceId::Redpanda,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceId::Postgres => "postgres",
+            ServiceId::Qdrant => "qdrant",
+            ServiceId::Minio => "minio",
+            ServiceId::Redpanda => "redpanda",
+        }
+    }
+}
+
+/// What one probe found.
+#[derive(Debug)]
+pub enum Outcome {
+    Up,
+    /// Answers, but says it is not well (e.g. Redpanda `is_healthy: false`).
+    Degraded(String),
+    /// No good answer. `refused` (nothing listens) counts as down at once.
+    Failed {
+        error: String,
+        refused: bool,
+    },
+}
+
+/// How probes turn into states: Envoy-style thresholds.
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    pub interval: Duration,
+    /// Interval while a service is down.
+    pub down_interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive failures before `down`.
+    pub unhealthy_threshold: u32,
+    /// Consecutive successes before a `down` service is `healthy` again.
+    pub healthy_threshold: u32,
+    /// A probe slower than this marks the service `degraded`.
+    pub latency_bound: Duration,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            interval: Duration::from_secs(5),
+            down_interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(2),
+            unhealthy_threshold: 3,
+            healthy_threshold: 2,
+            latency_bound: Duration::from_secs(1),
+        }
+    }
+}
+
+struct State {
+    status: Status,
+    consecutive_failures: u32,
+    consecutive_successes: u32,
+    last_latency: Option<Duration>,
+    last_check: Option<SystemTime>,
+    last_error: Option<String>,
+    ejected_until: Option<Instant>,
+    ejections: u32,
+}
+
+/// One backing service's health, shared by its prober and its users.
+pub struct Service {
+    pub id: ServiceId,
+    /// Where it is probed (no credentials), for display.
+    pub endpoint: Option<String>,
+    state: Mutex<State>,
+    usable: AtomicBool,
+    traffic_failures: AtomicU32,
+    /// Transitions into each status, indexed as [`Status::ALL`].
+    transitions: [AtomicU64; 5],
+    pub probe_latency: Histogram,
+}
+
+/// A service's state as `/v1/health` shows it.
+#[derive(Serialize)]
+pub struct Snapshot {
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    pub latency_ms: Option<f64>,
+    /// Milliseconds since the Unix epoch.
+    pub last_check_ms: Option<u64>,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+}
+
+impl Service {
+    pub fn new(id: ServiceId, endpoint: Option<String>) -> Service {
+        let status = if endpoint.is_some() {
+            Status::Unknown
+        } else {
+            Status::Disabled
+        };
+        Service {
+            id,
+            endpoint,
+            state: Mutex::new(State {
+                status,
+                consecutive_failures: 0,
+                consecutive_successes: 0,
+                last_latency: None,
+                last_check: None,
+                last_error: None,
+                ejected_until: None,
+                ejections: 0,
+            }),
+            usable: AtomicBool::new(status.usable()),
+            traffic_failures: AtomicU32::new(0),
+            transitions: Default::default(),
+            probe_latency: Histogram::default(),
+        }
+    }
+
+    /// Whether requests should be sent to it now.
+    pub fn usable(&self) -> bool {
+        self.usable.load(Ordering::Relaxed)
+    }
+
+    pub fn status(&self) -> Status {
+        self.lock().status
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn set(&self, state: &mut State, status: Status) {
+        if state.status != status {
+            let (service, from, to) = (self.id.name(), state.status.as_str(), status.as_str());
+            if status.usable() {
+                tracing::info!(service, from, to, "service state changed");
+            } else {
+                tracing::warn!(service, from, to, error = ?state.last_error, "service state changed");
+            }
+            state.status = status;
+            let index = Status::ALL.iter().position(|s| *s == status).unwrap_or(0);
+            self.transitions[index].fetch_add(1, Ordering::Relaxed);
+        }
+        self.usable.store(status.usable(), Ordering::Relaxed);
+    }
+
+    /// Applies one probe's outcome.
+    pub fn record_probe(&self, outcome: Outcome, latency: Duration, config: &ProbeConfig) {
+        self.probe_latency.observe(latency);
+        let mut state = self.lock();
+        state.last_latency = Some(latency);
+        state.last_check = Some(SystemTime::now());
+        let outcome = match outcome {
+            Outcome::Up if latency > config.latency_bound => Outcome::Degraded(format!(
+                "probe took {} ms, over the {} ms bound",
+                latency.as_millis(),
+                config.latency_bound.as_millis()
+            )),
+            other => other,
+        };
+        match outcome {
+            Outcome::Up | Outcome::Degraded(_) => {
+                state.consecutive_failures = 0;
+                state.consecutive_successes += 1;
+                let target = match outcome {
+                    Outcome::Degraded(reason) => {
+                        state.last_error = Some(reason);
+                        Status::Degraded
+                    }
+                    _ => {
+                        state.last_error = None;
+                        Status::Healthy
+                    }
+                };
+                // A successful probe also lifts a passive ejection (as
+                // Envoy's `successful_active_health_check_uneject_host`),
+                // once the healthy threshold is met.
+                let recovering = state.status == Status::Down;
+                if !recovering || state.consecutive_successes >= config.healthy_threshold {
+                    state.ejected_until = None;
+                    self.traffic_failures.store(0, Ordering::Relaxed);
+                    self.set(&mut state, target);
+                }
+            }
+            Outcome::Failed { error, refused } => {
+                state.consecutive_successes = 0;
+                state.consecutive_failures += 1;
+                state.last_error = Some(error);
+                if refused
+                    || state.consecutive_failures >= config.unhealthy_threshold
+                    || state.status == Status::Unknown
+                {
+                    self.set(&mut state, Status::Down);
+                }
+            }
+        }
+    }
+
+    /// Real traffic's verdict (passive ejection): after
+    /// [`EJECT_AFTER_FAILURES`] failures in a row the service is ejected
+    /// for 30 s, doubling with each ejection up to 300 s, or until probes
+    /// see it healthy again.
+    pub fn record_traffic(&self, ok: bool) {
+        if ok {
+            if self.traffic_failures.load(Ordering::Relaxed) != 0 {
+                self.traffic_failures.store(0, Ordering::Relaxed);
+            }
+            return;
+        }
+        if self.traffic_failures.fetch_add(1, Ordering::Relaxed) + 1 < EJECT_AFTER_FAILURES {
+            return;
+        }
+        self.traffic_failures.store(0, Ordering::Relaxed);
+        let mut state = self.lock();
+        if state.status.usable() {
+            let period = EJECT_BASE.saturating_mul(1 << state.ejections.min(4)).min(EJECT_MAX);
+            state.ejections += 1;
+            state.ejected_until = Some(Instant::now() + period);
+            state.consecutive_successes = 0;
+            state.last_error = Some(format!("ejected for {} s after failed requests", period.as_secs()));
+            self.set(&mut state, Status::Down);
+        }
+    }
+
+    /// Ends an ejection whose period is over even when no probe ran.
+    fn expire_ejection(&self) {
+        let mut state = self.lock();
+        if state.ejected_until.is_some_and(|until| Instant::now() >= until) {
+            state.ejected_until = None;
+            self.set(&mut state, Status::Unknown);
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.lock();
+        Snapshot {
+            status: state.status,
+            endpoint: self.endpoint.clone(),
+            latency_ms: state.last_latency.map(|d| d.as_secs_f64() * 1e3),
+            last_check_ms: state
+                .last_check
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as u64),
+            consecutive_failures: state.consecutive_failures,
+            last_error: state.last_error.clone(),
+        }
+    }
+
+    /// `(status, transitions into it)` for `/metrics`.
+    pub fn transitions(&self) -> impl Iterator<Item = (Status, u64)> + '_ {
+        Status::ALL
+            .iter()
+            .zip(&self.transitions)
+            .map(|(s, n)| (*s, n.load(Ordering::Relaxed)))
+    }
+}
+
+/// One operation's route: the service that serves it now and what happens
+/// when that one cannot.
+#[derive(Serialize)]
+pub struct Route {
+    pub operation: &'static str,
+    pub route: &'static str,
+    pub fallback: &'static str,
+    pub available: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred: Option<&'static str>,
+}
+
+/// Every service's health, shared by the whole process.
+pub struct Registry {
+    pub services: [Arc<Service>; 4],
+    pub probe: ProbeConfig,
+    /// Whether change events are published (Kafka brokers are configured).
+    pub events: bool,
+    /// Events still waiting in the Postgres outbox (-1: not known yet).
+    pub outbox_depth: std::sync::atomic::AtomicI64,
+}
+
+impl Registry {
+    /// The registry of `config`'s services; Postgres is always configured.
+    pub fn for_config(config: &crate::config::ServicesConfig, database: String) -> Registry {
+        let redpanda = config
+            .redpanda_admin
+            .clone()
+            .or_else(|| (!config.brokers.is_empty()).then(|| config.brokers.join(",")));
+        let mut registry = Registry::new(
+            config.probe.clone(),
+            [
+                Some(database),
+                config.qdrant.clone(),
+                config.s3.as_ref().map(|s3| s3.url.clone()),
+                redpanda,
+            ],
+        );
+        registry.events = !config.brokers.is_empty();
+        registry
+    }
+
+    pub fn new(probe: ProbeConfig, endpoints: [Option<String>; 4]) -> Registry {
+        let [pg, qdrant, minio, redpanda] = endpoints;
+        let endpoints_redpanda = redpanda.is_some();
+        Registry {
+            services: [
+                Arc::new(Service::new(ServiceId::Postgres, pg)),
+                Arc::new(Service::new(ServiceId::Qdrant, qdrant)),
+                Arc::new(Service::new(ServiceId::Minio, minio)),
+                Arc::new(Service::new(ServiceId::Redpanda, redpanda)),
+            ],
+            events: endpoints_redpanda,
+            probe,
+            outbox_depth: std::sync::atomic::AtomicI64::new(-1),
+        }
+    }
+
+    pub fn service(&self, id: ServiceId) -> &Arc<Service> {
+        &self.services[ServiceId::ALL.iter().position(|s| *s == id).unwrap_or(0)]
+    }
+
+    /// The routing table, from the services' states now.
+    pub fn routes(&self) -> Vec<Route> {
+        let pg = self.service(ServiceId::Postgres).usable();
+        let qdrant = self.service(ServiceId::Qdrant).status();
+        let minio = self.service(ServiceId::Minio);
+        let redpanda = self.service(ServiceId::Redpanda);
+        let events_on = self.events;
+        vec![
+            Route {
+                operation: "search",
+                route: "postgres",
+                fallback: "edge cache, served stale; a miss answers 503",
+                available: pg,
+                // Searches stay on pgvector until a Qdrant client exists.
+                preferred: matches!(qdrant, Status::Healthy | Status::Degraded).then_some("qdrant"),
+            },
+            Route {
+                operation: "read",
+                route: "postgres",
+                fallback: "edge cache, served stale; a miss answers 503",
+                available: pg,
+                preferred: None,
+            },
+            Route {
+                operation: "write",
+                route: "postgres",
+                fallback: "none: 503 with Retry-After",
+                available: pg,
+                preferred: None,
+            },
+            Route {
+                operation: "events",
+                route: match (events_on, redpanda.usable()) {
+                    (false, _) => "none (redpanda not configured)",
+                    (true, true) => "redpanda",
+                    (true, false) => "outbox",
+                },
+                fallback: "postgres outbox, drained in order when redpanda is back",
+                available: events_on && pg,
+                preferred: None,
+            },
+            Route {
+                operation: "files",
+                route: "minio",
+                fallback: "none: 503 with Retry-After",
+                available: minio.usable() && minio.status() != Status::Disabled,
+                preferred: None,
+            },
+        ]
+    }
+
+    /// Overall: `down` when Postgres is, `degraded` when another configured
+    /// service is not healthy.
+    pub fn overall(&self) -> &'static str {
+        if !self.service(ServiceId::Postgres).usable() {
+            return "down";
+        }
+        let all_well = self
+            .services
+            .iter()
+            .all(|s| matches!(s.status(), Status::Healthy | Status::Unknown | Status::Disabled));
+        if all_well {
+            "ok"
+        } else {
+            "degraded"
+        }
+    }
+
+    /// What `/v1/health` shows.
+    pub fn to_json(&self) -> serde_json::Value {
+        for service in &self.services {
+            service.expire_ejection();
+        }
+        let services: serde_json::Map<String, serde_json::Value> = self
+            .services
+            .iter()
+            .map(|s| (s.id.name().to_string(), serde_json::json!(s.snapshot())))
+            .collect();
+        let depth = self.outbox_depth.load(Ordering::Relaxed);
+        serde_json::json!({
+            "status": self.overall(),
+            "services": services,
+            "routes": self.routes(),
+            "outbox": {"depth": (depth >= 0).then_some(depth)},
+        })
+    }
+
+    /// The table `zerodb-edge health` prints.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<10} {:<9} {:>10} {:>9}  {:<32} {}\n",
+            "SERVICE", "STATUS", "LATENCY", "FAILURES", "ENDPOINT", "LAST ERROR"
+        );
+        for service in &self.services {
+            let s = service.snapshot();
+            out += &format!(
+                "{:<10} {:<9} {:>10} {:>9}  {:<32} {}\n",
+                service.id.name(),
+                s.status.as_str(),
+                s.latency_ms.map_or("-".into(), |ms| format!("{ms:.1} ms")),
+                s.consecutive_failures,
+                s.endpoint.as_deref().unwrap_or("-"),
+                s.last_error.as_deref().unwrap_or("-"),
+            );
+        }
+        out += &format!(
+            "\n{:<10} {:<32} {:<10} {}\n",
+            "OPERATION", "ROUTE", "AVAILABLE", "FALLBACK"
+        );
+        for route in self.routes() {
+            let name = match route.preferred {
+                Some(p) => format!("{} (preferred: {p})", route.route),
+                None => route.route.to_string(),
+            };
+            out += &format!(
+                "{:<10} {:<32} {:<10} {}\n",
+                route.operation,
+                name,
+                if route.available { "yes" } else { "no" },
+                route.fallback
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ProbeConfig {
+        ProbeConfig {
+            unhealthy_threshold: 3,
+            healthy_threshold: 2,
+            latency_bound: Duration::from_millis(500),
+            ..ProbeConfig::default()
+        }
+    }
+
+    fn fail() -> Outcome {
+        Outcome::Failed {
+            error: "503".into(),
+            refused: false,
+        }
+    }
+
+    const FAST: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn thresholds_and_flapping() {
+        let c = config();
+        let s = Service::new(ServiceId::Minio, Some("http://x".into()));
+        s.record_probe(Outcome::Up, FAST, &c);
+        assert_eq!(s.status(), Status::Healthy);
+        // Failures below the threshold, broken by a success, never flip it.
+        for _ in 0..5 {
+            s.record_probe(fail(), FAST, &c);
+            s.record_probe(fail(), FAST, &c);
+            s.record_probe(Outcome::Up, FAST, &c);
+            assert_eq!(s.status(), Status::Healthy);
+        }
+        for _ in 0..3 {
+            s.record_probe(fail(), FAST, &c);
+        }
+        assert_eq!(s.status(), Status::Down);
+        assert!(!s.usable());
+        // One success is not enough to come back; two are.
+        s.record_probe(Outcome::Up, FAST, &c);
+        s.record_probe(fail(), FAST, &c);
+        s.record_probe(Outcome::Up, FAST, &c);
+        assert_eq!(s.status(), Status::Down);
+        s.record_probe(Outcome::Up, FAST, &c);
+        assert_eq!(s.status(), Status::Healthy);
+    }
+
+    #[test]
+    fn refused_is_down_at_once_and_slow_is_degraded() {
+        let c = config();
+        let s = Service::new(ServiceId::Qdrant, Some("http://x".into()));
+        s.record_probe(Outcome::Up, FAST, &c);
+        s.record_probe(
+            Outcome::Failed {
+                error: "refused".into(),
+                refused: true,
+            },
+            FAST,
+            &c,
+        );
+        assert_eq!(s.status(), Status::Down);
+        s.record_probe(Outcome::Up, Duration::from_secs(1), &c);
+        s.record_probe(Outcome::Up, Duration::from_secs(1), &c);
+        assert_eq!(s.status(), Status::Degraded);
+        assert!(s.usable());
+    }
+
+    #[test]
+    fn traffic_failures_eject_until_probes_recover() {
+        let c = config();
+        let s = Service::new(ServiceId::Postgres, Some("pg".into()));
+        s.record_probe(Outcome::Up, FAST, &c);
+        for _ in 0..4 {
+            s.record_traffic(false);
+        }
+        s.record_traffic(true);
+        for _ in 0..4 {
+            s.record_traffic(false);
+        }
+        assert_eq!(s.status(), Status::Healthy, "a success in between resets the count");
+        s.record_traffic(false);
+        assert_eq!(s.status(), Status::Down);
+        s.record_probe(Outcome::Up, FAST, &c);
+        s.record_probe(Outcome::Up, FAST, &c);
+        assert_eq!(s.status(), Status::Healthy);
+    }
+
+    #[test]
+    fn routes_follow_states() {
+        let c = config();
+        let r = Registry::new(
+            c.clone(),
+            [Some("pg".into()), Some("q".into()), None, Some("rp".into())],
+        );
+        let route = |op: &str| r.routes().into_iter().find(|x| x.operation == op).unwrap();
+        assert!(!route("files").available);
+        r.service(ServiceId::Qdrant).record_probe(Outcome::Up, FAST, &c);
+        assert_eq!(route("search").preferred, Some("qdrant"));
+        r.service(ServiceId::Redpanda).record_probe(fail(), FAST, &c);
+        assert_eq!(route("events").route, "outbox");
+        assert_eq!(r.overall(), "degraded");
+        r.service(ServiceId::Postgres).record_probe(fail(), FAST, &c);
+        assert_eq!(r.overall(), "down");
+        assert!(!route("write").available);
+    }
+}
