@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// How long a resolved API key is trusted before it is looked up again, in milliseconds.
     #[arg(long, env = "ZERODB_AUTH_CACHE_MS")]
     auth_cache_ms: Option<u64>,
+    /// Serve the origin API (`/origin/v1/`) to edge components in other
+    /// hosts, with this shared secret (at least 16 characters).
+    #[arg(long, env = "ZERODB_ORIGIN_SECRET", hide_env_values = true)]
+    origin_secret: Option<String>,
     #[command(flatten)]
     pub services: ServicesArgs,
 }
@@ -217,6 +221,7 @@ struct FileConfig {
     hot_collection_max_vectors: Option<u64>,
     edge_shards: Option<usize>,
     auth_cache_ms: Option<u64>,
+    origin_secret: Option<String>,
     qdrant_url: Option<String>,
     minio_url: Option<String>,
     minio_access_key: Option<String>,
@@ -310,6 +315,7 @@ pub struct ServeConfig {
     pub limits: InstanceLimits,
     pub shards: usize,
     pub auth_cache: Duration,
+    pub origin_secret: Option<String>,
     pub services: ServicesConfig,
 }
 
@@ -335,6 +341,10 @@ impl ServeArgs {
         let defaults = InstanceLimits::default();
         let env = cache_env(&self, &file)?;
         let services = self.services.resolve(&file)?;
+        let origin_secret = self.origin_secret.or(file.origin_secret.clone());
+        if origin_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            bail!("the origin secret must be at least 16 characters");
+        }
         let database_url = database_url(self.database_url, &file)?;
         let component = match self.component.or(file.component) {
             Some(path) => path,
@@ -380,6 +390,7 @@ impl ServeArgs {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
                 .clamp(1, 64),
             auth_cache: Duration::from_millis(self.auth_cache_ms.or(file.auth_cache_ms).unwrap_or(2000)),
+            origin_secret,
             services,
         })
     }

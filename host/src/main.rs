@@ -10,6 +10,7 @@ mod files;
 mod health;
 mod metrics;
 mod origin;
+mod origin_http;
 mod runtime;
 mod server;
 mod store;
@@ -140,14 +141,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 registry: registry.clone(),
                 files,
             };
+            let origin_api = config
+                .origin_secret
+                .as_deref()
+                .map(|secret| origin_http::OriginApi::new(backends.clone(), secret));
             let runtime = runtime::Runtime::new(&config.component, backends, config.limits.clone())?;
-            let shards = Arc::new(runtime).shards(config.shards);
+            let front = server::Front {
+                shards: Arc::new(runtime).shards(config.shards),
+                registry,
+                origin_api,
+            };
             let listener = tokio::net::TcpListener::bind(&config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
             // Tests and scripts read the address from this line.
             println!("zerodb-edge listening on http://{}", listener.local_addr()?);
-            server::serve(listener, shards, registry, shutdown_signal()).await?;
+            server::serve(listener, front, shutdown_signal()).await?;
             runtime::SHUTTING_DOWN.store(true, std::sync::atomic::Ordering::Relaxed);
             Ok(ExitCode::SUCCESS)
         }

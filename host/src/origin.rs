@@ -15,9 +15,12 @@ wasmtime::component::bindgen!({
     world: "zerodb:edge/edge",
     imports: { default: async },
     with: { "zerodb:edge/origin.session": Session },
+    // The origin API (`origin_http`) carries these types as JSON.
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
-use zerodb::edge::types as wit;
+pub use zerodb::edge::origin::HostSession;
+pub use zerodb::edge::types as wit;
 
 /// A resolved API key, held in the instance's resource table.
 pub struct Session {

@@ -4,6 +4,7 @@
 //! the component.
 
 use crate::health::Registry;
+use crate::origin_http::{self, OriginApi};
 use crate::runtime::Shards;
 use bytes::Bytes;
 use edge_core::model::{ApiError, ErrorKind};
@@ -35,21 +36,36 @@ fn json_response(err: &ApiError) -> hyper::Response<WasiBody> {
     builder.body(body).expect("static error response is valid")
 }
 
-async fn handle(
-    shards: Arc<Shards>,
-    registry: Arc<Registry>,
-    request: hyper::Request<Incoming>,
-) -> Result<hyper::Response<WasiBody>, Infallible> {
+/// What the HTTP front serves: the API through the edge component, the
+/// host's metrics, and (when a secret is set) the origin API.
+pub struct Front {
+    pub shards: Shards,
+    pub registry: Arc<Registry>,
+    pub origin_api: Option<OriginApi>,
+}
+
+fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> hyper::Response<WasiBody> {
+    let body = Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    hyper::Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .body(body)
+        .unwrap_or_else(|_| {
+            hyper::Response::new(Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync())
+        })
+}
+
+async fn handle(front: Arc<Front>, request: hyper::Request<Incoming>) -> Result<hyper::Response<WasiBody>, Infallible> {
+    let path = request.uri().path();
     // The host's own metrics, for the operator's scraper; the API is the component's.
-    if request.uri().path() == "/metrics" && request.method() == hyper::Method::GET {
-        let body = Full::new(Bytes::from(crate::metrics::render(&registry)))
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let response = hyper::Response::builder()
-            .header(hyper::header::CONTENT_TYPE, "text/plain; version=0.0.4")
-            .body(body)
-            .expect("static metrics response is valid");
-        return Ok(response);
+    if path == "/metrics" && request.method() == hyper::Method::GET {
+        let text = crate::metrics::render(&front.registry);
+        return Ok(bytes_response(200, "text/plain; version=0.0.4", text.into_bytes()));
+    }
+    if path.starts_with(origin_http::PREFIX) {
+        return Ok(origin_call(&front, request).await);
     }
     let declared = request
         .headers()
@@ -66,7 +82,7 @@ async fn handle(
         return Ok(json_response(&validate::body_too_large()));
     }
     let request = request.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
-    match shards.pick(&request).handle((), request).await {
+    match front.shards.pick(&request).handle((), request).await {
         Ok(response) => Ok(response),
         Err(e) => {
             let timed_out = e.is::<wasmtime_wasi_http::handler::ExpirationError>();
@@ -85,15 +101,40 @@ async fn handle(
     }
 }
 
+/// One call of the origin API; 404 when it is not enabled.
+async fn origin_call(front: &Front, request: hyper::Request<Incoming>) -> hyper::Response<WasiBody> {
+    let Some(api) = &front.origin_api else {
+        return json_response(&ApiError::not_found("no_route", "the origin API is not enabled here"));
+    };
+    let (parts, body) = request.into_parts();
+    let body = match http_body_util::Limited::new(body, origin_http::MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(body) => body.to_bytes().to_vec(),
+        Err(_) => return json_response(&validate::body_too_large()),
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let call = origin_http::Call {
+        method: parts.method.as_str(),
+        op: parts.uri.path().strip_prefix(origin_http::PREFIX).unwrap_or_default(),
+        secret: header(origin_http::SECRET_HEADER),
+        api_key: header(origin_http::KEY_HEADER),
+        content_type: header(hyper::header::CONTENT_TYPE.as_str()),
+        body,
+    };
+    let reply = api.handle(call).await;
+    let mut response = bytes_response(reply.status, &reply.content_type, reply.body);
+    if let Some(secs) = reply.retry_after {
+        response.headers_mut().insert(hyper::header::RETRY_AFTER, secs.into());
+    }
+    response
+}
+
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight
 /// requests finish (up to a grace period).
-pub async fn serve(
-    listener: TcpListener,
-    shards: Shards,
-    registry: Arc<Registry>,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let shards = Arc::new(shards);
+pub async fn serve(listener: TcpListener, front: Front, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let front = Arc::new(front);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -108,15 +149,11 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let shards = shards.clone();
-        let registry = registry.clone();
+        let front = front.clone();
         let conn = http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30))
-            .serve_connection(
-                TokioIo::new(stream),
-                service_fn(move |req| handle(shards.clone(), registry.clone(), req)),
-            );
+            .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(front.clone(), req)));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -21,7 +21,7 @@ pub enum IndexKind {
     None,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CollectionSpec {
     pub dims: u32,
     pub metric: Metric,
@@ -30,7 +30,7 @@ pub struct CollectionSpec {
     pub cache_similarity: f32,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CollectionInfo {
     pub name: String,
     pub spec: CollectionSpec,
@@ -38,7 +38,7 @@ pub struct CollectionInfo {
     pub version: u64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VectorRecord {
     pub id: String,
     pub values: Vec<f32>,
@@ -46,14 +46,14 @@ pub struct VectorRecord {
     pub metadata: String,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VectorPage {
     pub records: Vec<VectorRecord>,
     pub next: Option<String>,
     pub version: u64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchRequest {
     pub vector: Vec<f32>,
     pub k: u32,
@@ -63,7 +63,7 @@ pub struct SearchRequest {
     pub include_metadata: bool,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchHit {
     pub id: String,
     pub score: f32,
@@ -71,19 +71,19 @@ pub struct SearchHit {
     pub metadata: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchResult {
     pub hits: Vec<SearchHit>,
     pub version: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteResult {
     pub affected: u64,
     pub version: u64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemoryRecord {
     pub id: String,
     pub session_id: String,
@@ -94,7 +94,7 @@ pub struct MemoryRecord {
     pub created_at_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewMemory {
     pub id: Option<String>,
     pub session_id: String,
@@ -104,7 +104,7 @@ pub struct NewMemory {
     pub metadata: String,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemoryQuery {
     pub embedding: Vec<f32>,
     pub k: u32,
@@ -112,20 +112,20 @@ pub struct MemoryQuery {
     pub include_embedding: bool,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemoryHit {
     pub memory: MemoryRecord,
     pub score: f32,
 }
 
 /// A file in the project's object store.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct File {
     pub content_type: String,
     pub body: Vec<u8>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileInfo {
     pub key: String,
     pub size: u64,
@@ -133,7 +133,8 @@ pub struct FileInfo {
 }
 
 /// The class of an error; each maps to one HTTP status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     BadRequest,
     Unauthorized,
@@ -165,7 +166,7 @@ impl ErrorKind {
 }
 
 /// An error as the client sees it: `{"error":{"code","message"}}` with a status.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {
     pub kind: ErrorKind,
     /// Stable, machine-readable, snake_case (`dimension_mismatch`).
