@@ -1,0 +1,290 @@
+//! The origin adapter: exports `zerodb:edge/origin` (world
+//! `zerodb:edge/origin-provider`) and implements every function as one
+//! wasi:http 0.2 request to a `zerodb-edge` origin's `/origin/v1/` API.
+//! Composed into the edge component (`scripts/compose`), it lets the edge run
+//! in any wasi:http host: its only imports are wasi:http and wasi:cli.
+//!
+//! Settings come from the environment, which every host can set:
+//! `ZERODB_ORIGIN_URL` (`http://host:port`) and `ZERODB_ORIGIN_SECRET`.
+//! An origin that cannot be reached is an `unavailable` error, so the edge
+//! serves stale entries and answers 503 with `Retry-After` as it does natively.
+
+use exports::zerodb::edge::origin::{Guest, GuestSession, Session as SessionHandle};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
+use wasip2::io::streams::StreamError;
+use zerodb::edge::types::{
+    CollectionInfo, CollectionSpec, Error, ErrorCode, File, FileInfo, MemoryHit, MemoryQuery, MemoryRecord,
+    NewMemory, SearchRequest, SearchResult, VectorPage, VectorRecord, WriteResult,
+};
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "zerodb:edge/origin-provider",
+    additional_derives: [serde::Serialize, serde::Deserialize],
+});
+
+struct Adapter;
+
+export!(Adapter);
+
+/// Seconds an edge client is told to wait when the origin cannot be reached.
+const RETRY_AFTER_SECS: u32 = 2;
+/// Largest answer read from the origin.
+const MAX_ANSWER_BYTES: usize = 256 << 20;
+
+fn unavailable(message: String) -> Error {
+    Error {
+        code: ErrorCode::Unavailable,
+        reason: "origin_unreachable".into(),
+        message,
+        retry_after_secs: Some(RETRY_AFTER_SECS),
+    }
+}
+
+fn internal(message: String) -> Error {
+    Error {
+        code: ErrorCode::Internal,
+        reason: "origin_adapter".into(),
+        message,
+        retry_after_secs: None,
+    }
+}
+
+/// Where the origin is, from the environment.
+struct Origin {
+    scheme: Scheme,
+    authority: String,
+    secret: String,
+}
+
+fn origin() -> Result<Origin, Error> {
+    let url = std::env::var("ZERODB_ORIGIN_URL")
+        .map_err(|_| internal("ZERODB_ORIGIN_URL is not set for the origin adapter".into()))?;
+    let secret = std::env::var("ZERODB_ORIGIN_SECRET")
+        .map_err(|_| internal("ZERODB_ORIGIN_SECRET is not set for the origin adapter".into()))?;
+    let (scheme, rest) = match url.split_once("://") {
+        Some(("http", rest)) => (Scheme::Http, rest),
+        Some(("https", rest)) => (Scheme::Https, rest),
+        _ => return Err(internal(format!("ZERODB_ORIGIN_URL {url:?} is not an http(s) URL"))),
+    };
+    Ok(Origin {
+        scheme,
+        authority: rest.trim_end_matches('/').to_string(),
+        secret,
+    })
+}
+
+/// An origin answer: status, content type, body.
+struct Answer {
+    status: u16,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+/// One request to the origin API.
+fn send(method: Method, path: &str, api_key: Option<&str>, content_type: &str, body: &[u8]) -> Result<Answer, Error> {
+    let origin = origin()?;
+    let mut headers = vec![
+        ("x-zerodb-origin-secret".to_string(), origin.secret.into_bytes()),
+        ("content-type".to_string(), content_type.as_bytes().to_vec()),
+    ];
+    if let Some(key) = api_key {
+        headers.push(("x-zerodb-api-key".to_string(), key.as_bytes().to_vec()));
+    }
+    let headers = Fields::from_list(&headers).map_err(|e| internal(format!("request headers: {e:?}")))?;
+    let request = OutgoingRequest::new(headers);
+    let path = format!("/origin/v1/{path}");
+    let set = request.set_method(&method).is_ok()
+        && request.set_scheme(Some(&origin.scheme)).is_ok()
+        && request.set_authority(Some(&origin.authority)).is_ok()
+        && request.set_path_with_query(Some(&path)).is_ok();
+    if !set {
+        return Err(internal(format!("cannot address {}{path}", origin.authority)));
+    }
+    let outgoing = request.body().map_err(|()| internal("request body taken twice".into()))?;
+    let pending = outgoing_handler::handle(request, None).map_err(|e| unavailable(format!("origin request: {e:?}")))?;
+    {
+        let stream = outgoing.write().map_err(|()| internal("request stream taken twice".into()))?;
+        for chunk in body.chunks(4096) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| unavailable(format!("sending to the origin: {e:?}")))?;
+        }
+    }
+    OutgoingBody::finish(outgoing, None).map_err(|e| unavailable(format!("finishing the request: {e:?}")))?;
+    pending.subscribe().block();
+    let response = match pending.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(e))) => return Err(unavailable(format!("the origin did not answer: {e:?}"))),
+        _ => return Err(unavailable("the origin request was lost".into())),
+    };
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .first()
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let incoming = response.consume().map_err(|()| internal("response body taken twice".into()))?;
+    let mut bytes = Vec::new();
+    {
+        let stream = incoming.stream().map_err(|()| internal("response stream taken twice".into()))?;
+        loop {
+            match stream.blocking_read(64 << 10) {
+                Ok(chunk) => bytes.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(e) => return Err(unavailable(format!("reading the origin's answer: {e:?}"))),
+            }
+            if bytes.len() > MAX_ANSWER_BYTES {
+                return Err(internal("the origin's answer is too large".into()));
+            }
+        }
+    }
+    drop(IncomingBody::finish(incoming));
+    Ok(Answer {
+        status,
+        content_type,
+        body: bytes,
+    })
+}
+
+#[derive(Deserialize)]
+struct Failure {
+    error: Error,
+}
+
+/// Turns an answer into the call's result, or the origin's error.
+fn decode<T: DeserializeOwned>(answer: Answer) -> Result<T, Error> {
+    if (200..300).contains(&answer.status) {
+        return serde_json::from_slice(&answer.body)
+            .map_err(|e| internal(format!("the origin's answer does not parse: {e}")));
+    }
+    match serde_json::from_slice::<Failure>(&answer.body) {
+        Ok(failure) => Err(failure.error),
+        // Not the origin API (a proxy in between, say).
+        Err(_) if answer.status >= 500 => Err(unavailable(format!("the origin answered {}", answer.status))),
+        Err(_) => Err(internal(format!("the origin answered {} without an error record", answer.status))),
+    }
+}
+
+fn call<T: DeserializeOwned>(function: &str, api_key: &str, args: Value) -> Result<T, Error> {
+    let body = serde_json::to_vec(&args).map_err(|e| internal(e.to_string()))?;
+    decode(send(Method::Post, function, Some(api_key), "application/json", &body)?)
+}
+
+/// A session: the client's key, checked by the origin when opened.
+pub struct Session {
+    api_key: String,
+    project: String,
+}
+
+impl Guest for Adapter {
+    type Session = Session;
+
+    fn health() -> String {
+        match send(Method::Get, "health", None, "application/json", b"") {
+            Ok(answer) if answer.status == 200 => String::from_utf8_lossy(&answer.body).into_owned(),
+            Ok(answer) => json!({"status": "unknown", "origin": {"status": answer.status}}).to_string(),
+            Err(e) => json!({"status": "unknown", "origin": {"error": e.message}}).to_string(),
+        }
+    }
+}
+
+impl Session {
+    fn call<T: DeserializeOwned>(&self, function: &str, args: Value) -> Result<T, Error> {
+        call(function, &self.api_key, args)
+    }
+}
+
+impl GuestSession for Session {
+    fn open(api_key: String) -> Result<SessionHandle, Error> {
+        let project: String = call("project", &api_key, json!({}))?;
+        Ok(SessionHandle::new(Session { api_key, project }))
+    }
+
+    fn project(&self) -> String {
+        self.project.clone()
+    }
+
+    fn create_collection(&self, name: String, spec: CollectionSpec) -> Result<CollectionInfo, Error> {
+        self.call("create-collection", json!({"name": name, "spec": spec}))
+    }
+
+    fn describe_collection(&self, name: String) -> Result<CollectionInfo, Error> {
+        self.call("describe-collection", json!({ "name": name }))
+    }
+
+    fn drop_collection(&self, name: String) -> Result<(), Error> {
+        self.call("drop-collection", json!({ "name": name }))
+    }
+
+    fn upsert(&self, collection: String, records: Vec<VectorRecord>) -> Result<WriteResult, Error> {
+        self.call("upsert", json!({"collection": collection, "records": records}))
+    }
+
+    fn get(&self, collection: String, id: String) -> Result<VectorRecord, Error> {
+        self.call("get", json!({"collection": collection, "id": id}))
+    }
+
+    fn list_vectors(&self, collection: String, after: Option<String>, limit: u32) -> Result<VectorPage, Error> {
+        self.call(
+            "list-vectors",
+            json!({"collection": collection, "after": after, "limit": limit}),
+        )
+    }
+
+    fn delete(&self, collection: String, id: String) -> Result<WriteResult, Error> {
+        self.call("delete", json!({"collection": collection, "id": id}))
+    }
+
+    fn search(&self, collection: String, request: SearchRequest) -> Result<SearchResult, Error> {
+        self.call("search", json!({"collection": collection, "request": request}))
+    }
+
+    fn put_memory(&self, memory: NewMemory) -> Result<MemoryRecord, Error> {
+        self.call("put-memory", json!({ "memory": memory }))
+    }
+
+    fn get_memory(&self, id: String) -> Result<MemoryRecord, Error> {
+        self.call("get-memory", json!({ "id": id }))
+    }
+
+    fn delete_memory(&self, id: String) -> Result<(), Error> {
+        self.call("delete-memory", json!({ "id": id }))
+    }
+
+    fn search_memory(&self, query: MemoryQuery) -> Result<Vec<MemoryHit>, Error> {
+        self.call("search-memory", json!({ "query": query }))
+    }
+
+    fn put_file(&self, key: String, file: File) -> Result<FileInfo, Error> {
+        let answer = send(
+            Method::Put,
+            &format!("files/{key}"),
+            Some(&self.api_key),
+            &file.content_type,
+            &file.body,
+        )?;
+        decode(answer)
+    }
+
+    fn get_file(&self, key: String) -> Result<File, Error> {
+        let answer = send(Method::Get, &format!("files/{key}"), Some(&self.api_key), "", b"")?;
+        if answer.status != 200 {
+            return decode(answer);
+        }
+        Ok(File {
+            content_type: answer
+                .content_type
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            body: answer.body,
+        })
+    }
+
+    fn delete_file(&self, key: String) -> Result<(), Error> {
+        decode(send(Method::Delete, &format!("files/{key}"), Some(&self.api_key), "", b"")?)
+    }
+}
