@@ -19,8 +19,8 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
+pub use zerodb::edge::origin as wit;
 pub use zerodb::edge::origin::HostSession;
-pub use zerodb::edge::types as wit;
 
 /// A resolved API key, held in the instance's resource table.
 pub struct Session {
@@ -46,8 +46,7 @@ pub fn add_to_linker<T: Send + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
     get: fn(&mut T) -> &mut OriginCtx,
 ) -> wasmtime::Result<()> {
-    zerodb::edge::origin::add_to_linker::<T, wasmtime::component::HasSelf<OriginCtx>>(linker, get)?;
-    zerodb::edge::types::add_to_linker::<T, wasmtime::component::HasSelf<OriginCtx>>(linker, get)
+    zerodb::edge::origin::add_to_linker::<T, wasmtime::component::HasSelf<OriginCtx>>(linker, get)
 }
 
 impl From<core::ApiError> for wit::Error {
@@ -160,7 +159,6 @@ impl OriginCtx {
     }
 }
 
-impl wit::Host for OriginCtx {}
 impl zerodb::edge::origin::Host for OriginCtx {
     async fn health(&mut self) -> String {
         self.backends.registry.to_json().to_string()

@@ -27,7 +27,20 @@ fn collection_lifecycle_and_hnsw_search() {
     let key = db.key("acme");
     // Searches here must reach pgvector's HNSW index, not an exact hot copy.
     let server = Server::start_with(&db.url, &["--migrate", "--hot-collection-max-vectors", "0"]);
+    lifecycle_scenario(&server, &key, None);
+}
 
+/// The foundation's API scenario through `server`. With `twin` (another
+/// front on the same database), every search is also sent there and must
+/// come back identical.
+pub fn lifecycle_scenario(server: &Server, key: &str, twin: Option<&Server>) {
+    let key = key.to_string();
+    let same_as_twin = |body: &Value, found: &Value| {
+        if let Some(twin) = twin {
+            let theirs = twin.call("POST", "/v1/collections/docs/search", &key, Some(body)).ok();
+            assert_eq!(theirs["hits"], found["hits"], "the two fronts answered differently");
+        }
+    };
     let created = server
         .call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": DIMS})))
         .ok();
@@ -94,15 +107,12 @@ fn collection_lifecycle_and_hnsw_search() {
             10,
             cosine,
         );
+        let body = json!({"vector": query, "k": 10});
         let found = server
-            .call(
-                "POST",
-                "/v1/collections/docs/search",
-                &key,
-                Some(&json!({"vector": query, "k": 10})),
-            )
+            .call("POST", "/v1/collections/docs/search", &key, Some(&body))
             .ok();
         assert_eq!(found["source"], "origin");
+        same_as_twin(&body, &found);
         let hits = found["hits"].as_array().unwrap();
         assert_eq!(hits.len(), 10);
         // Scores are cosine similarities, best first.
@@ -124,14 +134,11 @@ fn collection_lifecycle_and_hnsw_search() {
             .map(|(i, id)| (id.as_str(), vectors[i].as_slice()))
             .collect();
         let expected = exact_top_k(filtered_ids.into_iter(), &query, 10, cosine);
+        let body = json!({"vector": query, "k": 10, "filter": {"tag": "blue"}, "include_values": true});
         let found = server
-            .call(
-                "POST",
-                "/v1/collections/docs/search",
-                &key,
-                Some(&json!({"vector": query, "k": 10, "filter": {"tag": "blue"}, "include_values": true})),
-            )
+            .call("POST", "/v1/collections/docs/search", &key, Some(&body))
             .ok();
+        same_as_twin(&body, &found);
         let hits = found["hits"].as_array().unwrap();
         assert_eq!(hits.len(), 10, "a filtered search must not come back short");
         for hit in hits {

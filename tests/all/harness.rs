@@ -129,6 +129,11 @@ impl Server {
             .strip_prefix("zerodb-edge listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
             .to_string();
+        Self::attach(child, base)
+    }
+
+    /// A server already started (any HTTP host of the API) at `base`.
+    pub fn attach(child: Child, base: String) -> Server {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))

@@ -14,5 +14,6 @@ mod migrations;
 mod outage;
 mod peers;
 mod plans;
+mod portable;
 mod restart;
 mod wasm_command;

@@ -1,8 +1,8 @@
 //! `edge_core::origin` backed by the `zerodb:edge/origin` import: type
 //! conversions only.
 
+use crate::zerodb::edge::origin as wit;
 use crate::zerodb::edge::origin::Session;
-use crate::zerodb::edge::types as wit;
 use edge_core::model::*;
 use edge_core::origin::{Connect, Origin};
 

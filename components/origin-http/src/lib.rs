@@ -9,17 +9,17 @@
 //! An origin that cannot be reached is an `unavailable` error, so the edge
 //! serves stale entries and answers 503 with `Retry-After` as it does natively.
 
-use exports::zerodb::edge::origin::{Guest, GuestSession, Session as SessionHandle};
+use exports::zerodb::edge::origin::{
+    CollectionInfo, CollectionSpec, Error, ErrorCode, File, FileInfo, Guest, GuestSession, MemoryHit, MemoryQuery,
+    MemoryRecord, NewMemory, SearchRequest, SearchResult, Session as SessionHandle, VectorPage, VectorRecord,
+    WriteResult,
+};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
 use wasip2::io::streams::StreamError;
-use zerodb::edge::types::{
-    CollectionInfo, CollectionSpec, Error, ErrorCode, File, FileInfo, MemoryHit, MemoryQuery, MemoryRecord,
-    NewMemory, SearchRequest, SearchResult, VectorPage, VectorRecord, WriteResult,
-};
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -105,10 +105,14 @@ fn send(method: Method, path: &str, api_key: Option<&str>, content_type: &str, b
     if !set {
         return Err(internal(format!("cannot address {}{path}", origin.authority)));
     }
-    let outgoing = request.body().map_err(|()| internal("request body taken twice".into()))?;
+    let outgoing = request
+        .body()
+        .map_err(|()| internal("request body taken twice".into()))?;
     let pending = outgoing_handler::handle(request, None).map_err(|e| unavailable(format!("origin request: {e:?}")))?;
     {
-        let stream = outgoing.write().map_err(|()| internal("request stream taken twice".into()))?;
+        let stream = outgoing
+            .write()
+            .map_err(|()| internal("request stream taken twice".into()))?;
         for chunk in body.chunks(4096) {
             stream
                 .blocking_write_and_flush(chunk)
@@ -128,10 +132,14 @@ fn send(method: Method, path: &str, api_key: Option<&str>, content_type: &str, b
         .get("content-type")
         .first()
         .map(|v| String::from_utf8_lossy(v).into_owned());
-    let incoming = response.consume().map_err(|()| internal("response body taken twice".into()))?;
+    let incoming = response
+        .consume()
+        .map_err(|()| internal("response body taken twice".into()))?;
     let mut bytes = Vec::new();
     {
-        let stream = incoming.stream().map_err(|()| internal("response stream taken twice".into()))?;
+        let stream = incoming
+            .stream()
+            .map_err(|()| internal("response stream taken twice".into()))?;
         loop {
             match stream.blocking_read(64 << 10) {
                 Ok(chunk) => bytes.extend_from_slice(&chunk),
@@ -166,7 +174,10 @@ fn decode<T: DeserializeOwned>(answer: Answer) -> Result<T, Error> {
         Ok(failure) => Err(failure.error),
         // Not the origin API (a proxy in between, say).
         Err(_) if answer.status >= 500 => Err(unavailable(format!("the origin answered {}", answer.status))),
-        Err(_) => Err(internal(format!("the origin answered {} without an error record", answer.status))),
+        Err(_) => Err(internal(format!(
+            "the origin answered {} without an error record",
+            answer.status
+        ))),
     }
 }
 
@@ -277,14 +288,18 @@ impl GuestSession for Session {
             return decode(answer);
         }
         Ok(File {
-            content_type: answer
-                .content_type
-                .unwrap_or_else(|| "application/octet-stream".into()),
+            content_type: answer.content_type.unwrap_or_else(|| "application/octet-stream".into()),
             body: answer.body,
         })
     }
 
     fn delete_file(&self, key: String) -> Result<(), Error> {
-        decode(send(Method::Delete, &format!("files/{key}"), Some(&self.api_key), "", b"")?)
+        decode(send(
+            Method::Delete,
+            &format!("files/{key}"),
+            Some(&self.api_key),
+            "",
+            b"",
+        )?)
     }
 }

@@ -1,0 +1,287 @@
+//! The edge component outside the native host: composed with the origin
+//! adapter, it imports nothing but WASI, runs the API scenario under
+//! `wasmtime serve` against a `zerodb-edge` origin (keeping its cache across
+//! requests), and the origin API it uses holds up to bad callers.
+
+use crate::api::lifecycle_scenario;
+use crate::harness::{rng, Server, TestDb};
+use crate::peers::{free_port, tool};
+use rand::{Rng, RngCore};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "portable-test-secret-0123";
+
+fn dist(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: scripts/build composes it",
+        path.display()
+    );
+    path
+}
+
+fn wasm(name: &str) -> PathBuf {
+    let target =
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
+    Path::new(&target).join("wasm32-wasip2/release").join(name)
+}
+
+/// The names of a component's imports.
+fn imports(path: &Path) -> Vec<String> {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model_async(true);
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    let component = wasmtime::component::Component::from_file(&engine, path).unwrap();
+    component
+        .component_type()
+        .imports(&engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+#[test]
+fn composed_component_imports_only_wasi() {
+    let plain = imports(&wasm("edge.wasm"));
+    assert!(
+        plain.iter().any(|i| i.starts_with("zerodb:edge/origin")),
+        "the edge component alone imports the origin: {plain:?}"
+    );
+    let composed = imports(&dist("edge.wasm"));
+    let foreign: Vec<&String> = composed.iter().filter(|i| !i.starts_with("wasi:")).collect();
+    assert!(foreign.is_empty(), "imports outside wasi:*: {foreign:?}");
+    assert!(composed.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@0.2")));
+}
+
+/// `wasmtime serve` running the composed component against `origin`.
+fn wasmtime_serve(component: &Path, origin: &Server, extra: &[&str]) -> Server {
+    let port = free_port();
+    let child = Command::new(tool("wasmtime"))
+        .args(["serve", "-S", "p3,cli", "-W", "component-model-async"])
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(["--env", &format!("ZERODB_ORIGIN_URL={}", origin.base)])
+        .args(["--env", &format!("ZERODB_ORIGIN_SECRET={SECRET}")])
+        .args(extra)
+        .arg(component)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "wasmtime serve did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server::attach(child, format!("http://127.0.0.1:{port}"))
+}
+
+fn origin(db: &TestDb) -> Server {
+    Server::start_with(
+        &db.url,
+        &[
+            "--migrate",
+            "--origin-secret",
+            SECRET,
+            "--hot-collection-max-vectors",
+            "0",
+        ],
+    )
+}
+
+#[test]
+fn api_scenario_under_wasmtime_serve() {
+    let db = TestDb::new("wasmtime_serve");
+    let key = db.key("portable");
+    let origin = origin(&db);
+    let edge = wasmtime_serve(
+        &dist("edge.wasm"),
+        &origin,
+        &["--env", "ZERODB_HOT_COLLECTION_MAX_VECTORS=0"],
+    );
+    // The foundation's scenario, with every search compared with the native front's.
+    lifecycle_scenario(&edge, &key, Some(&origin));
+
+    // One instance serves request after request, so its cache answers repeats.
+    edge.call("PUT", "/v1/collections/again", &key, Some(&json!({"dims": 4})))
+        .ok();
+    edge.call(
+        "PUT",
+        "/v1/collections/again/vectors",
+        &key,
+        Some(&json!({"vectors": [{"id": "a", "values": [1, 0, 0, 0]}, {"id": "b", "values": [0, 1, 0, 0]}]})),
+    )
+    .ok();
+    let body = json!({"vector": [1, 0.5, 0, 0], "k": 2});
+    let first = edge.call("POST", "/v1/collections/again/search", &key, Some(&body));
+    let second = edge.call("POST", "/v1/collections/again/search", &key, Some(&body));
+    assert_eq!(first.cache.as_deref(), Some("miss"));
+    assert_eq!(second.cache.as_deref(), Some("hit"));
+    assert_eq!(first.json["hits"], second.json["hits"]);
+    // The origin's registry shows through the adapter.
+    let health = edge.call("GET", "/v1/health", &key, None).ok();
+    assert_eq!(health["services"]["postgres"]["status"], "healthy");
+    // The origin down: its errors come through as 503 with Retry-After.
+    drop(origin);
+    let down = edge.call(
+        "POST",
+        "/v1/collections/again/search",
+        &key,
+        Some(&json!({"vector": [0, 0, 1, 0]})),
+    );
+    assert_eq!((down.status, down.error_code()), (503, "origin_unreachable"));
+    assert!(down.retry_after.is_some());
+}
+
+fn origin_call(origin: &Server, op: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
+    let reply = origin.send_with("POST", &format!("/origin/v1/{op}"), None, Some(body), headers);
+    (reply.status, reply.json)
+}
+
+#[test]
+fn origin_api_refuses_callers_without_the_secret_and_survives_garbage() {
+    let db = TestDb::new("origin_api");
+    let key = db.key("portable");
+    let origin = origin(&db);
+    let good = [("x-zerodb-origin-secret", SECRET), ("x-zerodb-api-key", key.as_str())];
+    let args =
+        json!({"name": "docs", "spec": {"dims": 3, "metric": "Cosine", "index": "Hnsw", "cache_similarity": 1.0}});
+    let body = args.to_string().into_bytes();
+
+    for headers in [
+        vec![("x-zerodb-api-key", key.as_str())],
+        vec![
+            ("x-zerodb-origin-secret", "portable-test-secret-0124"),
+            ("x-zerodb-api-key", key.as_str()),
+        ],
+        vec![("x-zerodb-origin-secret", ""), ("x-zerodb-api-key", key.as_str())],
+    ] {
+        let (status, json) = origin_call(&origin, "create-collection", &headers, body.clone());
+        assert_eq!(
+            (status, json["error"]["reason"].as_str()),
+            (401, Some("invalid_origin_secret"))
+        );
+    }
+    let health = origin.send_with("GET", "/origin/v1/health", None, None, &[]);
+    assert_eq!(health.status, 401);
+    assert_eq!(
+        origin_call(
+            &origin,
+            "project",
+            &[("x-zerodb-origin-secret", SECRET), ("x-zerodb-api-key", "zdb_nope")],
+            b"{}".to_vec()
+        )
+        .0,
+        401
+    );
+    let (status, created) = origin_call(&origin, "create-collection", &good, body);
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["spec"]["dims"], 3);
+
+    // Garbled and mutated bodies on every function: a 4xx JSON error, never a 5xx.
+    let ops = [
+        "project",
+        "create-collection",
+        "describe-collection",
+        "drop-collection",
+        "upsert",
+        "get",
+        "list-vectors",
+        "delete",
+        "search",
+        "put-memory",
+        "get-memory",
+        "delete-memory",
+        "search-memory",
+        "no-such-call",
+    ];
+    let seeds = [
+        json!({"collection": "docs", "records": [{"id": "a", "values": [1.0, 0.0, 0.0], "metadata": "{}"}]}),
+        json!({"collection": "docs", "request": {"vector": [1.0, 0.0, 0.0], "k": 3, "filter": null, "include_values": false, "include_metadata": true}}),
+        json!({"memory": {"id": null, "session_id": "s", "role": "user", "content": "hi", "embedding": [1.0, 2.0], "metadata": "{}"}}),
+        json!({"collection": "docs", "after": null, "limit": 10}),
+    ];
+    let mut r = rng(5);
+    let mut checked = 0;
+    for i in 0..300 {
+        let op = ops[i % ops.len()];
+        let mut bytes = seeds[r.gen_range(0..seeds.len())].to_string().into_bytes();
+        match r.gen_range(0..4) {
+            0 => {
+                let cut = r.gen_range(0..bytes.len());
+                bytes.truncate(cut);
+            }
+            1 => {
+                for _ in 0..r.gen_range(1..6) {
+                    let at = r.gen_range(0..bytes.len());
+                    bytes[at] = r.gen();
+                }
+            }
+            2 => {
+                bytes = vec![0; r.gen_range(0..512)];
+                r.fill_bytes(&mut bytes);
+            }
+            _ => {
+                let text = String::from_utf8(bytes).unwrap();
+                let swapped = ["1.0", "-1e309", "\"x\"", "null", "[]", "{}", "4294967296"][r.gen_range(0..7)];
+                bytes = text.replacen("3", swapped, 1).into_bytes();
+            }
+        }
+        let (status, json) = origin_call(&origin, op, &good, bytes);
+        assert!(
+            (200..500).contains(&status),
+            "{op} answered {status} to a garbled body: {json}"
+        );
+        if status >= 400 {
+            assert!(
+                json["error"]["reason"].is_string(),
+                "{op}: {status} without an error record: {json}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 200, "only {checked} of 300 garbled calls were refused");
+    assert_eq!(origin.send("GET", "/healthz", None, None).status, 200);
+}
+
+#[test]
+fn spin_manifest_is_complete() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("spin.toml")).unwrap();
+    let manifest: toml::Value = toml::from_str(&text).expect("spin.toml parses");
+    assert_eq!(manifest["spin_manifest_version"].as_integer(), Some(2));
+    let declared: Vec<&String> = manifest["variables"].as_table().unwrap().keys().collect();
+    let components = manifest["component"].as_table().unwrap();
+    let triggers = manifest["trigger"]["http"].as_array().unwrap();
+    for trigger in triggers {
+        let name = trigger["component"].as_str().unwrap();
+        assert!(
+            components.contains_key(name),
+            "trigger names a missing component {name}"
+        );
+    }
+    for (name, component) in components {
+        let source = component["source"].as_str().unwrap();
+        assert!(root.join(source).is_file(), "component {name}: {source} is not built");
+        let hosts = component["allowed_outbound_hosts"]
+            .as_array()
+            .expect("outbound hosts set");
+        assert!(!hosts.is_empty());
+    }
+    // Every `{{ variable }}` used is declared.
+    let mut rest = text.as_str();
+    let mut used = 0;
+    while let Some(start) = rest.find("{{") {
+        let end = rest[start..].find("}}").expect("closed template") + start;
+        let var = rest[start + 2..end].trim();
+        assert!(
+            declared.iter().any(|d| d.as_str() == var),
+            "{{{{ {var} }}}} is not declared"
+        );
+        used += 1;
+        rest = &rest[end + 2..];
+    }
+    assert!(used > 0);
+}
