@@ -44,23 +44,28 @@ fn imports(path: &Path) -> Vec<String> {
 }
 
 #[test]
-fn composed_component_imports_only_wasi() {
-    let plain = imports(&wasm("edge.wasm"));
-    assert!(
-        plain.iter().any(|i| i.starts_with("zerodb:edge/origin")),
-        "the edge component alone imports the origin: {plain:?}"
-    );
-    let composed = imports(&dist("edge.wasm"));
-    let foreign: Vec<&String> = composed.iter().filter(|i| !i.starts_with("wasi:")).collect();
-    assert!(foreign.is_empty(), "imports outside wasi:*: {foreign:?}");
-    assert!(composed.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@0.2")));
+fn composed_components_import_only_wasi() {
+    for (plain, composed) in [("edge.wasm", "edge.wasm"), ("edge_p2.wasm", "edge-p2.wasm")] {
+        let plain = imports(&wasm(plain));
+        assert!(
+            plain.iter().any(|i| i.starts_with("zerodb:edge/origin")),
+            "the edge component alone imports the origin: {plain:?}"
+        );
+        let composed = imports(&dist(composed));
+        let foreign: Vec<&String> = composed.iter().filter(|i| !i.starts_with("wasi:")).collect();
+        assert!(foreign.is_empty(), "imports outside wasi:*: {foreign:?}");
+        assert!(composed.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@0.2")));
+    }
+    // The 0.2 build asks nothing of a host that only has WASI 0.2.
+    let p2 = imports(&dist("edge-p2.wasm"));
+    assert!(p2.iter().all(|i| i.contains("@0.2.")), "{p2:?}");
 }
 
 /// `wasmtime serve` running the composed component against `origin`.
 fn wasmtime_serve(component: &Path, origin: &Server, extra: &[&str]) -> Server {
     let port = free_port();
     let child = Command::new(tool("wasmtime"))
-        .args(["serve", "-S", "p3,cli", "-W", "component-model-async"])
+        .arg("serve")
         .args(["--addr", &format!("127.0.0.1:{port}")])
         .args(["--env", &format!("ZERODB_ORIGIN_URL={}", origin.base)])
         .args(["--env", &format!("ZERODB_ORIGIN_SECRET={SECRET}")])
@@ -92,15 +97,24 @@ fn origin(db: &TestDb) -> Server {
 }
 
 #[test]
-fn api_scenario_under_wasmtime_serve() {
+fn api_scenario_under_wasmtime_serve_wasi_http_0_3() {
+    scenario_under_wasmtime_serve("edge.wasm", &["-S", "p3,cli", "-W", "component-model-async"]);
+}
+
+#[test]
+fn api_scenario_under_wasmtime_serve_wasi_http_0_2() {
+    // wasmtime serves a 0.2 component with a fresh instance per request
+    // unless told to reuse them.
+    scenario_under_wasmtime_serve("edge-p2.wasm", &["-S", "cli", "--max-instance-reuse-count", "1000"]);
+}
+
+fn scenario_under_wasmtime_serve(component: &str, flags: &[&str]) {
     let db = TestDb::new("wasmtime_serve");
     let key = db.key("portable");
     let origin = origin(&db);
-    let edge = wasmtime_serve(
-        &dist("edge.wasm"),
-        &origin,
-        &["--env", "ZERODB_HOT_COLLECTION_MAX_VECTORS=0"],
-    );
+    let mut flags = flags.to_vec();
+    flags.extend(["--env", "ZERODB_HOT_COLLECTION_MAX_VECTORS=0"]);
+    let edge = wasmtime_serve(&dist(component), &origin, &flags);
     // The foundation's scenario, with every search compared with the native front's.
     lifecycle_scenario(&edge, &key, Some(&origin));
 
@@ -247,10 +261,17 @@ fn origin_api_refuses_callers_without_the_secret_and_survives_garbage() {
 }
 
 #[test]
-fn spin_manifest_is_complete() {
+fn spin_manifests_are_complete() {
+    for manifest in ["spin.toml", "spin-p2.toml"] {
+        check_spin_manifest(manifest);
+    }
+}
+
+/// Parses, names only built files, and declares every variable it uses.
+fn check_spin_manifest(file: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let text = std::fs::read_to_string(root.join("spin.toml")).unwrap();
-    let manifest: toml::Value = toml::from_str(&text).expect("spin.toml parses");
+    let text = std::fs::read_to_string(root.join(file)).unwrap();
+    let manifest: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("{file} does not parse: {e}"));
     assert_eq!(manifest["spin_manifest_version"].as_integer(), Some(2));
     let declared: Vec<&String> = manifest["variables"].as_table().unwrap().keys().collect();
     let components = manifest["component"].as_table().unwrap();
