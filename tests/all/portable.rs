@@ -52,6 +52,7 @@ fn composed_components_import_only_wasi() {
             "the edge component alone imports the origin: {plain:?}"
         );
         let composed = imports(&dist(composed));
+        eprintln!("imports of the composed component: {composed:?}");
         let foreign: Vec<&String> = composed.iter().filter(|i| !i.starts_with("wasi:")).collect();
         assert!(foreign.is_empty(), "imports outside wasi:*: {foreign:?}");
         assert!(composed.iter().any(|i| i.starts_with("wasi:http/outgoing-handler@0.2")));
