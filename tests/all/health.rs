@@ -105,7 +105,7 @@ fn lifecycle(kind: Kind, name: &str, url_var: &'static str, extra_env: &[(&'stat
     assert!(error.is_string(), "a down service says why: {error}");
 
     peer.set(Mode::Healthy);
-    wait_status(&server, &key, name, "healthy", bound(HEALTHY));
+    let back = wait_status(&server, &key, name, "healthy", bound(HEALTHY));
 
     // Two failures, one success, again and again: never three in a row.
     peer.flap(&[Mode::Unhealthy, Mode::Unhealthy, Mode::Healthy]);
@@ -120,7 +120,8 @@ fn lifecycle(kind: Kind, name: &str, url_var: &'static str, extra_env: &[(&'stat
 
     // Nothing listening counts at once: down after one probe.
     peer.set(Mode::Refused);
-    wait_status(&server, &key, name, "down", bound(1));
+    let refused = wait_status(&server, &key, name, "down", bound(1));
+    eprintln!("{name}: down {took:?} after failing (bound {:?}), healthy {back:?} after recovering (bound {:?}), down {refused:?} after refusing (bound {:?})", bound(UNHEALTHY), bound(HEALTHY), bound(1));
     peer.set(Mode::Healthy);
     wait_status(&server, &key, name, "healthy", bound(HEALTHY));
     Watch {
