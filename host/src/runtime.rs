@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, GuestTaskId, Linker, ResourceTable};
-use wasmtime::{Config, Engine, StoreContextMut};
+use wasmtime::{Config, Engine, StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::handler::{
     HandlerState, Instance, ProxyHandler, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState, WorkerStatus,
@@ -53,8 +53,21 @@ impl Default for InstanceLimits {
     }
 }
 
+/// How often the engine's epoch advances: the granularity of the CPU
+/// deadline, and how often a busy guest yields to other tasks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Set when a request's guest code was stopped at its CPU deadline, so that
+/// the front answers 503 `edge_timeout` rather than a generic failure.
+#[derive(Clone, Default)]
+pub struct Deadline(pub Arc<AtomicBool>);
+
 /// A component instance's store data.
 pub struct InstanceState {
+    /// When the request being served started, for the CPU deadline, and
+    /// where to say that it was interrupted.
+    request_started: Option<(Instant, Deadline)>,
+    request_timeout: Duration,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -143,7 +156,18 @@ impl Runtime {
     pub fn new(path: &Path, backends: Backends, limits: InstanceLimits) -> anyhow::Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model_async(true);
+        // A guest that computes without end must not hold a thread: each
+        // epoch tick it yields, and past its deadline it traps.
+        config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
+        let ticker = engine.weak();
+        std::thread::Builder::new().name("zerodb-epoch".into()).spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
         let started = Instant::now();
         let component = Component::from_file(&engine, path)
             .map_err(|e| anyhow::anyhow!("loading component {}: {e:#}", path.display()))?;
@@ -211,6 +235,8 @@ impl HandlerState for Handler {
             wasi.env(name, value);
         }
         let state = InstanceState {
+            request_started: None,
+            request_timeout: rt.limits.request_timeout,
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -226,6 +252,17 @@ impl HandlerState for Handler {
         };
         let mut store = wasmtime::Store::new(&rt.engine, state);
         store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            let state = store.data();
+            match &state.request_started {
+                Some((start, deadline)) if start.elapsed() > state.request_timeout => {
+                    deadline.0.store(true, Ordering::Relaxed);
+                    Ok(UpdateDeadline::Interrupt)
+                }
+                _ => Ok(UpdateDeadline::Yield(1)),
+            }
+        });
         let proxy = ProxyPre::P3(rt.pre.clone()).instantiate_async(&mut store).await?;
         Ok(Instance {
             store,
@@ -246,7 +283,7 @@ pub struct Worker {
 
 impl WorkerState for Worker {
     type StoreData = InstanceState;
-    type RequestData = ();
+    type RequestData = Deadline;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         let limits = &self.rt.limits;
@@ -261,10 +298,11 @@ impl WorkerState for Worker {
 
     fn on_request_start(
         &self,
-        _store: StoreContextMut<'_, InstanceState>,
-        _data: (),
+        mut store: StoreContextMut<'_, InstanceState>,
+        deadline: Deadline,
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
+        store.data_mut().request_started = Some((Instant::now(), deadline));
         Box::pin(tokio::time::sleep(self.rt.limits.request_timeout))
     }
 

@@ -5,7 +5,7 @@
 
 use crate::health::Registry;
 use crate::origin_http::{self, OriginApi};
-use crate::runtime::Shards;
+use crate::runtime::{Deadline, Shards};
 use bytes::Bytes;
 use edge_core::model::{ApiError, ErrorKind};
 use edge_core::validate::{self, MAX_BODY_BYTES};
@@ -16,6 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -82,10 +83,12 @@ async fn handle(front: Arc<Front>, request: hyper::Request<Incoming>) -> Result<
         return Ok(json_response(&validate::body_too_large()));
     }
     let request = request.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
-    match front.shards.pick(&request).handle((), request).await {
+    let deadline = Deadline::default();
+    match front.shards.pick(&request).handle(deadline.clone(), request).await {
         Ok(response) => Ok(response),
         Err(e) => {
-            let timed_out = e.is::<wasmtime_wasi_http::handler::ExpirationError>();
+            let timed_out =
+                e.is::<wasmtime_wasi_http::handler::ExpirationError>() || deadline.0.load(Ordering::Relaxed);
             tracing::warn!(error = %e, timed_out, "edge instance failed a request");
             let err = if timed_out {
                 ApiError::unavailable("edge_timeout", "the request did not finish in time", 1)

@@ -4,6 +4,7 @@
 
 mod api;
 mod cache;
+mod containment;
 mod errors;
 mod events;
 mod files;

@@ -1,0 +1,102 @@
+//! A guest that loops, hoards memory or traps fails its own request, within
+//! the deadline, with a JSON 5xx; its instance is replaced, and good
+//! requests keep being served meanwhile. SIGTERM lets in-flight requests
+//! finish.
+
+use crate::harness::{Server, TestDb};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn misbehaving_guest() -> PathBuf {
+    let target =
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
+    let path = PathBuf::from(target).join("wasm32-wasip2/release/misbehaving_guest.wasm");
+    assert!(path.is_file(), "{} is missing: scripts/build builds it", path.display());
+    path
+}
+
+fn serve_guest(db: &TestDb, timeout_ms: &str) -> Server {
+    let guest = misbehaving_guest();
+    Server::start_with(
+        &db.url,
+        &[
+            "--component",
+            guest.to_str().unwrap(),
+            "--request-timeout-ms",
+            timeout_ms,
+            "--instance-max-memory-mb",
+            "64",
+            "--edge-shards",
+            "1",
+        ],
+    )
+}
+
+#[test]
+fn bad_guests_fail_alone_within_the_deadline() {
+    let db = TestDb::new("containment");
+    let server = Arc::new(serve_guest(&db, "1000"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let good: Arc<Mutex<Vec<(u16, Duration)>>> = Arc::default();
+    let background = {
+        let (server, stop, good) = (server.clone(), stop.clone(), good.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let reply = server.send("GET", "/ok", None, None);
+                good.lock().unwrap().push((reply.status, reply.elapsed));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let cases = [
+        ("/loop", 503, "edge_timeout", Duration::from_millis(2500)),
+        ("/hog", 500, "edge_failure", Duration::from_secs(2)),
+        ("/trap", 500, "edge_failure", Duration::from_secs(1)),
+    ];
+    for (path, status, code, within) in cases {
+        // Twice: the instance that replaced the failed one fails the same way.
+        for _ in 0..2 {
+            let reply = server.send("GET", path, None, None);
+            assert_eq!((reply.status, reply.error_code()), (status, code), "{path}");
+            assert!(reply.elapsed < within, "{path} took {:?}", reply.elapsed);
+            assert_eq!(server.send("GET", "/ok", None, None).status, 200, "after {path}");
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    background.join().unwrap();
+    let good = good.lock().unwrap();
+    assert!(good.len() > 20, "only {} good requests ran", good.len());
+    assert!(good.iter().all(|(status, _)| *status == 200), "a good request failed");
+    let slowest = good.iter().map(|(_, took)| *took).max().unwrap();
+    // The looping guest yields every epoch tick: it never holds a thread.
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a good request waited {slowest:?}"
+    );
+    eprintln!("{} good requests alongside, slowest {slowest:?}", good.len());
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    let db = TestDb::new("shutdown");
+    let server = serve_guest(&db, "5000");
+    let base = server.base.clone();
+    let in_flight = std::thread::spawn(move || {
+        let start = Instant::now();
+        let status = ureq::get(&format!("{base}/sleep")).call().map(|r| r.status().as_u16());
+        (status, start.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let base = server.base.clone();
+    let exit = server.stop();
+    assert!(exit.success(), "exit status {exit:?}");
+    let (status, took) = in_flight.join().unwrap();
+    assert_eq!(status.unwrap(), 200, "the in-flight request was cut off");
+    assert!(took >= Duration::from_secs(1));
+    assert!(
+        ureq::get(&format!("{base}/ok")).call().is_err(),
+        "still accepting after exit"
+    );
+}
