@@ -17,4 +17,5 @@ mod peers;
 mod plans;
 mod portable;
 mod restart;
+mod tenancy;
 mod wasm_command;
