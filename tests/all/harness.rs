@@ -190,6 +190,12 @@ impl Server {
         self.send(method, path, Some(key), body.map(|b| b.to_string().into_bytes()))
     }
 
+    /// The server's process id.
+    #[allow(dead_code, reason = "used by benches/load.rs, which shares this file")]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server the way an operator would (SIGTERM) and waits.
     pub fn stop(mut self) -> std::process::ExitStatus {
         send_sigterm(self.child.id());
