@@ -44,18 +44,42 @@ pub struct Publisher {
     pub timeout: Duration,
 }
 
+/// A running publisher; [`Running::flush`] ends it.
+pub struct Running {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Sends what waits in the outbox one last time, whatever the registry
+    /// says of the broker (it may be back before a probe has seen it), and
+    /// stops. Gives up after `deadline`: the events stay in the outbox.
+    pub async fn flush(self, deadline: Duration) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(deadline, self.task).await.is_err() {
+            tracing::warn!("the outbox was not flushed before the deadline; its events wait for the next start");
+        }
+    }
+}
+
 impl Publisher {
-    pub fn spawn(self) {
-        tokio::spawn(self.run());
+    pub fn spawn(self) -> Running {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(self.run(stopped));
+        Running { stop, task }
     }
 
-    async fn run(self) {
+    async fn run(self, mut stopped: tokio::sync::watch::Receiver<bool>) {
         let redpanda = self.registry.service(ServiceId::Redpanda).clone();
         let mut partition: Option<PartitionClient> = None;
         loop {
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
+                _ = stopped.changed() => {
+                    while let Some(true) = self.publish_batch(&mut partition).await {}
+                    return;
+                }
             }
             if redpanda.usable() {
                 while let Some(sent) = self.publish_batch(&mut partition).await {

@@ -120,7 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for (id, probe) in probe::configured(services, &store)? {
                 probe::spawn(registry.clone(), id, probe);
             }
-            if let Some(wake) = events {
+            let publisher = events.map(|wake| {
                 events::Publisher {
                     store: store.clone(),
                     registry: registry.clone(),
@@ -129,8 +129,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     wake,
                     timeout: services.probe.timeout,
                 }
-                .spawn();
-            }
+                .spawn()
+            });
             let files = files::Files::new(
                 services.s3.as_ref(),
                 registry.service(ServiceId::Minio).clone(),
@@ -157,6 +157,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Tests and scripts read the address from this line.
             println!("zerodb-edge listening on http://{}", listener.local_addr()?);
             server::serve(listener, front, shutdown_signal()).await?;
+            if let Some(publisher) = publisher {
+                publisher.flush(std::time::Duration::from_secs(10)).await;
+            }
             runtime::SHUTTING_DOWN.store(true, std::sync::atomic::Ordering::Relaxed);
             Ok(ExitCode::SUCCESS)
         }

@@ -4,7 +4,7 @@
 //! topic holds one event per write, in the order the writes were made.
 
 use crate::harness::{Server, TestDb};
-use crate::health::{probe_env, wait_status};
+use crate::health::{probe_env, status, wait_status};
 use crate::peers;
 use rskafka::client::partition::UnknownTopicHandling;
 use serde_json::{json, Value};
@@ -142,4 +142,50 @@ fn outbox_drains_in_order_after_the_broker_returns() {
         })
         .collect();
     assert_eq!(got, expected);
+}
+
+#[test]
+fn sigterm_flushes_the_outbox() {
+    let mut broker = peers::tansu();
+    let db = TestDb::new("events_flush");
+    let key = db.key("events");
+    let mut env = probe_env();
+    // Slow probes: the broker is back before the registry notices.
+    env.push(("ZERODB_HEALTH_INTERVAL_MS", "2000".into()));
+    env.push(("ZERODB_HEALTH_DOWN_INTERVAL_MS", "2000".into()));
+    env.push(("ZERODB_REDPANDA_BROKERS", format!("127.0.0.1:{}", broker.port)));
+    env.push(("ZERODB_REDPANDA_TOPIC", TOPIC.into()));
+    let server = Server::start_env(&db.url, &["--migrate"], &env);
+    wait_status(&server, &key, "redpanda", "healthy", Duration::from_secs(10));
+    server
+        .call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": 2})))
+        .ok();
+    wait_drained(&db);
+
+    broker.stop();
+    wait_status(&server, &key, "redpanda", "down", Duration::from_secs(5));
+    let mut versions = Vec::new();
+    for i in 0..3 {
+        let body = json!({"vectors": [{"id": format!("v{i}"), "values": [1.0, 0.0]}]});
+        let reply = server
+            .call("PUT", "/v1/collections/docs/vectors", &key, Some(&body))
+            .ok();
+        versions.push(reply["version"].as_u64().unwrap());
+    }
+    assert_eq!(outbox_rows(&db), 3);
+    broker.start();
+    assert_eq!(
+        status(&server, &key, "redpanda"),
+        "down",
+        "the probe was faster than the test"
+    );
+    let exit = server.stop();
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(outbox_rows(&db), 0, "SIGTERM left events in the outbox");
+    let published: Vec<u64> = consume(broker.port)
+        .iter()
+        .filter(|e| e["kind"] == "vectors.upserted")
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(published, versions);
 }
