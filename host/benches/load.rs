@@ -4,18 +4,32 @@
 //! time. Prints requests/s, p50/p99 per operation, errors, and the host's
 //! peak memory.
 //!
+//! With `ZERODB_LOAD_FAULTS=1` it also breaks things while the load runs:
+//! PostgreSQL is restarted once, the Kafka broker (`tansu`) is stopped and
+//! started, and MinIO's health flaps (an `s3s-fs` behind the scripted health
+//! peer; 5 % of requests then store files). It then checks that every
+//! acknowledged write is in the database, the outbox drains, no request
+//! outlived its deadline, and every error was a 503 with `Retry-After`.
+//!
 //! `scripts/pg start && cargo bench -p zerodb-edge --bench load`
 //! (after `scripts/build` and one run of the http bench, which loads the
-//! data). `ZERODB_LOAD_CLIENTS` (200) and `ZERODB_LOAD_SECS` (60) size it.
+//! data; with faults, put `scripts/tools` on PATH: `PATH=$(scripts/tools):$PATH`).
+//! `ZERODB_LOAD_CLIENTS` (200) and `ZERODB_LOAD_SECS` (60) size it.
 
 #[allow(dead_code)]
 #[path = "../../tests/all/harness.rs"]
 mod harness;
 
+#[allow(dead_code)]
+#[path = "../../tests/all/peers.rs"]
+mod peers;
+
 use harness::{Server, TestDb};
+use peers::{HealthPeer, Kind, Mode};
 use rand::Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const DIMS: usize = 1536;
@@ -39,6 +53,77 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// One answer: operation, status, time taken, `Retry-After` present, and
+/// for an acknowledged upsert the id and values written.
+type Sample = (&'static str, u16, Duration, bool, Option<(String, Vec<f32>)>);
+
+fn pg(action: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pg");
+    let ok = Command::new(script).arg(action).output().map(|o| o.status.success());
+    assert_eq!(ok.ok(), Some(true), "scripts/pg {action} failed");
+}
+
+/// The backing services of the fault run, and the server's settings for them.
+struct Faults {
+    broker: peers::Process,
+    _s3: peers::Process,
+    minio: HealthPeer,
+}
+
+impl Faults {
+    fn start() -> Faults {
+        let s3 = peers::s3s_fs("files");
+        let minio = HealthPeer::start_forwarding(Kind::Minio, Some(s3.port));
+        Faults {
+            broker: peers::tansu(),
+            _s3: s3,
+            minio,
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ZERODB_REDPANDA_BROKERS", format!("127.0.0.1:{}", self.broker.port)),
+            ("ZERODB_MINIO_URL", self.minio.url()),
+            ("ZERODB_MINIO_ACCESS_KEY", peers::S3_ACCESS_KEY.into()),
+            ("ZERODB_MINIO_SECRET_KEY", peers::S3_SECRET_KEY.into()),
+            ("ZERODB_MINIO_BUCKET", "files".into()),
+            ("ZERODB_HEALTH_INTERVAL_MS", "500".into()),
+            ("ZERODB_HEALTH_DOWN_INTERVAL_MS", "500".into()),
+            ("ZERODB_HEALTH_TIMEOUT_MS", "1000".into()),
+        ]
+    }
+
+    /// Runs the faults over `secs`: Postgres restarted once, the broker
+    /// stopped and started twice, MinIO's health flapping; all back at the end.
+    fn inject(&mut self, secs: u64) {
+        let step = Duration::from_secs(secs) / 10;
+        std::thread::sleep(step);
+        for round in 0..8 {
+            match round {
+                1 => {
+                    eprintln!("fault: stopping PostgreSQL");
+                    pg("stop");
+                }
+                2 => {
+                    pg("start");
+                    eprintln!("fault: PostgreSQL is back");
+                }
+                3 | 5 => {
+                    eprintln!("fault: stopping the Kafka broker");
+                    self.broker.stop();
+                }
+                4 | 6 => self.broker.start(),
+                _ => {}
+            }
+            self.minio
+                .set(if round % 2 == 0 { Mode::Unhealthy } else { Mode::Healthy });
+            std::thread::sleep(step);
+        }
+        self.minio.set(Mode::Healthy);
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -50,7 +135,10 @@ fn main() {
     let (base, _) = admin.rsplit_once('/').unwrap();
     let db = TestDb::existing("zerodb_bench", &format!("{base}/zerodb_bench"));
     let key = db.key("bench");
-    let server = Server::start_with(&db.url, &["--db-max-connections", "32"]);
+    let faulty = env("ZERODB_LOAD_FAULTS", 0) == 1;
+    let mut faults = faulty.then(Faults::start);
+    let services = faults.as_ref().map(Faults::env).unwrap_or_default();
+    let server = Server::start_env(&db.url, &["--db-max-connections", "32", "--migrate"], &services);
     let count = server.call("GET", "/v1/collections/bench", &key, None).ok()["count"]
         .as_u64()
         .unwrap_or(0);
@@ -63,7 +151,10 @@ fn main() {
 
     let deadline = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
-    let samples: Vec<(&str, u16, Duration)> = std::thread::scope(|scope| {
+    let samples: Vec<Sample> = std::thread::scope(|scope| {
+        if let Some(faults) = faults.as_mut() {
+            scope.spawn(move || faults.inject(secs));
+        }
         let workers: Vec<_> = (0..clients)
             .map(|c| {
                 let (server, key, repeats) = (&server, &key, &repeats);
@@ -73,7 +164,11 @@ fn main() {
                     let mut n = 0u64;
                     while Instant::now() < deadline {
                         let roll = rng.gen_range(0..100);
-                        let (op, reply) = if roll < 70 {
+                        let mut written = None;
+                        let (op, reply) = if faulty && roll < 5 {
+                            let path = format!("/v1/files/c{c}/{n}.bin");
+                            ("file", server.send("PUT", &path, Some(key), Some(vec![7u8; 1024])))
+                        } else if roll < 70 {
                             let body = if rng.gen_range(0..100) < 80 {
                                 repeats[rng.gen_range(0..repeats.len())].clone()
                             } else {
@@ -84,8 +179,9 @@ fn main() {
                                 server.send("POST", "/v1/collections/bench/search", Some(key), Some(body)),
                             )
                         } else if roll < 85 {
-                            let id = format!("c{c}-{n}");
-                            let body = json!({"vectors": [{"id": id, "values": vector(&mut rng)}]});
+                            let (id, values) = (format!("c{c}-{n}"), vector(&mut rng));
+                            let body = json!({"vectors": [{"id": id, "values": values}]});
+                            written = Some((id, values));
                             (
                                 "upsert",
                                 server.call("PUT", "/v1/collections/load/vectors", key, Some(&body)),
@@ -97,7 +193,15 @@ fn main() {
                                 server.call("GET", &format!("/v1/collections/bench/vectors/v{id}"), key, None),
                             )
                         };
-                        out.push((op, reply.status, reply.elapsed));
+                        let acknowledged = (200..300).contains(&reply.status);
+                        let retry_after = reply.retry_after.is_some();
+                        out.push((
+                            op,
+                            reply.status,
+                            reply.elapsed,
+                            retry_after,
+                            written.filter(|_| acknowledged),
+                        ));
                         n += 1;
                     }
                     out
@@ -113,7 +217,7 @@ fn main() {
         "load: {clients} connections for {:.0} s on {ROWS} x {DIMS} (HNSW):",
         wall.as_secs_f64()
     );
-    let mut by_op: BTreeMap<&str, Vec<&(&str, u16, Duration)>> = BTreeMap::new();
+    let mut by_op: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
     for s in &samples {
         by_op.entry(s.0).or_default().push(s);
     }
@@ -124,6 +228,12 @@ fn main() {
         let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1].as_secs_f64() * 1e3;
         let failed = list.iter().filter(|s| !(200..300).contains(&s.1)).count();
         errors += failed;
+        if faulty {
+            for s in list {
+                let ok = (200..300).contains(&s.1) || (s.1 == 503 && s.3);
+                assert!(ok, "{op}: an error other than 503 with Retry-After: {}", s.1);
+            }
+        }
         println!(
             "  {op:7} {:8.0} req/s   p50 {:8.3} ms   p99 {:8.3} ms   errors {failed}   ({} requests)",
             list.len() as f64 / wall.as_secs_f64(),
@@ -136,6 +246,61 @@ fn main() {
         "  total   {:8.0} req/s, errors {errors}, host peak memory {peak:.0} MiB",
         samples.len() as f64 / wall.as_secs_f64()
     );
+    let slowest = samples.iter().map(|s| s.2).max().unwrap_or_default();
+    println!("  slowest request {:.2} s", slowest.as_secs_f64());
+    assert!(
+        slowest < Duration::from_secs(30),
+        "a request outlived the 30 s deadline"
+    );
+    if faulty {
+        check_after_faults(&db, &samples);
+    } else {
+        assert_eq!(errors, 0, "requests failed under load");
+    }
     server.call("DELETE", "/v1/collections/load", &key, None);
-    assert_eq!(errors, 0, "requests failed under load");
+}
+
+/// Every acknowledged write is stored with its values, and the outbox drains.
+fn check_after_faults(db: &TestDb, samples: &[Sample]) {
+    let mut client = db.client();
+    let acknowledged: Vec<&(String, Vec<f32>)> = samples.iter().filter_map(|s| s.4.as_ref()).collect();
+    let table: i64 = client
+        .query_one("SELECT id FROM zerodb.collections WHERE name = 'load'", &[])
+        .unwrap()
+        .get(0);
+    let ids: Vec<&str> = acknowledged.iter().map(|(id, _)| id.as_str()).collect();
+    let rows = client
+        .query(
+            &format!("SELECT id, embedding::real[] FROM zerodb_data.c{table} WHERE id = ANY($1)"),
+            &[&ids],
+        )
+        .unwrap();
+    let stored: std::collections::HashMap<String, Vec<f32>> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    for (id, values) in &acknowledged {
+        assert_eq!(
+            stored.get(id.as_str()),
+            Some(values),
+            "acknowledged write {id} is missing or changed"
+        );
+    }
+    let start = Instant::now();
+    loop {
+        let waiting: i64 = client
+            .query_one("SELECT count(*) FROM zerodb.outbox", &[])
+            .unwrap()
+            .get(0);
+        if waiting == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{waiting} events still in the outbox"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!(
+        "  after the faults: {} acknowledged writes all stored; outbox drained in {:.1} s",
+        acknowledged.len(),
+        start.elapsed().as_secs_f64()
+    );
 }

@@ -39,6 +39,9 @@ pub struct ServeArgs {
     /// Deadline of one request, in milliseconds.
     #[arg(long, env = "ZERODB_REQUEST_TIMEOUT_MS")]
     request_timeout_ms: Option<u64>,
+    /// Largest answer the edge component may send, in bytes.
+    #[arg(long, env = "ZERODB_MAX_RESPONSE_BYTES")]
+    max_response_bytes: Option<usize>,
     /// Byte budget of each edge instance's cache.
     #[arg(long, env = "ZERODB_CACHE_BYTES")]
     cache_bytes: Option<usize>,
@@ -216,6 +219,7 @@ struct FileConfig {
     instance_max_requests: Option<usize>,
     instance_max_memory_mb: Option<usize>,
     request_timeout_ms: Option<u64>,
+    max_response_bytes: Option<usize>,
     cache_bytes: Option<usize>,
     cache_ttl_ms: Option<u64>,
     hot_collection_max_vectors: Option<u64>,
@@ -316,6 +320,7 @@ pub struct ServeConfig {
     pub shards: usize,
     pub auth_cache: Duration,
     pub origin_secret: Option<String>,
+    pub max_response_bytes: usize,
     pub services: ServicesConfig,
 }
 
@@ -391,6 +396,11 @@ impl ServeArgs {
                 .clamp(1, 64),
             auth_cache: Duration::from_millis(self.auth_cache_ms.or(file.auth_cache_ms).unwrap_or(2000)),
             origin_secret,
+            max_response_bytes: self
+                .max_response_bytes
+                .or(file.max_response_bytes)
+                .unwrap_or(256 << 20)
+                .max(1 << 16),
             services,
         })
     }

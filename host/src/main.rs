@@ -44,7 +44,7 @@ struct DatabaseArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply the schema migrations, or check the live schema for drift.
     Migrate {
         #[command(flatten)]
@@ -69,7 +69,7 @@ enum Command {
     },
     /// Probe every configured service once and print the registry and routing
     /// table; exits 1 when a required service is down.
-    Health(HealthArgs),
+    Health(Box<HealthArgs>),
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -150,6 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 shards: Arc::new(runtime).shards(config.shards),
                 registry,
                 origin_api,
+                max_response_bytes: config.max_response_bytes,
             };
             let listener = tokio::net::TcpListener::bind(&config.listen)
                 .await

@@ -43,6 +43,8 @@ pub struct Front {
     pub shards: Shards,
     pub registry: Arc<Registry>,
     pub origin_api: Option<OriginApi>,
+    /// Largest answer a guest may send.
+    pub max_response_bytes: usize,
 }
 
 fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> hyper::Response<WasiBody> {
@@ -85,7 +87,7 @@ async fn handle(front: Arc<Front>, request: hyper::Request<Incoming>) -> Result<
     let request = request.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
     let deadline = Deadline::default();
     match front.shards.pick(&request).handle(deadline.clone(), request).await {
-        Ok(response) => Ok(response),
+        Ok(response) => Ok(capped(response, front.max_response_bytes).await),
         Err(e) => {
             let timed_out =
                 e.is::<wasmtime_wasi_http::handler::ExpirationError>() || deadline.0.load(Ordering::Relaxed);
@@ -100,6 +102,38 @@ async fn handle(front: Arc<Front>, request: hyper::Request<Incoming>) -> Result<
                 )
             };
             Ok(json_response(&err))
+        }
+    }
+}
+
+/// Holds a guest's answer to `max` bytes. The answer is read whole first
+/// (the API's answers are JSON documents the guest builds in memory anyway),
+/// so that one over the limit, or one the guest fails to finish, still gets
+/// a JSON error rather than a cut-off connection.
+async fn capped(response: hyper::Response<WasiBody>, max: usize) -> hyper::Response<WasiBody> {
+    let (parts, body) = response.into_parts();
+    match http_body_util::Limited::new(body, max).collect().await {
+        Ok(body) => {
+            let body = Full::new(body.to_bytes())
+                .map_err(|never| match never {})
+                .boxed_unsync();
+            hyper::Response::from_parts(parts, body)
+        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            tracing::warn!(max, "the edge component's answer is over the response limit");
+            json_response(&ApiError::new(
+                ErrorKind::Internal,
+                "response_too_large",
+                format!("the answer is over the {max}-byte response limit"),
+            ))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the edge component's answer broke off");
+            json_response(&ApiError::new(
+                ErrorKind::Internal,
+                "edge_failure",
+                "the edge component failed on this request",
+            ))
         }
     }
 }

@@ -1,9 +1,9 @@
-//! A guest that loops, hoards memory or traps fails its own request, within
+//! A guest that loops, hoards memory, traps or answers too much fails its own request, within
 //! the deadline, with a JSON 5xx; its instance is replaced, and good
 //! requests keep being served meanwhile. SIGTERM lets in-flight requests
 //! finish.
 
-use crate::harness::{Server, TestDb};
+use crate::harness::{Server, StopOnDrop, TestDb};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,6 +30,8 @@ fn serve_guest(db: &TestDb, timeout_ms: &str) -> Server {
             "64",
             "--edge-shards",
             "1",
+            "--max-response-bytes",
+            "1048576",
         ],
     )
 }
@@ -39,6 +41,9 @@ fn bad_guests_fail_alone_within_the_deadline() {
     let db = TestDb::new("containment");
     let server = Arc::new(serve_guest(&db, "1000"));
     let stop = Arc::new(AtomicBool::new(false));
+    // Should an assertion fail, the background client still stops, so that
+    // the server it shares is dropped (and killed).
+    let _stop_on_unwind = StopOnDrop(stop.clone());
     let good: Arc<Mutex<Vec<(u16, Duration)>>> = Arc::default();
     let background = {
         let (server, stop, good) = (server.clone(), stop.clone(), good.clone());
@@ -54,6 +59,7 @@ fn bad_guests_fail_alone_within_the_deadline() {
         ("/loop", 503, "edge_timeout", Duration::from_millis(2500)),
         ("/hog", 500, "edge_failure", Duration::from_secs(2)),
         ("/trap", 500, "edge_failure", Duration::from_secs(1)),
+        ("/big", 500, "response_too_large", Duration::from_secs(1)),
     ];
     for (path, status, code, within) in cases {
         // Twice: the instance that replaced the failed one fails the same way.

@@ -214,6 +214,18 @@ impl Drop for Server {
     }
 }
 
+/// Sets its flag when dropped, also while a failed assertion unwinds: a
+/// background client loops until the flag is set, and only then lets go of
+/// the server it shares (which kills the server process).
+#[allow(dead_code, reason = "the benches share this file")]
+pub struct StopOnDrop(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,

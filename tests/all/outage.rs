@@ -2,7 +2,7 @@
 //! answering `stale`, misses and writes get a fast 503, nothing hangs, and
 //! every write that was acknowledged is in the database afterwards.
 
-use crate::harness::{rng, Server, TestDb};
+use crate::harness::{rng, Server, StopOnDrop, TestDb};
 use crate::health::probe_env;
 use crate::peers::PrivatePg;
 use rand::Rng;
@@ -108,6 +108,7 @@ fn postgres_stopped_under_load() {
 
     let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
     let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_unwind = StopOnDrop(stop.clone());
     let load = {
         let (server, key, samples, stop) = (server.clone(), key.clone(), samples.clone(), stop.clone());
         std::thread::spawn(move || {

@@ -1,7 +1,7 @@
 //! A guest that misbehaves on request, so that the tests can show the host
 //! contains it: `/loop` computes for ever, `/hog` allocates until memory
-//! runs out, `/trap` traps, `/sleep` takes a second; anything else answers
-//! 200 at once.
+//! runs out, `/trap` traps, `/sleep` takes a second, `/big` answers 2 MiB;
+//! anything else answers 200 at once.
 
 use spin_sdk::http::FullBody;
 
@@ -22,6 +22,7 @@ async fn handle(request: spin_sdk::http::Request) -> http::Response<FullBody<byt
         }
         "/trap" => panic!("a deliberate trap"),
         "/sleep" => std::thread::sleep(std::time::Duration::from_secs(1)),
+        "/big" => return http::Response::new(FullBody::new(bytes::Bytes::from(vec![b'x'; 2 << 20]))),
         _ => {}
     }
     http::Response::new(FullBody::new(bytes::Bytes::from_static(b"{\"ok\":true}")))
