@@ -5,158 +5,12 @@
 //! the front itself. `scripts/fuzz` runs this longer; `tests/corpus/`
 //! holds requests that once mattered, replayed on every run.
 
+#[path = "support/fake_origin.rs"]
+mod fake_origin;
+
 use edge_core::cache::CacheConfig;
-use edge_core::model::*;
-use edge_core::origin::{Connect, Origin};
 use edge_core::{Edge, Request};
 use proptest::prelude::*;
-
-struct FakeOrigin;
-
-fn collection(name: &str) -> CollectionInfo {
-    CollectionInfo {
-        name: name.into(),
-        spec: CollectionSpec {
-            dims: 3,
-            metric: Metric::Cosine,
-            index: IndexKind::Hnsw,
-            cache_similarity: 1.0,
-        },
-        count: 2,
-        version: 1,
-    }
-}
-
-fn record(id: &str) -> VectorRecord {
-    VectorRecord {
-        id: id.into(),
-        values: vec![1.0, 0.0, 0.0],
-        metadata: "{}".into(),
-    }
-}
-
-fn memory(id: &str) -> MemoryRecord {
-    MemoryRecord {
-        id: id.into(),
-        session_id: "s".into(),
-        role: "user".into(),
-        content: "c".into(),
-        embedding: vec![1.0, 0.0, 0.0],
-        metadata: "{}".into(),
-        created_at_ms: 0,
-    }
-}
-
-impl Connect for FakeOrigin {
-    type Session = FakeOrigin;
-    fn open(&self, _api_key: &str) -> Result<FakeOrigin, ApiError> {
-        Ok(FakeOrigin)
-    }
-    fn health(&self) -> String {
-        r#"{"status":"ok"}"#.into()
-    }
-}
-
-impl Origin for FakeOrigin {
-    fn project(&self) -> String {
-        "1".into()
-    }
-    fn create_collection(&self, name: &str, _spec: CollectionSpec) -> Result<CollectionInfo, ApiError> {
-        Ok(collection(name))
-    }
-    fn describe_collection(&self, name: &str) -> Result<CollectionInfo, ApiError> {
-        Ok(collection(name))
-    }
-    fn drop_collection(&self, _name: &str) -> Result<(), ApiError> {
-        Ok(())
-    }
-    fn upsert(&self, _collection: &str, records: &[VectorRecord]) -> Result<WriteResult, ApiError> {
-        Ok(WriteResult {
-            affected: records.len() as u64,
-            version: 2,
-        })
-    }
-    fn get(&self, _collection: &str, id: &str) -> Result<VectorRecord, ApiError> {
-        Ok(record(id))
-    }
-    fn list_vectors(&self, _collection: &str, _after: Option<&str>, _limit: u32) -> Result<VectorPage, ApiError> {
-        Ok(VectorPage {
-            records: vec![record("a"), record("b")],
-            next: None,
-            version: 1,
-        })
-    }
-    fn delete(&self, _collection: &str, _id: &str) -> Result<WriteResult, ApiError> {
-        Ok(WriteResult {
-            affected: 1,
-            version: 2,
-        })
-    }
-    fn search(&self, _collection: &str, request: &SearchRequest) -> Result<SearchResult, ApiError> {
-        let hit = SearchHit {
-            id: "a".into(),
-            score: 1.0,
-            values: request.include_values.then(|| vec![1.0, 0.0, 0.0]),
-            metadata: request.include_metadata.then(|| "{}".into()),
-        };
-        Ok(SearchResult {
-            hits: vec![hit],
-            version: 1,
-        })
-    }
-    fn put_memory(&self, m: NewMemory) -> Result<MemoryRecord, ApiError> {
-        Ok(memory(m.id.as_deref().unwrap_or("generated")))
-    }
-    fn get_memory(&self, id: &str) -> Result<MemoryRecord, ApiError> {
-        Ok(memory(id))
-    }
-    fn delete_memory(&self, _id: &str) -> Result<(), ApiError> {
-        Ok(())
-    }
-    fn search_memory(&self, _query: &MemoryQuery) -> Result<Vec<MemoryHit>, ApiError> {
-        Ok(vec![MemoryHit {
-            memory: memory("m"),
-            score: 1.0,
-        }])
-    }
-    fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError> {
-        Ok(FileInfo {
-            key: key.into(),
-            size: file.body.len() as u64,
-            etag: None,
-        })
-    }
-    fn get_file(&self, _key: &str) -> Result<File, ApiError> {
-        Ok(File {
-            content_type: "text/plain".into(),
-            body: b"x".to_vec(),
-        })
-    }
-    fn delete_file(&self, _key: &str) -> Result<(), ApiError> {
-        Ok(())
-    }
-}
-
-/// Answers `request` and checks the answer's shape.
-fn check(edge: &mut Edge, request: &Request) {
-    let response = edge.handle(&FakeOrigin, request);
-    assert!(
-        response.status < 500,
-        "{} {} got {}: {}",
-        request.method,
-        request.path,
-        response.status,
-        String::from_utf8_lossy(&response.body)
-    );
-    assert!(response.header("x-zerodb-cache").is_some());
-    if response.status >= 400 {
-        let body: serde_json::Value = serde_json::from_slice(&response.body).expect("errors are JSON");
-        assert!(
-            body["error"]["code"].is_string() && body["error"]["message"].is_string(),
-            "{body}"
-        );
-    }
-}
 
 const PATHS: &[&str] = &[
     "/healthz",
@@ -238,13 +92,13 @@ proptest! {
         // One edge for the sequence: cached state from earlier requests is exercised too.
         let mut edge = Edge::new(CacheConfig::default());
         for request in &requests {
-            check(&mut edge, request);
+            fake_origin::check(&mut edge, request);
         }
     }
 
     #[test]
     fn arbitrary_requests_never_break_the_front(request in arbitrary()) {
-        check(&mut Edge::new(CacheConfig::default()), &request);
+        fake_origin::check(&mut Edge::new(CacheConfig::default()), &request);
     }
 }
 
@@ -265,7 +119,7 @@ fn corpus() {
             content_type: None,
             body: case["body"].as_str().unwrap_or_default().as_bytes().to_vec(),
         };
-        check(&mut edge, &request);
+        fake_origin::check(&mut edge, &request);
         replayed += 1;
     }
     assert!(replayed > 0);
