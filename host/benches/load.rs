@@ -228,6 +228,13 @@ fn main() {
         let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1].as_secs_f64() * 1e3;
         let failed = list.iter().filter(|s| !(200..300).contains(&s.1)).count();
         errors += failed;
+        let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+        for s in list.iter().filter(|s| !(200..300).contains(&s.1)) {
+            *statuses.entry(s.1).or_default() += 1;
+        }
+        if !statuses.is_empty() {
+            println!("  {op:7} failures by status: {statuses:?}");
+        }
         if faulty {
             for s in list {
                 let ok = (200..300).contains(&s.1) || (s.1 == 503 && s.3);

@@ -1,5 +1,5 @@
 //! The data the edge and the origin exchange, mirroring `wit/zerodb-edge.wit`
-//! (`zerodb:edge/types`) so this crate builds and tests without wasm.
+//! (the types of `zerodb:edge/origin`) so this crate builds and tests without wasm.
 
 use serde::{Deserialize, Serialize};
 

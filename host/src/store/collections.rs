@@ -102,7 +102,7 @@ impl Collection {
         format!("{} {op} {}", self.indexed_column(), self.query_param(param))
     }
 
-    /// The score clients see for a pgvector distance (see `zerodb:edge/types.metric`).
+    /// The score clients see for a pgvector distance (see `zerodb:edge/origin.metric`).
     fn score(&self, distance: f64) -> f32 {
         (match self.spec.metric {
             Metric::Cosine => 1.0 - distance,
