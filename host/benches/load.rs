@@ -269,27 +269,9 @@ fn main() {
 
 /// Every acknowledged write is stored with its values, and the outbox drains.
 fn check_after_faults(db: &TestDb, samples: &[Sample]) {
-    let mut client = db.client();
     let acknowledged: Vec<&(String, Vec<f32>)> = samples.iter().filter_map(|s| s.4.as_ref()).collect();
-    let table: i64 = client
-        .query_one("SELECT id FROM zerodb.collections WHERE name = 'load'", &[])
-        .unwrap()
-        .get(0);
-    let ids: Vec<&str> = acknowledged.iter().map(|(id, _)| id.as_str()).collect();
-    let rows = client
-        .query(
-            &format!("SELECT id, embedding::real[] FROM zerodb_data.c{table} WHERE id = ANY($1)"),
-            &[&ids],
-        )
-        .unwrap();
-    let stored: std::collections::HashMap<String, Vec<f32>> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    for (id, values) in &acknowledged {
-        assert_eq!(
-            stored.get(id.as_str()),
-            Some(values),
-            "acknowledged write {id} is missing or changed"
-        );
-    }
+    harness::assert_stored(db, "load", &acknowledged);
+    let mut client = db.client();
     let start = Instant::now();
     loop {
         let waiting: i64 = client

@@ -214,6 +214,32 @@ impl Drop for Server {
     }
 }
 
+/// Asserts that every `(id, values)` in `writes` is stored in collection
+/// `name`, with exactly those values.
+#[allow(dead_code, reason = "the benches share this file")]
+pub fn assert_stored(db: &TestDb, name: &str, writes: &[&(String, Vec<f32>)]) {
+    let mut client = db.client();
+    let table: i64 = client
+        .query_one("SELECT id FROM zerodb.collections WHERE name = $1", &[&name])
+        .unwrap()
+        .get(0);
+    let ids: Vec<&str> = writes.iter().map(|(id, _)| id.as_str()).collect();
+    let rows = client
+        .query(
+            &format!("SELECT id, embedding::real[] FROM zerodb_data.c{table} WHERE id = ANY($1)"),
+            &[&ids],
+        )
+        .unwrap();
+    let stored: std::collections::HashMap<String, Vec<f32>> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    for (id, values) in writes {
+        assert_eq!(
+            stored.get(id),
+            Some(values),
+            "acknowledged write {id} is missing or changed"
+        );
+    }
+}
+
 /// Sets its flag when dropped, also while a failed assertion unwinds: a
 /// background client loops until the flag is set, and only then lets go of
 /// the server it shares (which kills the server process).

@@ -2,7 +2,7 @@
 //! answering `stale`, misses and writes get a fast 503, nothing hangs, and
 //! every write that was acknowledged is in the database afterwards.
 
-use crate::harness::{rng, Server, StopOnDrop, TestDb};
+use crate::harness::{assert_stored, rng, Server, StopOnDrop, TestDb};
 use crate::health::probe_env;
 use crate::peers::PrivatePg;
 use rand::Rng;
@@ -216,21 +216,5 @@ fn postgres_stopped_under_load() {
         .filter(|s| s.status == 200)
         .filter_map(|s| s.write.as_ref())
         .collect();
-    let mut client = db.client();
-    let table: i64 = client
-        .query_one("SELECT id FROM zerodb.collections WHERE name = 'log'", &[])
-        .unwrap()
-        .get(0);
-    let ids: Vec<&str> = acknowledged.iter().map(|(id, _)| id.as_str()).collect();
-    let rows = client
-        .query(
-            &format!("SELECT id, embedding::real[] FROM zerodb_data.c{table} WHERE id = ANY($1)"),
-            &[&ids],
-        )
-        .unwrap();
-    assert_eq!(rows.len(), acknowledged.len(), "acknowledged writes are missing");
-    let stored: std::collections::HashMap<String, Vec<f32>> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    for (id, values) in acknowledged {
-        assert_eq!(&stored[id], values, "{id} changed");
-    }
+    assert_stored(&db, "log", &acknowledged);
 }
