@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// Groups of edge instances; a collection's requests always go to the same group.
     #[arg(long, env = "ZERODB_EDGE_SHARDS")]
     edge_shards: Option<usize>,
+    /// Most edge instances (and so requests in flight) per group; the rest queue.
+    #[arg(long, env = "ZERODB_EDGE_INSTANCES_PER_SHARD")]
+    edge_instances_per_shard: Option<usize>,
     /// How long a resolved API key is trusted before it is looked up again, in milliseconds.
     #[arg(long, env = "ZERODB_AUTH_CACHE_MS")]
     auth_cache_ms: Option<u64>,
@@ -224,6 +227,7 @@ struct FileConfig {
     cache_ttl_ms: Option<u64>,
     hot_collection_max_vectors: Option<u64>,
     edge_shards: Option<usize>,
+    edge_instances_per_shard: Option<usize>,
     auth_cache_ms: Option<u64>,
     origin_secret: Option<String>,
     qdrant_url: Option<String>,
@@ -377,6 +381,11 @@ impl ServeArgs {
                 .or(file.request_timeout_ms)
                 .map_or(defaults.request_timeout, Duration::from_millis),
             idle_timeout: defaults.idle_timeout,
+            max_per_shard: self
+                .edge_instances_per_shard
+                .or(file.edge_instances_per_shard)
+                .unwrap_or(defaults.max_per_shard)
+                .max(1),
             env,
         };
         if limits.max_memory_bytes < 16 << 20 {

@@ -5,7 +5,7 @@
 //! [`ProxyHandler`]: each worker owns one instance (so its hot-vector cache
 //! lives across requests) and serves one request at a time, since a miss
 //! blocks the instance's store while the origin call runs; more workers start
-//! when all are busy. A worker is recycled after `max_requests` requests or
+//! when all are busy, up to a cap per shard. A worker is recycled after `max_requests` requests or
 //! when its linear memory passes a ceiling, and dropped when it traps.
 
 use crate::origin::{self, Backends, OriginCtx};
@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, GuestTaskId, Linker, ResourceTable};
 use wasmtime::{Config, Engine, StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -37,6 +38,10 @@ pub struct InstanceLimits {
     pub request_timeout: Duration,
     /// How long an idle instance is kept.
     pub idle_timeout: Duration,
+    /// Most instances of one shard at once. Each serves one request at a
+    /// time, so this also bounds a shard's requests in flight: the rest
+    /// queue, up to `request_timeout`, and are then answered 503.
+    pub max_per_shard: usize,
     /// Environment of each instance: the cache settings (`ZERODB_CACHE_*`).
     pub env: Vec<(String, String)>,
 }
@@ -48,6 +53,7 @@ impl Default for InstanceLimits {
             max_memory_bytes: 512 << 20,
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(600),
+            max_per_shard: 32,
             env: Vec::new(),
         }
     }
@@ -192,21 +198,67 @@ impl Runtime {
 
     /// `count` groups of warm instances.
     pub fn shards(self: Arc<Self>, count: usize) -> Shards {
-        Shards(
-            (0..count.max(1))
-                .map(|_| ProxyHandler::new(Handler(self.clone())))
-                .collect(),
-        )
+        let shards = (0..count.max(1))
+            .map(|_| Shard {
+                handler: ProxyHandler::new(Handler(self.clone())),
+                in_flight: Arc::new(Semaphore::new(self.limits.max_per_shard.max(1))),
+            })
+            .collect();
+        Shards {
+            shards,
+            queue_timeout: self.limits.request_timeout,
+        }
     }
 }
 
 /// Groups of warm instances. All requests about one collection of one API
 /// key go to the same group, so the cache that holds the collection is the
 /// one its reads and writes reach.
-pub struct Shards(Vec<ProxyHandler<Handler>>);
+pub struct Shards {
+    shards: Vec<Shard>,
+    queue_timeout: Duration,
+}
+
+struct Shard {
+    handler: ProxyHandler<Handler>,
+    /// The handler starts an instance whenever all are busy; this bounds them.
+    in_flight: Arc<Semaphore>,
+}
+
+/// One of a shard's places for a request in flight.
+pub type InFlight = tokio::sync::OwnedSemaphorePermit;
+
+/// A request waited its whole deadline for a free instance.
+#[derive(Debug)]
+pub struct Overloaded;
+
+impl std::fmt::Display for Overloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("every edge instance of the shard stayed busy")
+    }
+}
+
+impl std::error::Error for Overloaded {}
 
 impl Shards {
-    pub fn pick<B>(&self, request: &http::Request<B>) -> &ProxyHandler<Handler> {
+    /// Serves `request` on its collection's shard, once one of the shard's
+    /// instances is free. The instance goes on writing the body after it
+    /// answers, so the caller holds the returned [`InFlight`] until it has
+    /// read the body.
+    pub async fn handle(
+        &self,
+        deadline: Deadline,
+        request: wasmtime_wasi_http::handler::Request,
+    ) -> wasmtime::Result<(wasmtime_wasi_http::handler::Response, InFlight)> {
+        let shard = &self.shards[self.pick(&request)];
+        let in_flight = tokio::time::timeout(self.queue_timeout, shard.in_flight.clone().acquire_owned())
+            .await
+            .map_err(|_| Overloaded)?
+            .expect("the semaphore is never closed");
+        Ok((shard.handler.handle(deadline, request).await?, in_flight))
+    }
+
+    fn pick<B>(&self, request: &http::Request<B>) -> usize {
         let mut hasher = std::hash::DefaultHasher::new();
         if let Some(key) = request.headers().get(http::header::AUTHORIZATION) {
             key.as_bytes().hash(&mut hasher);
@@ -215,7 +267,7 @@ impl Shards {
         if let Some(name) = request.uri().path().strip_prefix("/v1/collections/") {
             name.split('/').next().hash(&mut hasher);
         }
-        &self.0[(hasher.finish() % self.0.len() as u64) as usize]
+        (hasher.finish() % self.shards.len() as u64) as usize
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::health::Registry;
 use crate::origin_http::{self, OriginApi};
-use crate::runtime::{Deadline, Shards};
+use crate::runtime::{Deadline, Overloaded, Shards};
 use bytes::Bytes;
 use edge_core::model::{ApiError, ErrorKind};
 use edge_core::validate::{self, MAX_BODY_BYTES};
@@ -86,8 +86,17 @@ async fn handle(front: Arc<Front>, request: hyper::Request<Incoming>) -> Result<
     }
     let request = request.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
     let deadline = Deadline::default();
-    match front.shards.pick(&request).handle(deadline.clone(), request).await {
-        Ok(response) => Ok(capped(response, front.max_response_bytes).await),
+    match front.shards.handle(deadline.clone(), request).await {
+        Ok((response, in_flight)) => {
+            let response = capped(response, front.max_response_bytes).await;
+            drop(in_flight);
+            Ok(response)
+        }
+        Err(e) if e.is::<Overloaded>() => Ok(json_response(&ApiError::unavailable(
+            "overloaded",
+            "every edge instance stayed busy; retry later",
+            1,
+        ))),
         Err(e) => {
             let timed_out =
                 e.is::<wasmtime_wasi_http::handler::ExpirationError>() || deadline.0.load(Ordering::Relaxed);

@@ -17,29 +17,28 @@ fn misbehaving_guest() -> PathBuf {
     path
 }
 
-fn serve_guest(db: &TestDb, timeout_ms: &str) -> Server {
+fn serve_guest(db: &TestDb, timeout_ms: &str, extra: &[&str]) -> Server {
     let guest = misbehaving_guest();
-    Server::start_with(
-        &db.url,
-        &[
-            "--component",
-            guest.to_str().unwrap(),
-            "--request-timeout-ms",
-            timeout_ms,
-            "--instance-max-memory-mb",
-            "64",
-            "--edge-shards",
-            "1",
-            "--max-response-bytes",
-            "1048576",
-        ],
-    )
+    let mut args = vec![
+        "--component",
+        guest.to_str().unwrap(),
+        "--request-timeout-ms",
+        timeout_ms,
+        "--instance-max-memory-mb",
+        "64",
+        "--edge-shards",
+        "1",
+        "--max-response-bytes",
+        "1048576",
+    ];
+    args.extend_from_slice(extra);
+    Server::start_with(&db.url, &args)
 }
 
 #[test]
 fn bad_guests_fail_alone_within_the_deadline() {
     let db = TestDb::new("containment");
-    let server = Arc::new(serve_guest(&db, "1000"));
+    let server = Arc::new(serve_guest(&db, "1000", &[]));
     let stop = Arc::new(AtomicBool::new(false));
     // Should an assertion fail, the background client still stops, so that
     // the server it shares is dropped (and killed).
@@ -87,7 +86,7 @@ fn bad_guests_fail_alone_within_the_deadline() {
 #[test]
 fn sigterm_lets_in_flight_requests_finish() {
     let db = TestDb::new("shutdown");
-    let server = serve_guest(&db, "5000");
+    let server = serve_guest(&db, "5000", &[]);
     let base = server.base.clone();
     let in_flight = std::thread::spawn(move || {
         let start = Instant::now();
@@ -104,5 +103,42 @@ fn sigterm_lets_in_flight_requests_finish() {
     assert!(
         ureq::get(&format!("{base}/ok")).call().is_err(),
         "still accepting after exit"
+    );
+}
+
+/// With two instances allowed, five one-second requests at once run two at a
+/// time: two answer after a second, two after two seconds, and the fifth,
+/// still queued when its 1.5 s deadline passes, gets a 503 `overloaded`.
+/// Without the cap all five would answer after a second.
+#[test]
+fn a_shard_runs_at_most_its_instance_cap() {
+    let db = TestDb::new("instance_cap");
+    let server = serve_guest(&db, "1500", &["--edge-instances-per-shard", "2"]);
+    let replies: Vec<_> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..5)
+            .map(|_| scope.spawn(|| server.send("GET", "/sleep", None, None)))
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let mut done: Vec<Duration> = replies.iter().filter(|r| r.status == 200).map(|r| r.elapsed).collect();
+    done.sort();
+    let refused: Vec<_> = replies.iter().filter(|r| r.status != 200).collect();
+    assert_eq!(
+        done.len(),
+        4,
+        "answers: {:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(refused.len(), 1);
+    assert_eq!((refused[0].status, refused[0].error_code()), (503, "overloaded"));
+    assert!(refused[0].retry_after.is_some(), "no Retry-After");
+    assert!(done[1] < Duration::from_millis(1800), "first wave: {done:?}");
+    assert!(
+        done[2] >= Duration::from_millis(1900),
+        "more than two ran at once: {done:?}"
+    );
+    eprintln!(
+        "answered after {done:?}; the fifth refused after {:?}",
+        refused[0].elapsed
     );
 }

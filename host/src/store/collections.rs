@@ -159,10 +159,27 @@ fn query_error(name: &str) -> impl Fn(tokio_postgres::Error) -> ApiError + '_ {
 const COLLECTION_COLUMNS: &str =
     "id, name, dims, metric, index_kind, version, vector_count, ivf_lists, cache_similarity";
 
-async fn find(client: &impl GenericClient, project: &Project, name: &str, lock: bool) -> Result<Collection> {
+/// How a transaction holds the collection's row while it works.
+#[derive(Clone, Copy)]
+enum Lock {
+    /// Not at all: a read.
+    None,
+    /// Against a drop, but not against other writers: writes to one
+    /// collection run side by side, and each takes the row for update only
+    /// in [`bump`], just before it commits.
+    Write,
+    /// Alone: waits for the writes in flight.
+    Drop,
+}
+
+async fn find(client: &impl GenericClient, project: &Project, name: &str, lock: Lock) -> Result<Collection> {
     let sql = format!(
         "SELECT {COLLECTION_COLUMNS} FROM zerodb.collections WHERE project_id = $1 AND name = $2{}",
-        if lock { " FOR NO KEY UPDATE" } else { "" }
+        match lock {
+            Lock::None => "",
+            Lock::Write => " FOR KEY SHARE",
+            Lock::Drop => " FOR UPDATE",
+        }
     );
     let stmt = client.prepare_cached(&sql).await.map_err(db_error)?;
     let row = client.query_opt(&stmt, &[&project.id, &name]).await.map_err(db_error)?;
@@ -229,7 +246,7 @@ impl Store {
             .map_err(db_error)?;
         let Some(row) = inserted else {
             drop(tx);
-            let existing = find(&client, project, name, false).await?;
+            let existing = find(&client, project, name, Lock::None).await?;
             return if existing.spec == spec {
                 Ok(existing.info())
             } else {
@@ -264,13 +281,13 @@ impl Store {
 
     pub async fn describe_collection(&self, project: &Project, name: &str) -> Result<CollectionInfo> {
         let client = self.client().await?;
-        Ok(find(&client, project, name, false).await?.info())
+        Ok(find(&client, project, name, Lock::None).await?.info())
     }
 
     pub async fn drop_collection(&self, project: &Project, name: &str) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let collection = find(&tx, project, name, true).await?;
+        let collection = find(&tx, project, name, Lock::Drop).await?;
         tx.batch_execute(&format!(
             "DROP TABLE IF EXISTS {}; DELETE FROM zerodb.collections WHERE id = {}",
             collection.table(),
@@ -300,7 +317,7 @@ impl Store {
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let collection = find(&tx, project, name, true).await?;
+        let collection = find(&tx, project, name, Lock::Write).await?;
         let (mut ids, mut vectors, mut metadata) = (Vec::new(), Vec::new(), Vec::new());
         for (i, record) in records.into_iter().enumerate() {
             if by_id.get(&record.id) != Some(&i) {
@@ -342,7 +359,7 @@ impl Store {
     pub async fn get_vector(&self, project: &Project, name: &str, id: &str) -> Result<VectorRecord> {
         validate::id("id", id)?;
         let client = self.client().await?;
-        let collection = find(&client, project, name, false).await?;
+        let collection = find(&client, project, name, Lock::None).await?;
         let sql = format!("SELECT embedding, metadata FROM {} WHERE id = $1", collection.table());
         let stmt = client.prepare_cached(&sql).await.map_err(query_error(name))?;
         let row = client.query_opt(&stmt, &[&id]).await.map_err(query_error(name))?;
@@ -377,7 +394,7 @@ impl Store {
             .start()
             .await
             .map_err(db_error)?;
-        let collection = find(&tx, project, name, false).await?;
+        let collection = find(&tx, project, name, Lock::None).await?;
         let sql = format!(
             "SELECT id, embedding, metadata FROM {} WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2",
             collection.table()
@@ -408,7 +425,7 @@ impl Store {
         validate::id("id", id)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let collection = find(&tx, project, name, true).await?;
+        let collection = find(&tx, project, name, Lock::Write).await?;
         let sql = format!("DELETE FROM {} WHERE id = $1", collection.table());
         let deleted = tx.execute(&sql, &[&id]).await.map_err(query_error(name))? as i64;
         let version = if deleted > 0 {
@@ -431,7 +448,7 @@ impl Store {
         validate::k(request.k)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let collection = find(&tx, project, name, false).await?;
+        let collection = find(&tx, project, name, Lock::None).await?;
         validate::vector(&request.vector, Some(collection.spec.dims))?;
         let filter: Option<serde_json::Value> = match &request.filter {
             Some(text) => {

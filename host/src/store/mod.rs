@@ -19,7 +19,7 @@ use crate::health::{Service, ServiceId};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType};
 use edge_core::model::{ApiError, ErrorKind};
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
@@ -28,13 +28,20 @@ use tokio_postgres::NoTls;
 /// Seconds a client is told to wait when the database is unreachable.
 const RETRY_AFTER_SECS: u32 = 2;
 
-/// How long to wait for a connection before answering 503.
+/// How long to wait for a new connection before answering 503.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a request may queue for a busy pool's next free connection.
+/// Longer than a connect: a full pool under load is slow, not broken.
+const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The pooled PostgreSQL store.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// One connection of its own for the health probe, so that a pool busy
+    /// with slow queries does not read as a database that is down.
+    probe_pool: Pool,
     auth: keys::AuthCache,
     /// Postgres' entry in the service registry: the circuit breaker.
     health: Arc<Service>,
@@ -53,22 +60,25 @@ impl Store {
         config.application_name("zerodb-edge");
         // A runaway query must not hold a connection for ever.
         config.options("-c statement_timeout=60000");
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(max_connections)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()?;
+        let pool = |size, wait| {
+            let manager = Manager::from_config(
+                config.clone(),
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(wait))
+                .create_timeout(Some(CONNECT_TIMEOUT))
+                .recycle_timeout(Some(CONNECT_TIMEOUT))
+                .build()
+        };
         Ok(Store {
-            pool,
+            pool: pool(max_connections, POOL_WAIT_TIMEOUT)?,
+            probe_pool: pool(1, CONNECT_TIMEOUT)?,
             auth: keys::AuthCache::default(),
             health: Arc::new(Service::new(ServiceId::Postgres, Some(String::new()))),
             events: None,
@@ -103,6 +113,14 @@ impl Store {
                 self.health.record_traffic(true);
                 Ok(client)
             }
+            // Every connection is busy: the database answers, only slowly,
+            // so this is no failure of it (passive ejection would turn a
+            // burst of load into an outage).
+            Err(PoolError::Timeout(TimeoutType::Wait)) => Err(ApiError::unavailable(
+                "overloaded",
+                "every database connection is busy; retry later",
+                RETRY_AFTER_SECS,
+            )),
             Err(e) => {
                 self.health.record_traffic(false);
                 Err(match e {
@@ -113,10 +131,11 @@ impl Store {
         }
     }
 
-    /// The health probe: `SELECT 1` on a pooled connection, past the
-    /// breaker. Fails with the error and whether the connection was refused.
+    /// The health probe: `SELECT 1` on the probe's own pooled connection,
+    /// past the breaker. Fails with the error and whether the connection was
+    /// refused.
     pub async fn ping(&self) -> std::result::Result<(), (String, bool)> {
-        let client = self.pool.get().await.map_err(|e| {
+        let client = self.probe_pool.get().await.map_err(|e| {
             let refused = match &e {
                 PoolError::Backend(e) => refused(e),
                 _ => false,
