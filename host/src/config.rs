@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// Most PostgreSQL connections in the pool.
     #[arg(long, env = "ZERODB_DB_MAX_CONNECTIONS")]
     db_max_connections: Option<usize>,
+    /// How long a request may wait for a free connection of a busy pool, in milliseconds.
+    #[arg(long, env = "ZERODB_DB_POOL_WAIT_MS")]
+    db_pool_wait_ms: Option<u64>,
     /// Requests an edge instance serves before it is replaced.
     #[arg(long, env = "ZERODB_INSTANCE_MAX_REQUESTS")]
     instance_max_requests: Option<usize>,
@@ -219,6 +222,7 @@ struct FileConfig {
     component: Option<PathBuf>,
     migrate: Option<bool>,
     db_max_connections: Option<usize>,
+    db_pool_wait_ms: Option<u64>,
     instance_max_requests: Option<usize>,
     instance_max_memory_mb: Option<usize>,
     request_timeout_ms: Option<u64>,
@@ -320,6 +324,7 @@ pub struct ServeConfig {
     pub component: PathBuf,
     pub migrate: bool,
     pub max_connections: usize,
+    pub pool_wait: Duration,
     pub limits: InstanceLimits,
     pub shards: usize,
     pub auth_cache: Duration,
@@ -336,6 +341,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("component", &self.component)
             .field("migrate", &self.migrate)
             .field("max_connections", &self.max_connections)
+            .field("pool_wait", &self.pool_wait)
             .field("limits", &self.limits)
             .field("shards", &self.shards)
             .field("auth_cache", &self.auth_cache)
@@ -397,6 +403,10 @@ impl ServeArgs {
             component,
             migrate: self.migrate || file.migrate.unwrap_or(false),
             max_connections,
+            pool_wait: self
+                .db_pool_wait_ms
+                .or(file.db_pool_wait_ms)
+                .map_or(crate::store::POOL_WAIT_TIMEOUT, Duration::from_millis),
             limits,
             shards: self
                 .edge_shards

@@ -95,7 +95,7 @@ enum KeysCommand {
 }
 
 fn store(db: &DatabaseArgs) -> anyhow::Result<Store> {
-    Store::new(&db.database_url, 4)
+    Store::new(&db.database_url, 4, store::POOL_WAIT_TIMEOUT)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -107,7 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 services,
                 config::database_endpoint(&config.database_url),
             ));
-            let mut store = Store::new(&config.database_url, config.max_connections)?
+            let mut store = Store::new(&config.database_url, config.max_connections, config.pool_wait)?
                 .with_auth_cache(config.auth_cache)
                 .with_health(registry.service(ServiceId::Postgres).clone());
             let events = (!services.brokers.is_empty()).then(|| Arc::new(tokio::sync::Notify::new()));
@@ -202,7 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Health(args) => {
             let (database_url, services, required) = args.resolve()?;
             let registry = Registry::for_config(&services, config::database_endpoint(&database_url));
-            let store = Store::new(&database_url, 1)?;
+            let store = Store::new(&database_url, 1, store::POOL_WAIT_TIMEOUT)?;
             probe::check_once(&registry, probe::configured(&services, &store)?).await;
             print!("{}", registry.table());
             let down: Vec<&str> = required

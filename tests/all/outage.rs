@@ -218,3 +218,57 @@ fn postgres_stopped_under_load() {
         .collect();
     assert_stored(&db, "log", &acknowledged);
 }
+
+/// Every pooled connection busy is overload, not an outage: requests that
+/// wait past `--db-pool-wait-ms` get 503 `overloaded` with `Retry-After`, but
+/// the breaker stays closed (passive ejection would otherwise turn a burst of
+/// slow queries into 30 s of refusals), and the next request is served.
+#[test]
+fn a_busy_pool_is_overload_not_an_outage() {
+    let db = TestDb::new("busy_pool");
+    let key = db.key("busy");
+    let flags = [
+        "--migrate",
+        "--db-max-connections",
+        "1",
+        "--db-pool-wait-ms",
+        "300",
+        "--auth-cache-ms",
+        "60000",
+    ];
+    // Probes 30 s apart: after the first, none runs during the test to
+    // close a breaker that the burst might have opened.
+    let server = Server::start_env(&db.url, &flags, &[("ZERODB_HEALTH_INTERVAL_MS", "30000".into())]);
+    let probed = Instant::now();
+    while crate::health::service(&server, &key, "postgres")["status"] != "healthy" {
+        assert!(probed.elapsed() < Duration::from_secs(5), "no first probe");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.call("PUT", "/v1/collections/c", &key, Some(&json!({"dims": 4})));
+    let first = json!({"vectors": [{"id": "a", "values": [1.0, 0.0, 0.0, 0.0]}]});
+    server.call("PUT", "/v1/collections/c/vectors", &key, Some(&first)).ok();
+
+    // The pool's one connection blocks behind a lock the test holds.
+    let mut admin = db.client();
+    let mut lock = admin.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE zerodb.collections IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let blocked = std::thread::scope(|scope| {
+        let write = scope.spawn(|| {
+            let body = json!({"vectors": [{"id": "b", "values": [0.0, 1.0, 0.0, 0.0]}]});
+            server.call("PUT", "/v1/collections/c/vectors", &key, Some(&body))
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        for n in 0..8 {
+            let reply = server.call("GET", &format!("/v1/collections/c/vectors/missing-{n}"), &key, None);
+            assert_eq!((reply.status, reply.error_code()), (503, "overloaded"), "request {n}");
+            assert!(reply.retry_after.is_some(), "request {n} has no Retry-After");
+        }
+        assert!(postgres_up(&server), "a busy pool opened the breaker");
+        lock.rollback().unwrap();
+        write.join().unwrap()
+    });
+    assert_eq!(blocked.status, 200, "the write that waited for the lock");
+    let reply = server.call("GET", "/v1/collections/c/vectors/b", &key, None);
+    assert_eq!(reply.status, 200, "served after the burst: {:?}", reply.json);
+}

@@ -31,9 +31,9 @@ const RETRY_AFTER_SECS: u32 = 2;
 /// How long to wait for a new connection before answering 503.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long a request may queue for a busy pool's next free connection.
-/// Longer than a connect: a full pool under load is slow, not broken.
-const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request may queue for a busy pool's next free connection, by
+/// default. Longer than a connect: a full pool under load is slow, not broken.
+pub const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The pooled PostgreSQL store.
 #[derive(Clone)]
@@ -52,9 +52,10 @@ pub struct Store {
 pub type Result<T> = std::result::Result<T, ApiError>;
 
 impl Store {
-    /// Builds the pool; connects lazily, so a database that is down at start
+    /// Builds the pool, where a request waits up to `pool_wait` for a free
+    /// connection; connects lazily, so a database that is down at start
     /// turns into 503s rather than a failed start.
-    pub fn new(database_url: &str, max_connections: usize) -> anyhow::Result<Store> {
+    pub fn new(database_url: &str, max_connections: usize, pool_wait: Duration) -> anyhow::Result<Store> {
         let mut config: tokio_postgres::Config = database_url.parse()?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("zerodb-edge");
@@ -77,7 +78,7 @@ impl Store {
                 .build()
         };
         Ok(Store {
-            pool: pool(max_connections, POOL_WAIT_TIMEOUT)?,
+            pool: pool(max_connections, pool_wait)?,
             probe_pool: pool(1, CONNECT_TIMEOUT)?,
             auth: keys::AuthCache::default(),
             health: Arc::new(Service::new(ServiceId::Postgres, Some(String::new()))),
