@@ -242,10 +242,11 @@ fn main() {
             }
         }
         println!(
-            "  {op:7} {:8.0} req/s   p50 {:8.3} ms   p99 {:8.3} ms   errors {failed}   ({} requests)",
+            "  {op:7} {:8.0} req/s   p50 {:8.3} ms   p99 {:8.3} ms   max {:6.2} s   errors {failed}   ({} requests)",
             list.len() as f64 / wall.as_secs_f64(),
             pct(0.5),
             pct(0.99),
+            pct(1.0) / 1e3,
             list.len()
         );
     }

@@ -1,6 +1,8 @@
 //! Projects and API keys. A key is 32 random bytes shown once at creation;
 //! only its SHA-256 is stored (a key has 256 bits of entropy, so a fast hash
-//! is enough), and it is looked up by that hash.
+//! is enough), and it is looked up by that hash. The key itself is never
+//! compared with anything, so comparison timing says nothing about it:
+//! learning from it would take a SHA-256 preimage.
 
 use super::{db_error, Result, Store};
 use edge_core::model::{ApiError, ErrorKind};
