@@ -294,7 +294,8 @@ impl Service {
         }
     }
 
-    /// Ends an ejection whose period is over even when no probe ran.
+    /// Ends an ejection whose period is over; the prober calls it before each
+    /// probe, so that the probe's outcome decides what follows.
     fn expire_ejection(&self) {
         let mut state = self.lock();
         if state.ejected_until.is_some_and(|until| Instant::now() >= until) {
@@ -459,9 +460,6 @@ impl Registry {
 
     /// What `/v1/health` shows.
     pub fn to_json(&self) -> serde_json::Value {
-        for service in &self.services {
-            service.expire_ejection();
-        }
         let services: serde_json::Map<String, serde_json::Value> = self
             .services
             .iter()
