@@ -5,8 +5,9 @@
 //! [`ProxyHandler`]: each worker owns one instance (so its hot-vector cache
 //! lives across requests) and serves one request at a time, since a miss
 //! blocks the instance's store while the origin call runs; more workers start
-//! when all are busy, up to a cap per shard. A worker is recycled after `max_requests` requests or
-//! when its linear memory passes a ceiling, and dropped when it traps.
+//! when all are busy, up to a cap per shard. A worker is recycled after
+//! `max_requests` requests or when its linear memory passes a ceiling, and
+//! dropped when it traps.
 
 use crate::origin::{self, Backends, OriginCtx};
 use std::future::Future;
