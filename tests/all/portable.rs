@@ -203,7 +203,40 @@ fn origin_api_refuses_callers_without_the_secret_and_survives_garbage() {
     assert_eq!(status, 200, "{created}");
     assert_eq!(created["spec"]["dims"], 3);
 
-    // Garbled and mutated bodies on every function: a 4xx JSON error, never a 5xx.
+    // A refusal is a 4xx with an error record; nothing is ever a 5xx.
+    // A failure prints the call in the corpus' form, ready to be kept there.
+    let check = |op: &str, bytes: Vec<u8>| {
+        let case = json!({"function": op, "body": String::from_utf8_lossy(&bytes)});
+        let (status, json) = origin_call(&origin, op, &good, bytes);
+        assert!((200..500).contains(&status), "{case} answered {status}: {json}");
+        if status >= 400 {
+            assert!(
+                json["error"]["reason"].is_string(),
+                "{case}: {status} without an error record: {json}"
+            );
+        }
+        status
+    };
+
+    // Calls that once mattered, `tests/corpus/origin/*.json`, each
+    // `{"function", "body"}`: every one is refused.
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/origin");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&corpus).unwrap() {
+        let path = entry.unwrap().path();
+        let case: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let op = case["function"].as_str().unwrap();
+        let status = check(op, case["body"].as_str().unwrap().as_bytes().to_vec());
+        assert!(
+            (400..500).contains(&status),
+            "{} was accepted ({status})",
+            path.display()
+        );
+        replayed += 1;
+    }
+    assert!(replayed > 0, "no corpus in {}", corpus.display());
+
+    // Garbled and mutated bodies on every function.
     let ops = [
         "project",
         "create-collection",
@@ -261,16 +294,7 @@ fn origin_api_refuses_callers_without_the_secret_and_survives_garbage() {
                 bytes = text.replacen("3", swapped, 1).into_bytes();
             }
         }
-        let (status, json) = origin_call(&origin, op, &good, bytes);
-        assert!(
-            (200..500).contains(&status),
-            "{op} answered {status} to a garbled body: {json}"
-        );
-        if status >= 400 {
-            assert!(
-                json["error"]["reason"].is_string(),
-                "{op}: {status} without an error record: {json}"
-            );
+        if check(op, bytes) >= 400 {
             checked += 1;
         }
     }
