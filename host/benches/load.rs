@@ -226,12 +226,12 @@ fn main() {
         let mut lat: Vec<Duration> = list.iter().map(|s| s.2).collect();
         lat.sort();
         let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1].as_secs_f64() * 1e3;
-        let failed = list.iter().filter(|s| !(200..300).contains(&s.1)).count();
-        errors += failed;
         let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
         for s in list.iter().filter(|s| !(200..300).contains(&s.1)) {
             *statuses.entry(s.1).or_default() += 1;
         }
+        let failed: usize = statuses.values().sum();
+        errors += failed;
         if !statuses.is_empty() {
             println!("  {op:7} failures by status: {statuses:?}");
         }

@@ -68,7 +68,7 @@ impl Endpoint {
 
 /// How one service is checked.
 pub enum Probe {
-    /// `SELECT 1` on the pool, past the circuit breaker.
+    /// `SELECT 1` on the store's probe connection, past the circuit breaker.
     Postgres(Store),
     /// `GET /readyz`; in cluster mode also `GET /cluster`.
     Qdrant(Endpoint),
@@ -87,8 +87,13 @@ fn json(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body).unwrap_or(serde_json::Value::Null)
 }
 
-fn short(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string()
+/// A health endpoint that answered, but not "healthy".
+fn answered(path: &str, status: u16, body: &[u8]) -> Outcome {
+    let short = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string();
+    Outcome::Failed {
+        error: format!("{path} answered {status} {short}"),
+        refused: false,
+    }
 }
 
 impl Probe {
@@ -120,10 +125,7 @@ impl Probe {
 async fn qdrant(endpoint: &Endpoint) -> Result<Outcome, Outcome> {
     let (status, body) = endpoint.get("/readyz").await?;
     if status != 200 {
-        return Ok(Outcome::Failed {
-            error: format!("/readyz answered {status}: {}", short(&body)),
-            refused: false,
-        });
+        return Ok(answered("/readyz", status, &body));
     }
     // Only a cluster-mode node has consensus to report on.
     if let Ok((200, body)) = endpoint.get("/cluster").await {
@@ -143,10 +145,7 @@ async fn minio(endpoint: &Endpoint) -> Result<Outcome, Outcome> {
     for path in ["/minio/health/cluster", "/minio/health/cluster/read"] {
         let (status, body) = endpoint.get(path).await?;
         if status != 200 {
-            return Ok(Outcome::Failed {
-                error: format!("{path} answered {status} {}", short(&body)),
-                refused: false,
-            });
+            return Ok(answered(path, status, &body));
         }
     }
     Ok(Outcome::Up)
@@ -156,10 +155,7 @@ async fn redpanda_admin(endpoint: &Endpoint) -> Result<Outcome, Outcome> {
     let (status, body) = endpoint.get("/v1/status/ready").await?;
     let ready = json(&body);
     if status != 200 || ready["status"] != "ready" {
-        return Ok(Outcome::Failed {
-            error: format!("/v1/status/ready answered {status} {}", short(&body)),
-            refused: false,
-        });
+        return Ok(answered("/v1/status/ready", status, &body));
     }
     let (status, body) = endpoint.get("/v1/cluster/health_overview").await?;
     let overview = json(&body);
@@ -169,10 +165,7 @@ async fn redpanda_admin(endpoint: &Endpoint) -> Result<Outcome, Outcome> {
             "cluster unhealthy: {}",
             overview.get("unhealthy_reasons").unwrap_or(&serde_json::Value::Null)
         )),
-        None => Outcome::Failed {
-            error: format!("/v1/cluster/health_overview answered {status} {}", short(&body)),
-            refused: false,
-        },
+        None => answered("/v1/cluster/health_overview", status, &body),
     })
 }
 
