@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
         path,
         authorization,
         content_type: None,
+        min_version: None,
         body,
     };
     fake_origin::check(&mut Edge::new(CacheConfig::default()), &request);

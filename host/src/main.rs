@@ -4,6 +4,7 @@
 //! implements that component's `origin` import natively over PostgreSQL +
 //! pgvector. See `docs/architecture.md`.
 
+mod coherence;
 mod config;
 mod events;
 mod files;
@@ -107,7 +108,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 services,
                 config::database_endpoint(&config.database_url),
             ));
+            let coherence = Arc::new(coherence::Coherence::default());
             let mut store = Store::new(&config.database_url, config.max_connections, config.pool_wait)?
+                .with_coherence(coherence.clone())
                 .with_auth_cache(config.auth_cache)
                 .with_health(registry.service(ServiceId::Postgres).clone());
             let events = (!services.brokers.is_empty()).then(|| Arc::new(tokio::sync::Notify::new()));
@@ -117,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if config.migrate {
                 store.migrate().await.context("applying migrations")?;
             }
+            coherence::spawn_feed(coherence.clone(), config.database_url.parse()?);
             for (id, probe) in probe::configured(services, &store)? {
                 probe::spawn(registry.clone(), id, probe);
             }
@@ -140,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store,
                 registry: registry.clone(),
                 files,
+                coherence,
             };
             let origin_api = config
                 .origin_secret

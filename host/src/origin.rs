@@ -3,6 +3,7 @@
 //! [`Store`], with no network hop. This module owns the host-side bindings of
 //! the WIT package; store errors become the WIT `error` record only here.
 
+use crate::coherence::Coherence;
 use crate::files::Files;
 use crate::health::Registry;
 use crate::store::{Project, Store};
@@ -27,12 +28,26 @@ pub struct Session {
     project: Project,
 }
 
-/// What answers origin calls: the database, the service registry, the files.
+/// What answers origin calls: the database, the service registry, the
+/// files, and the coherence table (shared with the store).
 #[derive(Clone)]
 pub struct Backends {
     pub store: Store,
     pub registry: Arc<Registry>,
     pub files: Files,
+    pub coherence: Arc<Coherence>,
+}
+
+impl Backends {
+    /// The registry and routing table, plus the coherence feed's state
+    /// (`coherence: {feed, collections, notifications, subscriptions}`).
+    pub fn health(&self) -> serde_json::Value {
+        let mut health = self.registry.to_json();
+        if let Some(object) = health.as_object_mut() {
+            object.insert("coherence".into(), self.coherence.to_json());
+        }
+        health
+    }
 }
 
 /// What origin calls need from a component instance's store.
@@ -161,7 +176,7 @@ impl OriginCtx {
 
 impl zerodb::edge::origin::Host for OriginCtx {
     async fn health(&mut self) -> String {
-        self.backends.registry.to_json().to_string()
+        self.backends.health().to_string()
     }
 }
 
@@ -195,6 +210,15 @@ impl zerodb::edge::origin::HostSession for OriginCtx {
     async fn describe_collection(&mut self, session: Resource<Session>, name: String) -> Res<wit::CollectionInfo> {
         let project = self.project_of(&session)?;
         Ok(self.backends.store.describe_collection(&project, &name).await?.into())
+    }
+
+    async fn collection_token(&mut self, session: Resource<Session>, name: String) -> Res<Option<wit::Token>> {
+        let project = self.project_of(&session)?;
+        let token = self.backends.store.collection_token(&project, &name).await?;
+        Ok(token.map(|t| wit::Token {
+            incarnation: t.incarnation,
+            version: t.version,
+        }))
     }
 
     async fn drop_collection(&mut self, session: Resource<Session>, name: String) -> Res<()> {

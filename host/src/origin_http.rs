@@ -170,7 +170,7 @@ impl OriginApi {
             ));
         }
         if call.method == "GET" && call.op == "health" {
-            return Reply::json(&self.backends.registry.to_json());
+            return Reply::json(&self.backends.health());
         }
         let mut ctx = OriginCtx {
             backends: self.backends.clone(),
@@ -226,6 +226,7 @@ async fn session_call(ctx: &mut OriginCtx, session: Resource<Session>, op: &str,
                     .await,
             ),
             "describe-collection" => Reply::result(ctx.describe_collection(s(), need(a.name, "name")?).await),
+            "collection-token" => Reply::result(ctx.collection_token(s(), need(a.name, "name")?).await),
             "drop-collection" => Reply::result(ctx.drop_collection(s(), need(a.name, "name")?).await),
             "upsert" => Reply::result(
                 ctx.upsert(s(), need(a.collection, "collection")?, need(a.records, "records")?)

@@ -177,6 +177,7 @@ impl Server {
         let status = response.status().as_u16();
         let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
         let (cache, retry_after) = (header("x-zerodb-cache"), header("retry-after"));
+        let instance = header("x-zerodb-edge-instance");
         let content_type = header("content-type");
         let body = response.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap();
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -186,6 +187,7 @@ impl Server {
             cache,
             retry_after,
             content_type,
+            instance,
             body,
             elapsed,
         }
@@ -265,6 +267,8 @@ pub struct Reply {
     pub cache: Option<String>,
     pub retry_after: Option<String>,
     pub content_type: Option<String>,
+    /// `x-zerodb-edge-instance`: which warm instance answered.
+    pub instance: Option<String>,
     pub body: Vec<u8>,
     pub elapsed: Duration,
 }

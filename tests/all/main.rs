@@ -4,6 +4,7 @@
 
 mod api;
 mod cache;
+mod coherence;
 mod containment;
 mod errors;
 mod events;

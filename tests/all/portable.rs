@@ -158,6 +158,69 @@ fn scenario_under_wasmtime_serve(component: &str, flags: &[&str]) {
     assert!(down.retry_after.is_some());
 }
 
+/// Under `wasmtime serve` the edge cannot ask the native host's coherence
+/// table for free: the adapter trusts a collection's token for a lease
+/// (`ZERODB_VERSION_LEASE_MS`) and asks the origin once it runs out. A write
+/// through the native host is therefore seen by every read that starts a
+/// lease after its acknowledgement; the measured lag is printed.
+#[test]
+fn a_write_through_the_native_host_is_seen_within_the_lease_under_wasmtime_serve() {
+    const LEASE: Duration = Duration::from_millis(300);
+    let db = TestDb::new("lease");
+    let key = db.key("portable");
+    let origin = origin(&db);
+    let lease = format!("ZERODB_VERSION_LEASE_MS={}", LEASE.as_millis());
+    let edge = wasmtime_serve(
+        &dist("edge.wasm"),
+        &origin,
+        &["-S", "p3,cli", "-W", "component-model-async", "--env", &lease],
+    );
+    origin
+        .call("PUT", "/v1/collections/leased", &key, Some(&json!({"dims": 4})))
+        .ok();
+    let body = json!({"vector": [1, 0.5, 0, 0], "k": 2});
+    let version_of = |reply: &crate::harness::Reply| reply.json["version"].as_u64().unwrap_or(0);
+    let (mut lags, mut hits, mut stale_within_lease) = (Vec::new(), 0, 0);
+    for n in 0..20 {
+        let values = [1.0, n as f32 / 10.0, 0.0, 1.0];
+        let written = json!({"vectors": [{"id": format!("v{n}"), "values": values}]});
+        let version = origin
+            .call("PUT", "/v1/collections/leased/vectors", &key, Some(&written))
+            .ok()["version"]
+            .as_u64()
+            .unwrap();
+        let acknowledged = Instant::now();
+        loop {
+            let started = acknowledged.elapsed();
+            let reply = edge.call("POST", "/v1/collections/leased/search", &key, Some(&body));
+            assert_eq!(reply.status, 200, "{}", reply.json);
+            hits += usize::from(reply.cache.as_deref() == Some("hit"));
+            if version_of(&reply) >= version {
+                lags.push(started);
+                break;
+            }
+            assert!(
+                started < LEASE,
+                "a read {started:?} after the write (lease {LEASE:?}) answered version {} < {version}",
+                version_of(&reply)
+            );
+            stale_within_lease += 1;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Warm the edge's cache for the next write: it must be hit.
+        for _ in 0..8 {
+            edge.call("POST", "/v1/collections/leased/search", &key, Some(&body));
+        }
+    }
+    lags.sort();
+    eprintln!(
+        "lease {LEASE:?}: write seen after p50 {:?}, max {:?}; {stale_within_lease} stale reads within the lease, {hits} hits",
+        lags[lags.len() / 2],
+        lags[lags.len() - 1]
+    );
+    assert!(hits > 0, "the edge never answered from its cache: nothing was tested");
+}
+
 fn origin_call(origin: &Server, op: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
     let reply = origin.send_with("POST", &format!("/origin/v1/{op}"), None, Some(body), headers);
     (reply.status, reply.json)

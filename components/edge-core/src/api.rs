@@ -3,7 +3,7 @@
 use crate::cache::{BodyKey, CollKey, Lookup};
 use crate::model::*;
 use crate::origin::{Connect, Origin};
-use crate::search;
+use crate::search::{self, Freshness};
 use crate::validate::{self, MAX_BATCH, MAX_BODY_BYTES, MAX_CONTENT_BYTES};
 use crate::wire;
 use crate::{CacheStatus, Edge, Request, Response, Served};
@@ -163,8 +163,9 @@ pub(crate) fn route<C: Connect>(
         }
         ("GET", Route::Collection(name)) => {
             validate::collection_name(&name)?;
+            // Always read at the origin: a description is small, and its
+            // count and version must be current.
             let info = served.origin(|| session.describe_collection(&name))?;
-            cache.put_info(&coll(&name), info.clone());
             ok(200, wire::collection(&info))
         }
         ("DELETE", Route::Collection(name)) => {
@@ -201,7 +202,17 @@ pub(crate) fn route<C: Connect>(
             validate::collection_name(&name)?;
             validate::id("id", &id)?;
             let c = coll(&name);
-            let cached = cache.vector(&c, &id);
+            let freshness = Freshness::of(
+                &session,
+                cache,
+                &c,
+                validate::min_version(request.min_version.as_deref())?,
+                served,
+            )?;
+            let cached = match freshness {
+                Freshness::Bypass => Lookup::Absent,
+                _ => cache.vector(&c, &id, freshness.now()),
+            };
             let record = match cached {
                 Lookup::Fresh(record) => {
                     served.cache = CacheStatus::Hit;
@@ -209,8 +220,10 @@ pub(crate) fn route<C: Connect>(
                 }
                 cached => match served.origin(|| session.get(&name, &id)) {
                     Ok(record) => {
-                        served.cache = CacheStatus::Miss;
-                        cache.put_vector(&c, record.clone());
+                        if let Freshness::Current(token) = freshness {
+                            served.cache = CacheStatus::Miss;
+                            cache.put_vector(&c, record.clone(), token);
+                        }
                         record
                     }
                     Err(e) => search::stale_or(cached.any(), e, served)?,
@@ -234,17 +247,30 @@ pub(crate) fn route<C: Connect>(
         ("POST", Route::Search(name)) => {
             validate::collection_name(&name)?;
             let c = coll(&name);
+            let header_min = validate::min_version(request.min_version.as_deref())?;
+            let freshness = Freshness::of(&session, cache, &c, header_min, served)?;
             // The same bytes as a request answered before: no parsing needed.
             // (A `strong` request is never cached, so never replayed.)
             let body_key = BodyKey::of(body);
-            if let Some(result) = cache.search_by_body(&c, body_key) {
-                served.cache = CacheStatus::Hit;
-                return ok(200, wire::search(&result, "edge"));
+            if let Freshness::Current(now) = freshness {
+                if let Some(result) = cache.search_by_body(&c, body_key, now) {
+                    served.cache = CacheStatus::Hit;
+                    return ok(200, wire::search(&result, "edge"));
+                }
             }
             let search: wire::Search = validate::json_body(body)?;
             let request = search_request(&search)?;
-            let strong = search.consistency == wire::Consistency::Strong;
-            let (result, source) = search::run(cache, &session, &c, &request, strong, body_key, served)?;
+            let min_version = header_min.max(search.min_version);
+            let freshness = match freshness {
+                _ if search.consistency == wire::Consistency::Strong => Freshness::Bypass,
+                Freshness::Current(now) if min_version.is_some_and(|min| now.version < min) => Freshness::Bypass,
+                other => other,
+            };
+            // A body that names a min_version is never replayed by its bytes:
+            // the entry it would find may have been stored by another body.
+            let replay = search.min_version.is_none().then_some(body_key);
+            let (result, source) = search::run(cache, &session, &c, &request, freshness, replay, served)?;
+            let result = search::at_least(result, min_version)?;
             ok(200, wire::search(&result, source))
         }
         ("POST", Route::Memory) => {

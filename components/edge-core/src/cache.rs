@@ -9,10 +9,17 @@
 //!   collection's threshold (1.0 = the same vector);
 //! - hot collections: small collections loaded whole and searched exactly.
 //!
-//! Eviction is least-recently-used over whole entries, by bytes. Entries
-//! carry the time they were fetched; past the TTL they are only served when
-//! the origin cannot answer (stale-if-error). Writes through the edge
-//! invalidate what they touch at once.
+//! Eviction is least-recently-used over whole entries, by bytes.
+//!
+//! Coherence: every entry carries the collection's [`Token`] it was read
+//! under, and every lookup passes the current token, which the origin
+//! answers from memory. An entry older than the current token is dropped,
+//! never served, so a write acknowledged anywhere is seen by the next read
+//! in every instance. When the current token cannot be learned (the origin
+//! is unreachable), entries are only served as stale. Entries other than
+//! hot copies also carry the time they were fetched and are refetched past
+//! the TTL. A write through this instance patches its hot copy and keeps
+//! its untouched vectors when nothing else was written in between.
 
 use crate::kernels;
 use crate::model::*;
@@ -150,10 +157,13 @@ struct Slot {
     value: Value,
     bytes: usize,
     fetched: Instant,
+    /// The collection's token when the value was read.
+    token: Token,
     tick: u64,
 }
 
-/// A cache answer: fresh, or past its TTL (servable only as `stale`).
+/// A cache answer: fresh, or servable only as `stale` (past its TTL, or
+/// looked up without a current token).
 pub enum Lookup<T> {
     Fresh(T),
     Expired(T),
@@ -285,9 +295,10 @@ impl Cache {
         Some(slot)
     }
 
-    /// Stores `value` under `key`, evicting least-recently-used entries to
-    /// stay within the budget. A value larger than the budget is not admitted.
-    fn insert(&mut self, key: Key, value: Value, bytes: usize, fetched: Instant) {
+    /// Stores `value` under `key`, read under `token`, evicting
+    /// least-recently-used entries to stay within the budget. A value larger
+    /// than the budget is not admitted.
+    fn insert(&mut self, key: Key, value: Value, bytes: usize, fetched: Instant, token: Token) {
         let bytes = bytes + ENTRY_OVERHEAD;
         self.remove(&key);
         if bytes > self.config.budget_bytes {
@@ -308,18 +319,30 @@ impl Cache {
                 value,
                 bytes,
                 fetched,
+                token,
                 tick: self.tick,
             },
         );
         self.bytes += bytes;
     }
 
-    fn lookup<T>(&mut self, key: &Key, get: impl FnOnce(&Value) -> Option<T>) -> Lookup<T> {
+    /// Looks `key` up against the collection's current token `now` (none:
+    /// unknown, so nothing is fresh). An entry older than `now` is dropped.
+    fn lookup<T>(&mut self, key: &Key, now: Option<Token>, get: impl FnOnce(&Value) -> Option<T>) -> Lookup<T> {
         let ttl = self.config.ttl;
+        let outdated = match (self.map.get(key), now) {
+            (None, _) => return Lookup::Absent,
+            (Some(slot), Some(now)) => slot.token < now,
+            (Some(_), None) => false,
+        };
+        if outdated {
+            self.remove(key);
+            return Lookup::Absent;
+        }
         let Some(slot) = self.touch(key) else {
             return Lookup::Absent;
         };
-        let fresh = slot.fetched.elapsed() < ttl;
+        let fresh = now.is_some() && (matches!(key, Key::Hot(_)) || slot.fetched.elapsed() < ttl);
         match get(&slot.value) {
             Some(v) if fresh => Lookup::Fresh(v),
             Some(v) => Lookup::Expired(v),
@@ -327,45 +350,51 @@ impl Cache {
         }
     }
 
-    pub fn info(&mut self, coll: &CollKey) -> Lookup<CollectionInfo> {
-        self.lookup(&Key::Info(coll.clone()), |v| match v {
+    pub fn info(&mut self, coll: &CollKey, now: Option<Token>) -> Lookup<CollectionInfo> {
+        self.lookup(&Key::Info(coll.clone()), now, |v| match v {
             Value::Info(info) => Some(info.clone()),
             _ => None,
         })
     }
 
-    pub fn put_info(&mut self, coll: &CollKey, info: CollectionInfo) {
+    pub fn put_info(&mut self, coll: &CollKey, info: CollectionInfo, token: Token) {
         let bytes = info.name.len() + 64;
-        self.insert(Key::Info(coll.clone()), Value::Info(info), bytes, Instant::now());
+        self.insert(Key::Info(coll.clone()), Value::Info(info), bytes, Instant::now(), token);
     }
 
     /// A vector by id, from a hot collection or the vector entries.
-    pub fn vector(&mut self, coll: &CollKey, id: &str) -> Lookup<VectorRecord> {
-        if let Lookup::Fresh(Some(record)) = self.lookup(&Key::Hot(coll.clone()), |v| match v {
+    pub fn vector(&mut self, coll: &CollKey, id: &str, now: Option<Token>) -> Lookup<VectorRecord> {
+        if let Lookup::Fresh(Some(record)) = self.lookup(&Key::Hot(coll.clone()), now, |v| match v {
             Value::Hot(hot) => Some(hot.get(id)),
             _ => None,
         }) {
             return Lookup::Fresh(record);
         }
-        self.lookup(&Key::Vector(coll.clone(), id.to_string()), |v| match v {
+        self.lookup(&Key::Vector(coll.clone(), id.to_string()), now, |v| match v {
             Value::Vector(record) => Some(record.clone()),
             _ => None,
         })
     }
 
-    pub fn put_vector(&mut self, coll: &CollKey, record: VectorRecord) {
+    pub fn put_vector(&mut self, coll: &CollKey, record: VectorRecord, token: Token) {
         let bytes = 32 + record.id.len() + vector_bytes(&record.values) + record.metadata.len();
         let key = Key::Vector(coll.clone(), record.id.clone());
-        self.insert(key, Value::Vector(record), bytes, Instant::now());
+        self.insert(key, Value::Vector(record), bytes, Instant::now(), token);
     }
 
     /// A cached result for `request`: the entry of the same query, or (under a
     /// semantic threshold below 1) the closest cached query of the same shape
     /// whose cosine similarity to it is at least `similarity`.
-    pub fn search(&mut self, coll: &CollKey, request: &SearchRequest, similarity: f32) -> Lookup<SearchResult> {
+    pub fn search(
+        &mut self,
+        coll: &CollKey,
+        request: &SearchRequest,
+        similarity: f32,
+        now: Option<Token>,
+    ) -> Lookup<SearchResult> {
         let (group, hash) = result_key(coll, request);
         let exact = Key::Result(group.0.clone(), group.1.clone(), hash);
-        let found = self.lookup(&exact, |v| match v {
+        let found = self.lookup(&exact, now, |v| match v {
             Value::Result(q) if q.vector == request.vector => Some(q.result.clone()),
             _ => None,
         });
@@ -378,6 +407,9 @@ impl Cache {
             .into_iter()
             .filter_map(|h| {
                 let slot = self.map.get(&Key::Result(group.0.clone(), group.1.clone(), h))?;
+                if now.is_some_and(|now| slot.token < now) {
+                    return None;
+                }
                 let Value::Result(q) = &slot.value else { return None };
                 if q.vector.len() != request.vector.len() {
                     return None;
@@ -387,7 +419,7 @@ impl Cache {
             })
             .max_by(|a, b| a.0.total_cmp(&b.0));
         match best {
-            Some((_, h)) => self.lookup(&Key::Result(group.0, group.1, h), |v| match v {
+            Some((_, h)) => self.lookup(&Key::Result(group.0, group.1, h), now, |v| match v {
                 Value::Result(q) => Some(q.result.clone()),
                 _ => None,
             }),
@@ -397,22 +429,30 @@ impl Cache {
 
     /// A fresh answer fetched for exactly this request body, unless the
     /// collection is due to be loaded whole (then the full path runs).
-    pub fn search_by_body(&mut self, coll: &CollKey, body: BodyKey) -> Option<SearchResult> {
+    pub fn search_by_body(&mut self, coll: &CollKey, body: BodyKey, now: Token) -> Option<SearchResult> {
         let key = self.bodies.get(&(coll.clone(), body))?.clone();
-        let info = self.info(coll).any()?;
+        let info = self.info(coll, Some(now)).fresh()?;
         if self.admit_hot(coll, &info) {
             return None;
         }
-        self.lookup(&key, |v| match v {
+        self.lookup(&key, Some(now), |v| match v {
             Value::Result(q) => Some(q.result.clone()),
             _ => None,
         })
         .fresh()
     }
 
-    /// Caches the answer to `request`; `body` is the request body it came in,
-    /// for [`Self::search_by_body`] (none for requests that must not be replayed).
-    pub fn put_search(&mut self, coll: &CollKey, request: &SearchRequest, result: SearchResult, body: Option<BodyKey>) {
+    /// Caches the answer to `request`, read under `token`; `body` is the
+    /// request body it came in, for [`Self::search_by_body`] (none for
+    /// requests that must not be replayed).
+    pub fn put_search(
+        &mut self,
+        coll: &CollKey,
+        request: &SearchRequest,
+        result: SearchResult,
+        body: Option<BodyKey>,
+        token: Token,
+    ) {
         let (group, hash) = result_key(coll, request);
         let query = CachedQuery {
             norm: kernels::norm(&request.vector),
@@ -422,7 +462,7 @@ impl Cache {
         };
         let bytes = query_bytes(&query) + if body.is_some() { 96 } else { 0 };
         let key = Key::Result(group.0.clone(), group.1.clone(), hash);
-        self.insert(key.clone(), Value::Result(query), bytes, Instant::now());
+        self.insert(key.clone(), Value::Result(query), bytes, Instant::now(), token);
         if !self.map.contains_key(&key) {
             return;
         }
@@ -460,60 +500,65 @@ impl Cache {
         *seen >= self.config.hot_admit_after
     }
 
-    pub fn hot(&mut self, coll: &CollKey) -> Option<(&HotCollection, bool)> {
-        let ttl = self.config.ttl;
-        let slot = self.touch(&Key::Hot(coll.clone()))?;
-        let fresh = slot.fetched.elapsed() < ttl;
-        match &slot.value {
-            Value::Hot(hot) => Some((hot, fresh)),
-            _ => None,
+    /// The hot copy of `coll`, checked against the current token `now`
+    /// like every entry (no TTL: the token alone says whether it is current).
+    pub fn hot(&mut self, coll: &CollKey, now: Option<Token>) -> Lookup<&HotCollection> {
+        let found = self.lookup(&Key::Hot(coll.clone()), now, |v| Some(matches!(v, Value::Hot(_))));
+        let fresh = match found {
+            Lookup::Fresh(true) => true,
+            Lookup::Expired(true) => false,
+            _ => return Lookup::Absent,
+        };
+        match self.map.get(&Key::Hot(coll.clone())).map(|slot| &slot.value) {
+            Some(Value::Hot(hot)) if fresh => Lookup::Fresh(hot),
+            Some(Value::Hot(hot)) => Lookup::Expired(hot),
+            _ => Lookup::Absent,
         }
     }
 
-    pub fn put_hot(&mut self, coll: &CollKey, hot: HotCollection) {
+    /// Keeps `hot`, read at its own version of the incarnation in `token`.
+    pub fn put_hot(&mut self, coll: &CollKey, hot: HotCollection, incarnation: u64) {
         let bytes = hot.bytes();
+        let token = Token {
+            incarnation,
+            version: hot.version,
+        };
         self.searches.remove(coll);
-        self.insert(Key::Hot(coll.clone()), Value::Hot(hot), bytes, Instant::now());
-    }
-
-    /// The origin confirmed the hot copy of `coll` is still at its version.
-    pub fn renew_hot(&mut self, coll: &CollKey) {
-        if let Some(slot) = self.map.get_mut(&Key::Hot(coll.clone())) {
-            slot.fetched = Instant::now();
-        }
-    }
-
-    pub fn drop_hot(&mut self, coll: &CollKey) {
-        self.remove(&Key::Hot(coll.clone()));
+        self.insert(Key::Hot(coll.clone()), Value::Hot(hot), bytes, Instant::now(), token);
     }
 
     pub fn has_hot(&self, coll: &CollKey) -> bool {
         self.map.contains_key(&Key::Hot(coll.clone()))
     }
 
-    /// A write through this edge changed `coll`: drop its results,
-    /// description and the touched ids, and patch its hot copy.
+    /// A write through this edge took `coll` to `version`: drop its results,
+    /// description and the touched ids. When the write was the very next
+    /// one after an entry's token (nothing else was written in between), the
+    /// hot copy is patched and untouched vectors are kept, both at the new
+    /// version; otherwise the token check drops them on their next use.
     pub fn apply_write(&mut self, coll: &CollKey, upserted: &[VectorRecord], deleted: &[&str], version: u64) {
-        let stale: Vec<Key> = self
-            .map
-            .keys()
-            .filter(|k| k.collection() == coll)
-            .filter(|k| match k {
-                Key::Info(_) | Key::Result(..) => true,
-                Key::Vector(_, id) => upserted.iter().any(|r| &r.id == id) || deleted.contains(&id.as_str()),
-                Key::Hot(_) => false,
-            })
-            .cloned()
-            .collect();
+        let touched = |id: &str| upserted.iter().any(|r| r.id == id) || deleted.contains(&id);
+        let mut stale = Vec::new();
+        for (key, slot) in self.map.iter_mut().filter(|(k, _)| k.collection() == coll) {
+            let next = slot.token.version + 1 == version;
+            match (key, &mut slot.value) {
+                (Key::Vector(_, id), _) if next && !touched(id) => slot.token.version = version,
+                (Key::Hot(_), Value::Hot(hot)) if next => {
+                    hot.apply(upserted, deleted, version);
+                    slot.token.version = version;
+                }
+                _ => stale.push(key.clone()),
+            }
+        }
         for key in stale {
             self.remove(&key);
         }
+        // A patched hot copy may have grown: account for it.
         let key = Key::Hot(coll.clone());
-        if let Some(mut slot) = self.remove(&key) {
-            if let Value::Hot(hot) = &mut slot.value {
-                hot.apply(upserted, deleted, version);
+        if let Some(slot) = self.remove(&key) {
+            if let Value::Hot(hot) = &slot.value {
                 let bytes = hot.bytes();
-                self.insert(key, slot.value, bytes, slot.fetched);
+                self.insert(key, slot.value, bytes, slot.fetched, slot.token);
             }
         }
     }
@@ -679,6 +724,16 @@ impl HotCollection {
 mod tests {
     use super::*;
 
+    /// The token every test entry is read under, unless a test says otherwise.
+    const T1: Token = Token {
+        incarnation: 7,
+        version: 1,
+    };
+
+    fn at(version: u64) -> Token {
+        Token { version, ..T1 }
+    }
+
     fn coll(name: &str) -> CollKey {
         CollKey {
             project: "p".into(),
@@ -719,25 +774,28 @@ mod tests {
     #[test]
     fn exact_and_semantic_result_hits() {
         let mut cache = Cache::new(CacheConfig::default());
-        cache.put_search(&coll("c"), &request(vec![1.0, 0.0]), result("a"), None);
+        cache.put_search(&coll("c"), &request(vec![1.0, 0.0]), result("a"), None, T1);
         assert!(cache
-            .search(&coll("c"), &request(vec![1.0, 0.0]), 1.0)
+            .search(&coll("c"), &request(vec![1.0, 0.0]), 1.0, Some(T1))
             .fresh()
             .is_some());
         // Close but not equal: only under a semantic threshold.
         let near = request(vec![1.0, 0.05]);
-        assert!(cache.search(&coll("c"), &near, 1.0).fresh().is_none());
-        assert!(cache.search(&coll("c"), &near, 0.99).fresh().is_some());
+        assert!(cache.search(&coll("c"), &near, 1.0, Some(T1)).fresh().is_none());
+        assert!(cache.search(&coll("c"), &near, 0.99, Some(T1)).fresh().is_some());
         // Other collection or project: never.
         assert!(cache
-            .search(&coll("d"), &request(vec![1.0, 0.0]), 1.0)
+            .search(&coll("d"), &request(vec![1.0, 0.0]), 1.0, Some(T1))
             .fresh()
             .is_none());
         let other = CollKey {
             project: "q".into(),
             name: "c".into(),
         };
-        assert!(cache.search(&other, &request(vec![1.0, 0.0]), 1.0).fresh().is_none());
+        assert!(cache
+            .search(&other, &request(vec![1.0, 0.0]), 1.0, Some(T1))
+            .fresh()
+            .is_none());
     }
 
     #[test]
@@ -755,14 +813,16 @@ mod tests {
             count: 100_000,
             version: 1,
         };
-        cache.put_info(&c, info);
+        cache.put_info(&c, info, T1);
         let body = BodyKey::of(br#"{"vector":[1,0]}"#);
-        cache.put_search(&c, &request(vec![1.0, 0.0]), result("a"), Some(body));
-        assert_eq!(cache.search_by_body(&c, body).unwrap().hits[0].id, "a");
-        assert!(cache.search_by_body(&c, BodyKey::of(br#"{"vector":[1, 0]}"#)).is_none());
-        assert!(cache.search_by_body(&coll("d"), body).is_none());
+        cache.put_search(&c, &request(vec![1.0, 0.0]), result("a"), Some(body), T1);
+        assert_eq!(cache.search_by_body(&c, body, T1).unwrap().hits[0].id, "a");
+        assert!(cache
+            .search_by_body(&c, BodyKey::of(br#"{"vector":[1, 0]}"#), T1)
+            .is_none());
+        assert!(cache.search_by_body(&coll("d"), body, T1).is_none());
         cache.apply_write(&c, &[record("b", vec![0.0, 1.0])], &[], 2);
-        assert!(cache.search_by_body(&c, body).is_none());
+        assert!(cache.search_by_body(&c, body, at(2)).is_none());
         assert!(cache.bodies.is_empty());
     }
 
@@ -774,33 +834,93 @@ mod tests {
         };
         let mut cache = Cache::new(config);
         for i in 0..500 {
-            cache.put_vector(&coll("c"), record(&format!("v{i}"), vec![0.5; 64]));
+            cache.put_vector(&coll("c"), record(&format!("v{i}"), vec![0.5; 64]), T1);
             assert!(cache.stats().bytes <= 64 * 1024);
         }
         assert!(cache.stats().evictions > 0);
         // The most recent entries survive.
-        assert!(cache.vector(&coll("c"), "v499").fresh().is_some());
-        assert!(cache.vector(&coll("c"), "v0").fresh().is_none());
+        assert!(cache.vector(&coll("c"), "v499", Some(T1)).fresh().is_some());
+        assert!(cache.vector(&coll("c"), "v0", Some(T1)).fresh().is_none());
     }
 
     #[test]
     fn writes_invalidate_and_patch_hot_collections() {
         let mut cache = Cache::new(CacheConfig::default());
         let c = coll("c");
-        cache.put_search(&c, &request(vec![1.0, 0.0]), result("a"), None);
-        cache.put_vector(&c, record("a", vec![1.0, 0.0]));
+        cache.put_search(&c, &request(vec![1.0, 0.0]), result("a"), None, T1);
+        cache.put_vector(&c, record("a", vec![1.0, 0.0]), T1);
+        cache.put_vector(&c, record("z", vec![0.5, 0.5]), T1);
         cache.put_hot(
             &c,
             HotCollection::new(Metric::Cosine, 2, 1, vec![record("a", vec![1.0, 0.0])]),
+            T1.incarnation,
         );
+        // The next write after version 1: the hot copy is patched, the
+        // untouched vector kept, the touched one and the results dropped.
         cache.apply_write(&c, &[record("b", vec![0.0, 1.0])], &["a"], 2);
-        assert!(cache.search(&c, &request(vec![1.0, 0.0]), 1.0).fresh().is_none());
-        let (hot, fresh) = cache.hot(&c).unwrap();
-        assert!(fresh);
+        assert!(cache
+            .search(&c, &request(vec![1.0, 0.0]), 1.0, Some(at(2)))
+            .fresh()
+            .is_none());
+        assert!(cache.vector(&c, "z", Some(at(2))).fresh().is_some());
+        let Lookup::Fresh(hot) = cache.hot(&c, Some(at(2))) else {
+            panic!("the patched hot copy is current at version 2");
+        };
         assert_eq!(hot.version, 2);
         assert_eq!(hot.len(), 1);
         assert_eq!(hot.get("b").unwrap().values, vec![0.0, 1.0]);
         assert!(hot.get("a").is_none());
+        // A write that skips a version (another writer got version 3): what
+        // this instance holds cannot be patched and goes.
+        cache.apply_write(&c, &[record("c", vec![0.0, 1.0])], &[], 4);
+        assert!(matches!(cache.hot(&c, Some(at(4))), Lookup::Absent));
+        assert!(!cache.has_hot(&c));
+        assert!(cache.vector(&c, "z", Some(at(4))).fresh().is_none());
+    }
+
+    /// The coherence rule: an entry read under an older token than the
+    /// current one is never served and is dropped; a newer or equal one is
+    /// served; with no current token everything is at most stale.
+    #[test]
+    fn entries_older_than_the_current_token_are_never_served() {
+        let mut cache = Cache::new(CacheConfig::default());
+        let c = coll("c");
+        let q = request(vec![1.0, 0.0]);
+        cache.put_search(&c, &q, result("a"), None, at(3));
+        cache.put_vector(&c, record("a", vec![1.0, 0.0]), at(3));
+        cache.put_hot(
+            &c,
+            HotCollection::new(Metric::Cosine, 2, 3, vec![record("a", vec![1.0, 0.0])]),
+            T1.incarnation,
+        );
+        // Equal or older current token (a host that has not heard of a later
+        // write yet is never behind the entry it tagged): fresh.
+        assert!(cache.search(&c, &q, 1.0, Some(at(3))).fresh().is_some());
+        assert!(cache.search(&c, &q, 0.9, Some(at(2))).fresh().is_some());
+        // Unknown current token: stale only.
+        assert!(matches!(cache.search(&c, &q, 1.0, None), Lookup::Expired(_)));
+        assert!(matches!(cache.vector(&c, "a", None), Lookup::Expired(_)));
+        assert!(matches!(cache.hot(&c, None), Lookup::Expired(_)));
+        // Someone else wrote version 4: nothing is served, not even as stale.
+        assert!(matches!(cache.search(&c, &q, 1.0, Some(at(4))), Lookup::Absent));
+        assert!(matches!(cache.search(&c, &q, 1.0, None), Lookup::Absent));
+        assert!(matches!(cache.vector(&c, "a", Some(at(4))), Lookup::Absent));
+        assert!(matches!(cache.hot(&c, Some(at(4))), Lookup::Absent));
+        assert_eq!(cache.stats().entries, 0, "outdated entries are dropped");
+        // A new incarnation (dropped and created again) outranks every
+        // version of the old one, even a larger version number.
+        cache.put_vector(&c, record("a", vec![1.0, 0.0]), at(9));
+        let next = Token {
+            incarnation: T1.incarnation + 1,
+            version: 0,
+        };
+        assert!(matches!(cache.vector(&c, "a", Some(next)), Lookup::Absent));
+        // The semantic lookup checks tokens too.
+        cache.put_search(&c, &q, result("a"), None, at(3));
+        assert!(cache
+            .search(&c, &request(vec![1.0, 0.01]), 0.9, Some(at(4)))
+            .fresh()
+            .is_none());
     }
 
     /// The eviction policy, measured: on a Zipf(1) stream over 5000 vectors
@@ -834,9 +954,9 @@ mod tests {
         let (mut hits, rounds) = (0, 60_000);
         for round in 0..rounds + 10_000 {
             let id = format!("{:05}", next());
-            let hit = cache.vector(&coll("c"), &id).fresh().is_some();
+            let hit = cache.vector(&coll("c"), &id, Some(T1)).fresh().is_some();
             if !hit {
-                cache.put_vector(&coll("c"), record(&id, vec![0.5; 64]));
+                cache.put_vector(&coll("c"), record(&id, vec![0.5; 64]), T1);
             }
             if round >= 10_000 && hit {
                 hits += 1;
@@ -855,10 +975,10 @@ mod tests {
             ttl: Duration::from_millis(20),
             ..CacheConfig::default()
         });
-        cache.put_vector(&coll("c"), record("a", vec![1.0]));
-        assert!(matches!(cache.vector(&coll("c"), "a"), Lookup::Fresh(_)));
+        cache.put_vector(&coll("c"), record("a", vec![1.0]), T1);
+        assert!(matches!(cache.vector(&coll("c"), "a", Some(T1)), Lookup::Fresh(_)));
         std::thread::sleep(Duration::from_millis(30));
-        assert!(matches!(cache.vector(&coll("c"), "a"), Lookup::Expired(_)));
+        assert!(matches!(cache.vector(&coll("c"), "a", Some(T1)), Lookup::Expired(_)));
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct Request {
     pub authorization: Option<String>,
     /// The `Content-Type` header, if any (kept for stored files).
     pub content_type: Option<String>,
+    /// The `x-zerodb-min-version` header, if any: read at least this
+    /// collection version.
+    pub min_version: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -101,10 +104,16 @@ impl CacheStatus {
     }
 }
 
+/// The request header that asks a read for at least a collection version.
+pub const MIN_VERSION_HEADER: &str = "x-zerodb-min-version";
+
 /// The edge front's state, kept for the life of a component instance: the
 /// hot-vector cache.
 pub struct Edge {
     pub(crate) cache: cache::Cache,
+    /// A random id of this instance, sent as `x-zerodb-edge-instance` so that
+    /// operators and tests can tell warm instances apart.
+    instance: u64,
 }
 
 /// Per-request bookkeeping: how long the origin took and how the cache served.
@@ -125,8 +134,10 @@ impl Served {
 
 impl Edge {
     pub fn new(config: cache::CacheConfig) -> Self {
+        use std::hash::BuildHasher;
         Edge {
             cache: cache::Cache::new(config),
+            instance: std::collections::hash_map::RandomState::new().hash_one(0u8),
         }
     }
 
@@ -157,6 +168,9 @@ impl Edge {
         response
             .headers
             .push(("x-zerodb-cache".into(), served.cache.as_str().into()));
+        response
+            .headers
+            .push(("x-zerodb-edge-instance".into(), format!("{:016x}", self.instance)));
         response.headers.push((
             "server-timing".into(),
             format!(

@@ -77,6 +77,16 @@ pub struct SearchResult {
     pub version: u64,
 }
 
+/// A collection's coherence token (`zerodb:edge/origin.token`): its
+/// incarnation (new and larger each time the name is created) and its
+/// version within it. Ordered as (incarnation, version); tokens of one name
+/// only grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Token {
+    pub incarnation: u64,
+    pub version: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteResult {
     pub affected: u64,

@@ -17,6 +17,9 @@ pub trait Origin {
     fn project(&self) -> String;
     fn create_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo, ApiError>;
     fn describe_collection(&self, name: &str) -> Result<CollectionInfo, ApiError>;
+    /// The collection's current coherence token, none when it does not
+    /// exist; cheap (answered from the origin's memory or a lease).
+    fn collection_token(&self, name: &str) -> Result<Option<Token>, ApiError>;
     fn drop_collection(&self, name: &str) -> Result<(), ApiError>;
     fn upsert(&self, collection: &str, records: &[VectorRecord]) -> Result<WriteResult, ApiError>;
     fn get(&self, collection: &str, id: &str) -> Result<VectorRecord, ApiError>;

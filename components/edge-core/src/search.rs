@@ -1,5 +1,7 @@
-//! The search path: hot collection, then cached results, then the origin;
-//! stale entries only when the origin cannot answer.
+//! The read path: what a read may take from the cache given the collection's
+//! current token, and the search itself (hot collection, then cached
+//! results, then the origin; stale entries only when the origin cannot
+//! answer).
 
 use crate::cache::{BodyKey, Cache, CollKey, HotCollection, Lookup};
 use crate::model::*;
@@ -9,6 +11,52 @@ use crate::{CacheStatus, Served};
 
 /// Vectors per page when loading a hot collection.
 const HOT_PAGE: u32 = 1000;
+
+/// What a read may take from the cache.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Freshness {
+    /// The collection's current token: entries read under it are fresh,
+    /// and what the origin answers is cached under it.
+    Current(Token),
+    /// The current token cannot be learned (the origin is unreachable):
+    /// cached entries may only be served as stale, and nothing is cached.
+    Unknown,
+    /// The cache is skipped: a `strong` read, a `min_version` the edge has
+    /// not seen yet, or a collection that does not exist (the origin says so).
+    Bypass,
+}
+
+impl Freshness {
+    /// Learns the collection's current token from the origin (a cheap call
+    /// answered from memory). `min_version` is the version a client asks
+    /// to read at least.
+    pub fn of(
+        session: &impl Origin,
+        cache: &mut Cache,
+        coll: &CollKey,
+        min_version: Option<u64>,
+        served: &mut Served,
+    ) -> Result<Freshness, ApiError> {
+        match served.origin(|| session.collection_token(&coll.name)) {
+            Ok(Some(token)) if min_version.is_none_or(|min| token.version >= min) => Ok(Freshness::Current(token)),
+            Ok(Some(_)) => Ok(Freshness::Bypass),
+            Ok(None) => {
+                cache.forget_collection(coll);
+                Ok(Freshness::Bypass)
+            }
+            Err(e) if e.kind == ErrorKind::Unavailable => Ok(Freshness::Unknown),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The token lookups check entries against; none when unknown.
+    pub fn now(self) -> Option<Token> {
+        match self {
+            Freshness::Current(token) => Some(token),
+            _ => None,
+        }
+    }
+}
 
 /// Serves `fallback` as stale when `err` says the origin is unavailable;
 /// otherwise passes `err` on.
@@ -22,93 +70,112 @@ pub(crate) fn stale_or<T>(fallback: Option<T>, err: ApiError, served: &mut Serve
     }
 }
 
+/// Refuses an answer older than the version the client asked for. A hit is
+/// never older (it is served only under a token at least that version);
+/// an origin answer is older only when the client names a version the
+/// collection never reached (or one of an earlier incarnation), and a stale
+/// one when the origin is unreachable.
+pub(crate) fn at_least(result: SearchResult, min_version: Option<u64>) -> Result<SearchResult, ApiError> {
+    match min_version {
+        Some(min) if result.version < min => Err(ApiError::unavailable(
+            "version_not_reached",
+            format!(
+                "the collection is at version {}, before the min_version {min} asked for",
+                result.version
+            ),
+            1,
+        )),
+        _ => Ok(result),
+    }
+}
+
 /// Answers a search; the second value is where it was answered (`edge` or `origin`).
 pub(crate) fn run(
     cache: &mut Cache,
     session: &impl Origin,
     coll: &CollKey,
     request: &SearchRequest,
-    strong: bool,
-    body: BodyKey,
+    freshness: Freshness,
+    body: Option<BodyKey>,
     served: &mut Served,
 ) -> Result<(SearchResult, &'static str), ApiError> {
     let name = coll.name.as_str();
-    if strong {
-        served.cache = CacheStatus::Bypass;
-        return Ok((served.origin(|| session.search(name, request))?, "origin"));
-    }
+    let now = match freshness {
+        Freshness::Bypass => {
+            served.cache = CacheStatus::Bypass;
+            return Ok((served.origin(|| session.search(name, request))?, "origin"));
+        }
+        Freshness::Current(token) => Some(token),
+        Freshness::Unknown => None,
+    };
     if request.filter.is_none() {
-        if let Some(result) = from_hot(cache, session, coll, request, served)? {
-            return Ok((result, "edge"));
+        if let Lookup::Fresh(hot) = cache.hot(coll, now) {
+            validate::vector(&request.vector, Some(hot.dims as u32))?;
+            served.cache = CacheStatus::Hit;
+            return Ok((hot.search(request), "edge"));
         }
     }
 
-    let info = match cache.info(coll) {
+    let info = match cache.info(coll, now) {
         Lookup::Fresh(info) => info,
-        stale => match served.origin(|| session.describe_collection(name)) {
+        _ => match served.origin(|| session.describe_collection(name)) {
             Ok(info) => {
-                cache.put_info(coll, info.clone());
+                if let Some(token) = now {
+                    cache.put_info(coll, info.clone(), token);
+                }
                 info
             }
-            Err(e) => {
-                let fallback = stale.any().and_then(|_| cache.search(coll, request, 1.0).any());
-                return stale_or(fallback, e, served).map(|r| (r, "edge"));
-            }
+            Err(e) => return stale_or(stale(cache, coll, request, now), e, served).map(|r| (r, "edge")),
         },
     };
     validate::vector(&request.vector, Some(info.spec.dims))?;
-    let answer = match cache.search(coll, request, info.spec.cache_similarity) {
+    let answer = match cache.search(coll, request, info.spec.cache_similarity, now) {
         Lookup::Fresh(result) => {
             served.cache = CacheStatus::Hit;
             (result, "edge")
         }
-        cached => match served.origin(|| session.search(name, request)) {
+        _ => match served.origin(|| session.search(name, request)) {
             Ok(result) => {
                 served.cache = CacheStatus::Miss;
-                cache.put_search(coll, request, result.clone(), Some(body));
+                if let Some(token) = now {
+                    cache.put_search(coll, request, result.clone(), body, token);
+                }
                 (result, "origin")
             }
-            Err(e) => return stale_or(cached.any(), e, served).map(|r| (r, "edge")),
+            Err(e) => return stale_or(stale(cache, coll, request, now), e, served).map(|r| (r, "edge")),
         },
     };
-    if request.filter.is_none() && cache.admit_hot(coll, &info) {
-        load_hot(cache, session, coll, &info, served);
+    if let Some(token) = now {
+        if request.filter.is_none() && cache.admit_hot(coll, &info) {
+            load_hot(cache, session, coll, &info, token, served);
+        }
     }
     Ok(answer)
 }
 
-/// Searches the hot copy of the collection, if there is one. An expired copy
-/// is kept when the origin says its version has not moved.
-fn from_hot(
-    cache: &mut Cache,
-    session: &impl Origin,
-    coll: &CollKey,
-    request: &SearchRequest,
-    served: &mut Served,
-) -> Result<Option<SearchResult>, ApiError> {
-    let Some((dims, version, fresh)) = cache.hot(coll).map(|(hot, fresh)| (hot.dims, hot.version, fresh)) else {
-        return Ok(None);
-    };
-    validate::vector(&request.vector, Some(dims as u32))?;
-    served.cache = CacheStatus::Hit;
-    if !fresh {
-        match served.origin(|| session.describe_collection(&coll.name)) {
-            Ok(info) if info.version == version => cache.renew_hot(coll),
-            Ok(info) => {
-                cache.drop_hot(coll);
-                cache.put_info(coll, info);
-                return Ok(None);
-            }
-            Err(e) if e.kind == ErrorKind::Unavailable => served.cache = CacheStatus::Stale,
-            Err(e) => return Err(e),
-        }
+/// What the cache can still say about `request` when the origin cannot
+/// answer: the same query's result, or a search of the hot copy. Entries
+/// known to be outdated were dropped by the lookups and are never served.
+fn stale(cache: &mut Cache, coll: &CollKey, request: &SearchRequest, now: Option<Token>) -> Option<SearchResult> {
+    if let Some(result) = cache.search(coll, request, 1.0, now).any() {
+        return Some(result);
     }
-    Ok(cache.hot(coll).map(|(hot, _)| hot.search(request)))
+    let hot = cache.hot(coll, now).any()?;
+    (request.filter.is_none() && hot.dims == request.vector.len()).then(|| hot.search(request))
 }
 
 /// Loads a whole collection page by page; gives up (the collection just
-/// stays cold) if it changes meanwhile or the origin fails.
-fn load_hot(cache: &mut Cache, session: &impl Origin, coll: &CollKey, info: &CollectionInfo, served: &mut Served) {
+/// stays cold) if it changes meanwhile or the origin fails. The copy is
+/// current at the version its pages were read at, in the incarnation of
+/// `token` (the token learned before the first page).
+fn load_hot(
+    cache: &mut Cache,
+    session: &impl Origin,
+    coll: &CollKey,
+    info: &CollectionInfo,
+    token: Token,
+    served: &mut Served,
+) {
     let mut records = Vec::with_capacity(info.count as usize);
     let mut after: Option<String> = None;
     let mut version = None;
@@ -118,6 +185,7 @@ fn load_hot(cache: &mut Cache, session: &impl Origin, coll: &CollKey, info: &Col
             Err(_) => return,
         };
         if *version.get_or_insert(page.version) != page.version
+            || page.version < token.version
             || records.len() + page.records.len() > cache.config().hot_max_vectors as usize
         {
             return;
@@ -129,5 +197,5 @@ fn load_hot(cache: &mut Cache, session: &impl Origin, coll: &CollKey, info: &Col
         }
     }
     let hot = HotCollection::new(info.spec.metric, info.spec.dims as usize, version.unwrap_or(0), records);
-    cache.put_hot(coll, hot);
+    cache.put_hot(coll, hot, token.incarnation);
 }

@@ -118,6 +118,20 @@ pub fn vector(values: &[f32], dims: Option<u32>) -> Result<(), ApiError> {
     }
 }
 
+/// The `x-zerodb-min-version` header: a collection version (a `u64`).
+pub fn min_version(header: Option<&str>) -> Result<Option<u64>, ApiError> {
+    header
+        .map(|v| {
+            v.trim().parse::<u64>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_min_version",
+                    "x-zerodb-min-version must be a collection version (a whole number)",
+                )
+            })
+        })
+        .transpose()
+}
+
 pub fn k(k: u32) -> Result<(), ApiError> {
     if (1..=MAX_K).contains(&k) {
         Ok(())

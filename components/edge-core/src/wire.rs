@@ -48,6 +48,9 @@ pub struct Search {
     pub include_metadata: Option<bool>,
     #[serde(default)]
     pub consistency: Consistency,
+    /// Read at least this collection version (the `version` a write
+    /// returned): read-your-writes across edges.
+    pub min_version: Option<u64>,
 }
 
 #[derive(Deserialize)]

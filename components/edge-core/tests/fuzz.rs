@@ -58,6 +58,7 @@ fn near_valid() -> impl Strategy<Value = Request> {
                 path: format!("{path}{suffix}"),
                 authorization: auth.or(Some("Bearer zdb_key".into())),
                 content_type: None,
+                min_version: None,
                 body,
             }
         })
@@ -76,6 +77,7 @@ fn arbitrary() -> impl Strategy<Value = Request> {
             path,
             authorization,
             content_type: None,
+            min_version: None,
             body,
         })
 }
@@ -117,6 +119,7 @@ fn corpus() {
             path: case["path"].as_str().unwrap().into(),
             authorization: case["authorization"].as_str().map(Into::into),
             content_type: None,
+            min_version: None,
             body: case["body"].as_str().unwrap_or_default().as_bytes().to_vec(),
         };
         fake_origin::check(&mut edge, &request);

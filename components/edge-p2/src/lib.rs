@@ -84,6 +84,7 @@ fn read_request(request: &IncomingRequest) -> Result<Request, ApiError> {
         path: request.path_with_query().unwrap_or_else(|| "/".into()),
         authorization: header(request, "authorization"),
         content_type: header(request, "content-type"),
+        min_version: header(request, edge_core::MIN_VERSION_HEADER),
         body: bytes,
     })
 }

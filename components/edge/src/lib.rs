@@ -1,7 +1,7 @@
 //! The ZeroDB Edge HTTP component.
 //!
 //! Targets `wasm32-wasip2`; exports `wasi:http/handler@0.3.0` (spin-sdk 7) and
-//! imports `zerodb:edge/origin@0.1.0` (world `zerodb:edge/edge` in `wit/`).
+//! imports `zerodb:edge/origin@0.3.0` (world `zerodb:edge/edge` in `wit/`).
 //! Everything but the wasi:http and WIT plumbing lives in `edge-core`; the
 //! core's state, where the hot-vector cache lives, is kept for the life of
 //! the instance, so a host that reuses instances keeps it warm.
@@ -82,6 +82,10 @@ async fn read_request<B: IncomingMessage>(
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
+        min_version: parts
+            .headers
+            .get(edge_core::MIN_VERSION_HEADER)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         body: bytes,
     })
 }

@@ -124,6 +124,14 @@ impl Origin for WitSession {
         self.0.describe_collection(name).map(info).map_err(error)
     }
 
+    fn collection_token(&self, name: &str) -> Result<Option<Token>, ApiError> {
+        let token = self.0.collection_token(name).map_err(error)?;
+        Ok(token.map(|t| Token {
+            incarnation: t.incarnation,
+            version: t.version,
+        }))
+    }
+
     fn drop_collection(&self, name: &str) -> Result<(), ApiError> {
         self.0.drop_collection(name).map_err(error)
     }

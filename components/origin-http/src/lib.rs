@@ -8,15 +8,24 @@
 //! `ZERODB_ORIGIN_URL` (`http://host:port`) and `ZERODB_ORIGIN_SECRET`.
 //! An origin that cannot be reached is an `unavailable` error, so the edge
 //! serves stale entries and answers 503 with `Retry-After` as it does natively.
+//!
+//! Coherence: a collection's token is kept for a lease of
+//! `ZERODB_VERSION_LEASE_MS` (default 1000 ms) and asked of the origin again
+//! once that runs out, so a write through another edge or host is seen
+//! within the lease. A write through this adapter ends the lease of its
+//! collection at once.
 
 use exports::zerodb::edge::origin::{
     CollectionInfo, CollectionSpec, Error, ErrorCode, File, FileInfo, Guest, GuestSession, MemoryHit, MemoryQuery,
-    MemoryRecord, NewMemory, SearchRequest, SearchResult, Session as SessionHandle, VectorPage, VectorRecord,
+    MemoryRecord, NewMemory, SearchRequest, SearchResult, Session as SessionHandle, Token, VectorPage, VectorRecord,
     WriteResult,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
 use wasip2::io::streams::StreamError;
@@ -186,6 +195,26 @@ fn call<T: DeserializeOwned>(function: &str, api_key: &str, args: Value) -> Resu
     decode(send(Method::Post, function, Some(api_key), "application/json", &body)?)
 }
 
+/// How long a collection's token is trusted without asking the origin.
+fn lease() -> Duration {
+    let ms = std::env::var("ZERODB_VERSION_LEASE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    Duration::from_millis(ms)
+}
+
+/// A token the origin gave, and when it was asked.
+type Lease = (Option<Token>, Instant);
+
+thread_local! {
+    /// Leased tokens by (project, collection), for the life of the instance.
+    static LEASES: RefCell<HashMap<(String, String), Lease>> = RefCell::new(HashMap::new());
+}
+
+/// Most leases kept; past it the table starts over (they are cheap to renew).
+const MAX_LEASES: usize = 10_000;
+
 /// A session: the client's key, checked by the origin when opened.
 pub struct Session {
     api_key: String,
@@ -208,6 +237,13 @@ impl Session {
     fn call<T: DeserializeOwned>(&self, function: &str, args: Value) -> Result<T, Error> {
         call(function, &self.api_key, args)
     }
+
+    /// A write to `collection`: its lease ends, whatever the outcome.
+    fn write<T: DeserializeOwned>(&self, collection: &str, function: &str, args: Value) -> Result<T, Error> {
+        let result = self.call(function, args);
+        LEASES.with(|l| l.borrow_mut().remove(&(self.project.clone(), collection.to_string())));
+        result
+    }
 }
 
 impl GuestSession for Session {
@@ -221,19 +257,43 @@ impl GuestSession for Session {
     }
 
     fn create_collection(&self, name: String, spec: CollectionSpec) -> Result<CollectionInfo, Error> {
-        self.call("create-collection", json!({"name": name, "spec": spec}))
+        self.write(&name, "create-collection", json!({"name": name, "spec": spec}))
     }
 
     fn describe_collection(&self, name: String) -> Result<CollectionInfo, Error> {
         self.call("describe-collection", json!({ "name": name }))
     }
 
+    fn collection_token(&self, name: String) -> Result<Option<Token>, Error> {
+        let key = (self.project.clone(), name);
+        let leased = LEASES.with(|l| l.borrow().get(&key).cloned());
+        if let Some((token, at)) = leased {
+            if at.elapsed() < lease() {
+                return Ok(token);
+            }
+        }
+        let asked = Instant::now();
+        let token: Option<Token> = self.call("collection-token", json!({ "name": key.1 }))?;
+        LEASES.with(|l| {
+            let mut leases = l.borrow_mut();
+            if leases.len() >= MAX_LEASES {
+                leases.clear();
+            }
+            leases.insert(key, (token, asked));
+        });
+        Ok(token)
+    }
+
     fn drop_collection(&self, name: String) -> Result<(), Error> {
-        self.call("drop-collection", json!({ "name": name }))
+        self.write(&name, "drop-collection", json!({ "name": name }))
     }
 
     fn upsert(&self, collection: String, records: Vec<VectorRecord>) -> Result<WriteResult, Error> {
-        self.call("upsert", json!({"collection": collection, "records": records}))
+        self.write(
+            &collection,
+            "upsert",
+            json!({"collection": collection, "records": records}),
+        )
     }
 
     fn get(&self, collection: String, id: String) -> Result<VectorRecord, Error> {
@@ -248,7 +308,7 @@ impl GuestSession for Session {
     }
 
     fn delete(&self, collection: String, id: String) -> Result<WriteResult, Error> {
-        self.call("delete", json!({"collection": collection, "id": id}))
+        self.write(&collection, "delete", json!({"collection": collection, "id": id}))
     }
 
     fn search(&self, collection: String, request: SearchRequest) -> Result<SearchResult, Error> {

@@ -3,6 +3,7 @@
 //! metadata, and the approximate index its spec asks for.
 
 use super::{db_error, table_name, Project, Result, Store};
+use crate::coherence;
 use deadpool_postgres::GenericClient;
 use edge_core::model::*;
 use edge_core::validate;
@@ -274,14 +275,40 @@ impl Store {
         let event = serde_json::json!({"collection": name, "spec": {
             "dims": spec.dims, "metric": metric_name(spec.metric), "index": index_kind_name(spec.index)}});
         self.record_event(&tx, project, "collection.created", event).await?;
+        self.notify(&tx, &coherence::written(project.id, name, collection.id, 0))
+            .await?;
         tx.commit().await.map_err(db_error)?;
         self.events_committed();
+        self.coherence.advance(project.id, name, collection.id as u64, 0);
         Ok(collection.info())
     }
 
     pub async fn describe_collection(&self, project: &Project, name: &str) -> Result<CollectionInfo> {
         let client = self.client().await?;
         Ok(find(&client, project, name, Lock::None).await?.info())
+    }
+
+    /// The collection's coherence token, none when it does not exist: from
+    /// the coherence table while the feed is live, else from the database.
+    pub async fn collection_token(&self, project: &Project, name: &str) -> Result<Option<Token>> {
+        if let Some(token) = self.coherence.token(project.id, name) {
+            return Ok(token);
+        }
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT id, version FROM zerodb.collections WHERE project_id = $1 AND name = $2")
+            .await
+            .map_err(db_error)?;
+        let row = client.query_opt(&stmt, &[&project.id, &name]).await.map_err(db_error)?;
+        Ok(row.map(|row| {
+            let token = Token {
+                incarnation: row.get::<_, i64>(0) as u64,
+                version: row.get::<_, i64>(1).max(0) as u64,
+            };
+            self.coherence
+                .advance(project.id, name, token.incarnation, token.version);
+            token
+        }))
     }
 
     pub async fn drop_collection(&self, project: &Project, name: &str) -> Result<()> {
@@ -297,8 +324,11 @@ impl Store {
         .map_err(db_error)?;
         let event = serde_json::json!({"collection": name, "version": collection.version});
         self.record_event(&tx, project, "collection.dropped", event).await?;
+        self.notify(&tx, &coherence::dropped(project.id, name, collection.id))
+            .await?;
         tx.commit().await.map_err(db_error)?;
         self.events_committed();
+        self.coherence.dropped(project.id, name, collection.id as u64);
         Ok(())
     }
 
@@ -347,8 +377,12 @@ impl Store {
         let (version, count) = bump(&tx, &collection, inserted).await?;
         let event = serde_json::json!({"collection": name, "version": version, "ids": ids});
         self.record_event(&tx, project, "vectors.upserted", event).await?;
+        self.notify(&tx, &coherence::written(project.id, name, collection.id, version))
+            .await?;
         tx.commit().await.map_err(db_error)?;
         self.events_committed();
+        self.coherence
+            .advance(project.id, name, collection.id as u64, version as u64);
         self.maybe_rebuild_ivfflat(&collection, count);
         Ok(WriteResult {
             affected: rows.len() as u64,
@@ -432,12 +466,16 @@ impl Store {
             let version = bump(&tx, &collection, -deleted).await?.0;
             let event = serde_json::json!({"collection": name, "version": version, "ids": [id]});
             self.record_event(&tx, project, "vectors.deleted", event).await?;
+            self.notify(&tx, &coherence::written(project.id, name, collection.id, version))
+                .await?;
             version
         } else {
             collection.version
         };
         tx.commit().await.map_err(db_error)?;
         self.events_committed();
+        self.coherence
+            .advance(project.id, name, collection.id as u64, version as u64);
         Ok(WriteResult {
             affected: deleted as u64,
             version: version as u64,

@@ -5,6 +5,7 @@
 //! learning from it would take a SHA-256 preimage.
 
 use super::{db_error, Result, Store};
+use crate::coherence;
 use edge_core::model::{ApiError, ErrorKind};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -32,32 +33,36 @@ fn unauthorized() -> ApiError {
 type KeyHash = Vec<u8>;
 
 /// Recently resolved keys (by hash), so that a request served from the
-/// edge cache needs no database round trip. A revocation takes effect
-/// within the cache's lifetime.
+/// edge cache needs no database round trip. A resolution is trusted for the
+/// cache's lifetime and only while the coherence feed is live and has
+/// announced no revocation since (its auth epoch), so a revocation through
+/// any host ends it at once.
 #[derive(Clone, Default)]
 pub(crate) struct AuthCache {
     ttl: Duration,
-    entries: Arc<Mutex<HashMap<KeyHash, (Project, Instant)>>>,
+    entries: Arc<Mutex<HashMap<KeyHash, (Project, Instant, u64)>>>,
 }
 
 impl AuthCache {
-    /// The project a key resolved to, and whether that is still fresh.
-    fn get(&self, hash: &[u8]) -> Option<(Project, bool)> {
+    /// The project a key resolved to, and whether that is still fresh in
+    /// the auth epoch `epoch` (none: the feed is down, nothing is fresh).
+    fn get(&self, hash: &[u8], epoch: Option<u64>) -> Option<(Project, bool)> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (project, at) = entries.get(hash)?;
-        Some((project.clone(), at.elapsed() < self.ttl))
+        let (project, at, resolved_in) = entries.get(hash)?;
+        let fresh = at.elapsed() < self.ttl && epoch == Some(*resolved_in);
+        Some((project.clone(), fresh))
     }
 
-    fn put(&self, hash: Vec<u8>, project: Project) {
+    fn put(&self, hash: Vec<u8>, project: Project, epoch: u64) {
         if self.ttl.is_zero() {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= 10_000 {
             let ttl = self.ttl;
-            entries.retain(|_, (_, at)| at.elapsed() < ttl);
+            entries.retain(|_, (_, at, _)| at.elapsed() < ttl);
         }
-        entries.insert(hash, (project, Instant::now()));
+        entries.insert(hash, (project, Instant::now(), epoch));
     }
 }
 
@@ -95,16 +100,22 @@ impl Store {
         Ok(key)
     }
 
-    /// Revokes a key; returns whether it existed and was live.
+    /// Revokes a key; returns whether it existed and was live. Every
+    /// serving host hears of it on the coherence feed when it commits.
     pub async fn revoke_key(&self, key: &str) -> Result<bool> {
-        let client = self.client().await?;
-        let n = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let n = tx
             .execute(
                 "UPDATE zerodb.api_keys SET revoked_at = now() WHERE key_hash = $1 AND revoked_at IS NULL",
                 &[&hash(key)],
             )
             .await
             .map_err(db_error)?;
+        if n == 1 {
+            self.notify(&tx, coherence::KEY_REVOKED).await?;
+        }
+        tx.commit().await.map_err(db_error)?;
         Ok(n == 1)
     }
 
@@ -115,13 +126,18 @@ impl Store {
             return Err(unauthorized());
         }
         let hash = hash(key);
-        let cached = self.auth.get(&hash);
+        // Read the epoch before the lookup: a revocation announced during it
+        // leaves this resolution in an old epoch.
+        let epoch = self.coherence.live().then(|| self.coherence.auth_epoch());
+        let cached = self.auth.get(&hash, epoch);
         if let Some((project, true)) = &cached {
             return Ok(project.clone());
         }
         match self.lookup_key(&hash).await {
             Ok(Some(project)) => {
-                self.auth.put(hash, project.clone());
+                if let Some(epoch) = epoch {
+                    self.auth.put(hash, project.clone(), epoch);
+                }
                 Ok(project)
             }
             Ok(None) => Err(unauthorized()),

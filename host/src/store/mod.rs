@@ -15,6 +15,7 @@ pub mod schema;
 
 pub use keys::Project;
 
+use crate::coherence::{self, Coherence};
 use crate::health::{Service, ServiceId};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -47,6 +48,9 @@ pub struct Store {
     health: Arc<Service>,
     /// Set when change events are published: wakes the publisher.
     events: Option<Arc<Notify>>,
+    /// Every collection's current token; advanced by each write before it
+    /// is acknowledged.
+    coherence: Arc<Coherence>,
 }
 
 pub type Result<T> = std::result::Result<T, ApiError>;
@@ -83,6 +87,7 @@ impl Store {
             auth: keys::AuthCache::default(),
             health: Arc::new(Service::new(ServiceId::Postgres, Some(String::new()))),
             events: None,
+            coherence: Arc::default(),
         })
     }
 
@@ -98,6 +103,22 @@ impl Store {
     pub fn with_events(mut self, publisher: Arc<Notify>) -> Store {
         self.events = Some(publisher);
         self
+    }
+
+    /// Shares `coherence` (the table the change feed keeps current).
+    pub fn with_coherence(mut self, coherence: Arc<Coherence>) -> Store {
+        self.coherence = coherence;
+        self
+    }
+
+    /// Announces a change to every host: `NOTIFY` inside the write's
+    /// transaction, so that it is delivered when (and only if) it commits.
+    pub(crate) async fn notify(&self, tx: &deadpool_postgres::Transaction<'_>, payload: &str) -> Result<()> {
+        let stmt = tx.prepare_cached("SELECT pg_notify($1, $2)").await.map_err(db_error)?;
+        tx.execute(&stmt, &[&coherence::CHANNEL, &payload])
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {

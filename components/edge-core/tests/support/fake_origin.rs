@@ -62,6 +62,12 @@ impl Origin for FakeOrigin {
     fn describe_collection(&self, name: &str) -> Result<CollectionInfo, ApiError> {
         Ok(collection(name))
     }
+    fn collection_token(&self, _name: &str) -> Result<Option<Token>, ApiError> {
+        Ok(Some(Token {
+            incarnation: 1,
+            version: 1,
+        }))
+    }
     fn drop_collection(&self, _name: &str) -> Result<(), ApiError> {
         Ok(())
     }

@@ -1,0 +1,539 @@
+//! A coherent edge cache: after a write is acknowledged, no later read
+//! misses it, on any warm instance of the host that took it and on any other
+//! host over the same database.
+
+use crate::harness::{rng, Reply, Server, TestDb};
+use rand::Rng;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Concurrent readers after each write.
+const CLIENTS: usize = 32;
+const DIMS: usize = 8;
+const QUERY: [f32; DIMS] = [1.0, 0.5, -0.25, 0.0, 0.75, -1.0, 0.5, 0.25];
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    crate::harness::cosine(a, b)
+}
+
+/// What the database holds: the test's own record of every acknowledged
+/// write to the collection `docs`, and what a read must therefore show.
+#[derive(Clone, Default)]
+struct Model {
+    /// Ids carry the collection's generation, so an id of a dropped
+    /// incarnation never matches one of the current.
+    generation: u32,
+    vectors: BTreeMap<String, Vec<f32>>,
+    /// The version the last write to `docs` was acknowledged with.
+    version: u64,
+    /// The id the last write touched, read back by id.
+    focus: String,
+    /// The last memory record written and its embedding.
+    memory: Option<(String, Vec<f32>)>,
+}
+
+impl Model {
+    fn best_score(&self) -> f64 {
+        self.vectors
+            .values()
+            .map(|v| cosine(&QUERY, v))
+            .fold(f64::MIN, f64::max)
+    }
+
+    /// Why a search answer misses an acknowledged write, if it does.
+    fn check_search(&self, reply: &Reply) -> Result<(), String> {
+        if reply.status != 200 {
+            return Err(format!("search answered {}: {}", reply.status, reply.json));
+        }
+        let version = reply.json["version"].as_u64().unwrap_or(0);
+        if version < self.version {
+            return Err(format!("version {version} < acknowledged {}", self.version));
+        }
+        let hits = reply.json["hits"].as_array().cloned().unwrap_or_default();
+        for hit in &hits {
+            let id = hit["id"].as_str().unwrap_or_default();
+            if !self.vectors.contains_key(id) {
+                return Err(format!("hit {id} is not in the collection"));
+            }
+        }
+        let top = hits.first().and_then(|h| h["score"].as_f64()).unwrap_or(f64::NAN);
+        if (top - self.best_score()).abs() > 1e-4 {
+            return Err(format!("top score {top}, expected {}", self.best_score()));
+        }
+        Ok(())
+    }
+
+    fn check_get(&self, reply: &Reply) -> Result<(), String> {
+        match self.vectors.get(&self.focus) {
+            Some(values) if reply.status == 200 => {
+                let got: Vec<f32> = serde_json::from_value(reply.json["values"].clone()).unwrap_or_default();
+                (got == *values)
+                    .then_some(())
+                    .ok_or_else(|| format!("{} read {got:?}, written {values:?}", self.focus))
+            }
+            None if reply.status == 404 => Ok(()),
+            _ => Err(format!("get {} answered {}: {}", self.focus, reply.status, reply.json)),
+        }
+    }
+
+    fn check_describe(&self, reply: &Reply) -> Result<(), String> {
+        let (count, version) = (reply.json["count"].as_u64(), reply.json["version"].as_u64());
+        if count != Some(self.vectors.len() as u64) || version < Some(self.version) {
+            return Err(format!(
+                "describe says count {count:?} version {version:?}; acknowledged {} vectors at {}",
+                self.vectors.len(),
+                self.version
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_memory(&self, reply: &Reply) -> Result<(), String> {
+        let Some((id, _)) = &self.memory else { return Ok(()) };
+        let found = reply.json["hits"]
+            .as_array()
+            .is_some_and(|hits| hits.iter().any(|h| h["id"] == json!(id)));
+        found
+            .then_some(())
+            .ok_or_else(|| format!("memory search misses {id}: {}", reply.json))
+    }
+}
+
+/// A check of one answer against the model.
+type Check = fn(&Model, &Reply) -> Result<(), String>;
+
+/// What the readers saw after one write.
+#[derive(Default)]
+struct Seen {
+    reads: usize,
+    hits: usize,
+    stale: Vec<String>,
+    instances: HashSet<String>,
+}
+
+/// `CLIENTS` threads at once, each reading `rounds` times everything the
+/// model can check; every answer is checked against `model`.
+fn storm(server: &Server, key: &str, model: &Model, rounds: usize) -> Seen {
+    let seen = Mutex::new(Seen::default());
+    let start = std::sync::Barrier::new(CLIENTS);
+    std::thread::scope(|scope| {
+        for _ in 0..CLIENTS {
+            scope.spawn(|| {
+                start.wait();
+                for _ in 0..rounds {
+                    let search = json!({"vector": QUERY, "k": 5});
+                    let filtered = json!({"vector": QUERY, "k": 5, "filter": {"tag": "t"}});
+                    let reads: [(Reply, Check); 4] = [
+                        (
+                            server.call("POST", "/v1/collections/docs/search", key, Some(&search)),
+                            Model::check_search,
+                        ),
+                        (
+                            server.call("POST", "/v1/collections/docs/search", key, Some(&filtered)),
+                            Model::check_search,
+                        ),
+                        (
+                            server.call(
+                                "GET",
+                                &format!("/v1/collections/docs/vectors/{}", model.focus),
+                                key,
+                                None,
+                            ),
+                            Model::check_get,
+                        ),
+                        (
+                            server.call("GET", "/v1/collections/docs", key, None),
+                            Model::check_describe,
+                        ),
+                    ];
+                    let memory = model.memory.as_ref().map(|(_, embedding)| {
+                        server.call(
+                            "POST",
+                            "/v1/memory/search",
+                            key,
+                            Some(&json!({"embedding": embedding, "k": 3})),
+                        )
+                    });
+                    let mut seen = seen.lock().unwrap();
+                    for (reply, check) in &reads {
+                        seen.reads += 1;
+                        if reply.cache.as_deref() == Some("hit") {
+                            seen.hits += 1;
+                        }
+                        seen.instances.extend(reply.instance.clone());
+                        if let Err(why) = check(model, reply) {
+                            seen.stale.push(why);
+                        }
+                    }
+                    if let Some(reply) = memory {
+                        seen.reads += 1;
+                        if let Err(why) = model.check_memory(&reply) {
+                            seen.stale.push(why);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    seen.into_inner().unwrap()
+}
+
+fn random_vector(rng: &mut impl Rng) -> Vec<f32> {
+    (0..DIMS).map(|_| rng.gen_range(-1.0f32..1.0)).collect()
+}
+
+/// Upserts `records` into `docs` and records them in the model.
+fn upsert(server: &Server, key: &str, model: &mut Model, records: Vec<(String, Vec<f32>)>) {
+    let body: Vec<Value> = records
+        .iter()
+        .map(|(id, values)| json!({"id": id, "values": values, "metadata": {"tag": "t"}}))
+        .collect();
+    let reply = server
+        .call(
+            "PUT",
+            "/v1/collections/docs/vectors",
+            key,
+            Some(&json!({ "vectors": body })),
+        )
+        .ok();
+    model.version = reply["version"].as_u64().unwrap();
+    model.focus = records[0].0.clone();
+    model.vectors.extend(records);
+}
+
+/// Drops `docs` (if any) and creates it again with 100 vectors.
+fn recreate(server: &Server, key: &str, model: &mut Model, rng: &mut impl Rng) {
+    if model.generation > 0 {
+        server.call("DELETE", "/v1/collections/docs", key, None).ok();
+    }
+    model.generation += 1;
+    model.vectors.clear();
+    server
+        .call(
+            "PUT",
+            "/v1/collections/docs",
+            key,
+            Some(&json!({"dims": DIMS, "metric": "cosine", "index": "none"})),
+        )
+        .ok();
+    let generation = model.generation;
+    let records = (0..100)
+        .map(|i| (format!("g{generation}-{i}"), random_vector(rng)))
+        .collect();
+    upsert(server, key, model, records);
+}
+
+/// Fifty acknowledged writes of every kind, each followed by 32 concurrent
+/// readers over the warm instances of one host: none may miss the write,
+/// whether the answer comes from a cached result, a hot copy, a vector
+/// cached by id, the origin or a key resolution.
+#[test]
+fn every_read_after_an_acknowledged_write_sees_it_on_every_instance() {
+    let db = TestDb::new("coherence");
+    let key = db.key("coherence");
+    // One shard: all 32 readers share one group of warm instances.
+    let server = Server::start_with(&db.url, &["--migrate", "--edge-shards", "1"]);
+    let mut rng = rng(11);
+    let mut model = Model::default();
+    recreate(&server, &key, &mut model, &mut rng);
+    let warm = storm(&server, &key, &model, 3);
+    assert!(warm.stale.is_empty(), "{:?}", warm.stale);
+
+    let (mut total, mut kinds) = (Seen::default(), BTreeMap::<&str, usize>::new());
+    for write in 0..50 {
+        let generation = model.generation;
+        let kind = match write % 10 {
+            0 | 3 | 6 => {
+                // A vector equal to the query: it must top every search.
+                upsert(
+                    &server,
+                    &key,
+                    &mut model,
+                    vec![(format!("g{generation}-q{write}"), QUERY.to_vec())],
+                );
+                "upsert"
+            }
+            1 | 7 => {
+                let id = model.vectors.keys().nth(write).unwrap().clone();
+                upsert(&server, &key, &mut model, vec![(id, random_vector(&mut rng))]);
+                "update"
+            }
+            2 | 8 => {
+                let top = model
+                    .vectors
+                    .iter()
+                    .max_by(|a, b| cosine(&QUERY, a.1).total_cmp(&cosine(&QUERY, b.1)))
+                    .map(|(id, _)| id.clone())
+                    .unwrap();
+                let reply = server
+                    .call("DELETE", &format!("/v1/collections/docs/vectors/{top}"), &key, None)
+                    .ok();
+                model.version = reply["version"].as_u64().unwrap();
+                model.vectors.remove(&top);
+                model.focus = top;
+                "delete"
+            }
+            4 => {
+                let records = (0..20)
+                    .map(|i| (format!("g{generation}-b{write}-{i}"), random_vector(&mut rng)))
+                    .collect();
+                upsert(&server, &key, &mut model, records);
+                "batch"
+            }
+            5 => {
+                let embedding = random_vector(&mut rng);
+                let record = json!({"session_id": "s", "role": "user", "content": format!("memory {write}"),
+                    "embedding": embedding});
+                let reply = server.call("POST", "/v1/memory", &key, Some(&record)).ok();
+                model.memory = Some((reply["id"].as_str().unwrap().to_string(), embedding));
+                "memory"
+            }
+            _ if write % 20 == 9 => {
+                recreate(&server, &key, &mut model, &mut rng);
+                "drop and re-create"
+            }
+            _ => {
+                // A key every instance has resolved, then revoked.
+                let doomed = db.key("coherence");
+                let before = storm_with_key(&server, &doomed);
+                assert_eq!(before, 0, "a live key is refused");
+                let out = db.cli(&["keys", "revoke", &doomed]);
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                let accepted = CLIENTS * 4 - storm_with_key(&server, &doomed);
+                assert_eq!(accepted, 0, "a revoked key was still accepted {accepted} times");
+                "key revoke"
+            }
+        };
+        *kinds.entry(kind).or_default() += 1;
+        let seen = storm(&server, &key, &model, 2);
+        assert!(
+            seen.stale.is_empty(),
+            "after write {write} ({kind}), {} of {} reads missed it: {:?}",
+            seen.stale.len(),
+            seen.reads,
+            &seen.stale[..seen.stale.len().min(5)]
+        );
+        total.reads += seen.reads;
+        total.hits += seen.hits;
+        total.instances.extend(seen.instances);
+    }
+    eprintln!(
+        "coherence: 50 writes {kinds:?}; {} reads, {} cache hits, {} warm instances, 0 stale",
+        total.reads,
+        total.hits,
+        total.instances.len()
+    );
+    assert!(
+        total.instances.len() >= 8,
+        "only {} instances served",
+        total.instances.len()
+    );
+    // The checks must have met cached answers, not only the origin's.
+    assert!(
+        total.hits * 4 >= total.reads,
+        "{} hits of {} reads",
+        total.hits,
+        total.reads
+    );
+}
+
+/// `CLIENTS` readers with `key`, four reads each; returns how many were refused (401).
+fn storm_with_key(server: &Server, key: &str) -> usize {
+    let refused = Mutex::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..CLIENTS {
+            scope.spawn(|| {
+                for _ in 0..4 {
+                    let reply = server.call("GET", "/v1/collections/docs", key, None);
+                    if reply.status == 401 {
+                        *refused.lock().unwrap() += 1;
+                    }
+                }
+            });
+        }
+    });
+    refused.into_inner().unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The state of a host's coherence feed, from `/v1/health`.
+fn feed(server: &Server, key: &str) -> (String, u64) {
+    let health = server.call("GET", "/v1/health", key, None).ok();
+    let feed = &health["coherence"];
+    (
+        feed["feed"].as_str().unwrap_or_default().to_string(),
+        feed["subscriptions"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Two hosts over one database: every write through A reaches B's cache
+/// within the feed's lag (measured), a read naming the write's version is
+/// never stale, and while B's feed is cut again and again no read is stale
+/// and B resubscribes by itself.
+#[test]
+fn a_second_host_learns_every_write_from_the_feed() {
+    let db = TestDb::new("coherence_hosts");
+    let key = db.key("coherence");
+    let a = Server::start(&db.url);
+    let b = Server::start_with(&db.url, &["--edge-shards", "1"]);
+    a.call(
+        "PUT",
+        "/v1/collections/docs",
+        &key,
+        Some(&json!({"dims": DIMS, "metric": "cosine", "index": "hnsw"})),
+    )
+    .ok();
+    let mut rng = rng(12);
+    let seed: Vec<Value> = (0..100)
+        .map(|i| json!({"id": format!("v{i}"), "values": random_vector(&mut rng)}))
+        .collect();
+    a.call(
+        "PUT",
+        "/v1/collections/docs/vectors",
+        &key,
+        Some(&json!({ "vectors": seed })),
+    )
+    .ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while feed(&b, &key).0 != "live" {
+        assert!(Instant::now() < deadline, "B's feed never subscribed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let search = |server: &Server, min: Option<u64>, header: bool| {
+        let mut body = json!({"vector": QUERY, "k": 3});
+        let version = min.map(|m| m.to_string());
+        let headers: Vec<(&str, &str)> = match (&version, header) {
+            (Some(v), true) => vec![("x-zerodb-min-version", v.as_str())],
+            (Some(_), false) => {
+                body["min_version"] = json!(min);
+                vec![]
+            }
+            (None, _) => vec![],
+        };
+        server.send_with(
+            "POST",
+            "/v1/collections/docs/search",
+            Some(&key),
+            Some(body.to_string().into_bytes()),
+            &headers,
+        )
+    };
+    let write = |n: usize, rng: &mut rand::rngs::StdRng| -> u64 {
+        let values = if n % 2 == 0 { QUERY.to_vec() } else { random_vector(rng) };
+        let body = json!({"vectors": [{"id": format!("w{n}"), "values": values}]});
+        a.call("PUT", "/v1/collections/docs/vectors", &key, Some(&body)).ok()["version"]
+            .as_u64()
+            .unwrap()
+    };
+    let version_of = |reply: &Reply| reply.json["version"].as_u64().unwrap_or(0);
+
+    // Even writes: a read naming the write's version goes to B at once.
+    // Odd writes: B is polled until it answers the new version; the lag is
+    // when that first fresh read started.
+    let (mut lags, mut hits) = (Vec::new(), 0);
+    for n in 0..400 {
+        // B holds the current answer in its cache.
+        for _ in 0..3 {
+            hits += usize::from(search(&b, None, false).cache.as_deref() == Some("hit"));
+        }
+        let version = write(n, &mut rng);
+        let acknowledged = Instant::now();
+        if n % 2 == 0 {
+            let pinned = search(&b, Some(version), n % 4 == 0);
+            assert_eq!(pinned.status, 200, "{}", pinned.json);
+            assert!(
+                version_of(&pinned) >= version,
+                "a read at min_version {version} answered version {}",
+                version_of(&pinned)
+            );
+        }
+        loop {
+            let started = acknowledged.elapsed();
+            if version_of(&search(&b, None, false)) >= version {
+                if n % 2 == 1 {
+                    lags.push(started);
+                }
+                break;
+            }
+            assert!(started < Duration::from_secs(5), "B never saw version {version}");
+        }
+    }
+    lags.sort();
+    eprintln!(
+        "feed lag A→B over {} writes: p50 {:?}, p99 {:?}, max {:?} ({hits} cache hits on B before the writes)",
+        lags.len(),
+        percentile(&lags, 0.5),
+        percentile(&lags, 0.99),
+        lags[lags.len() - 1]
+    );
+    assert!(hits >= 600, "B's cache answered only {hits} of 1200 warm reads");
+
+    // Cut B's feed again and again while A writes and B reads. A write
+    // whose notice B missed must still be seen: B asks the database while
+    // its feed is down and re-reads every token when it resubscribes. Reads
+    // start 100 ms after the acknowledgement, far past the feed's lag
+    // measured above, so a stale one is a missed write, not a slow notice.
+    let (_, subscribed) = feed(&b, &key);
+    let cutting = Arc::new(AtomicBool::new(true));
+    let feed_name = format!("zerodb-edge-feed-{}", b.pid());
+    let cutter = {
+        let cutting = cutting.clone();
+        let mut client = db.client();
+        std::thread::spawn(move || {
+            let mut cuts = 0;
+            while cutting.load(Ordering::Relaxed) {
+                let killed: i64 = client
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                        &[&feed_name],
+                    )
+                    .unwrap()
+                    .get(0);
+                cuts += killed;
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            cuts
+        })
+    };
+    let mut stale = 0;
+    for n in 400..500 {
+        let version = write(n, &mut rng);
+        std::thread::sleep(Duration::from_millis(100));
+        for _ in 0..3 {
+            let reply = search(&b, None, false);
+            assert_eq!(reply.status, 200, "{}", reply.json);
+            stale += usize::from(version_of(&reply) < version);
+        }
+    }
+    cutting.store(false, Ordering::Relaxed);
+    let cuts = cutter.join().unwrap();
+    assert!(cuts >= 3, "the feed was cut only {cuts} times");
+    assert_eq!(stale, 0, "{stale} reads on B missed a write while its feed was cut");
+    // B resubscribes by itself and serves from its cache again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (state, subscriptions) = feed(&b, &key);
+        if state == "live" && subscriptions > subscribed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B's feed did not come back: {state}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let version = write(500, &mut rng);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while version_of(&search(&b, None, false)) < version {
+        assert!(
+            Instant::now() < deadline,
+            "B stopped learning writes after its feed came back"
+        );
+    }
+    let repeats: Vec<_> = (0..5).map(|_| search(&b, None, false).cache).collect();
+    assert!(repeats.iter().any(|c| c.as_deref() == Some("hit")), "{repeats:?}");
+    eprintln!("feed cut {cuts} times during 100 writes and 300 reads on B: 0 stale");
+}
