@@ -6,6 +6,12 @@
 //! `scripts/pg start && cargo bench -p zerodb-edge --bench http`
 //! (after `scripts/build`). The data set is built once, into the database
 //! `zerodb_bench` (a few minutes: the HNSW build dominates), then reused.
+//!
+//! With `ZERODB_BENCH_BASELINE=DIR` (a directory holding another build's
+//! `zerodb-edge` and `edge.wasm`), it also serves the same data with that
+//! build and measures cache hits through both in the same run, in
+//! alternating rounds, so that a change to the hit path is compared with
+//! what came before under the same load.
 
 #[allow(dead_code)]
 #[path = "../../tests/all/harness.rs"]
@@ -83,6 +89,7 @@ fn load(db: &TestDb, key: &str) {
     eprintln!("loaded in {:.0} s", started.elapsed().as_secs_f64());
 }
 
+#[derive(Default)]
 struct Run {
     latencies: Vec<Duration>,
     wall: Duration,
@@ -168,6 +175,10 @@ fn main() {
         miss_1.pct(0.5) / hit_1.pct(0.5)
     );
 
+    if let Ok(dir) = std::env::var("ZERODB_BENCH_BASELINE") {
+        compare_hits(&db, &key, &server, std::path::Path::new(&dir), &hot);
+    }
+
     let misses_4: Vec<Vec<u8>> = (0..200).map(|_| query_body(&mut rng)).collect();
     let miss_4 = drive(&server, &key, 4, &misses_4, "miss");
     println!(
@@ -175,5 +186,55 @@ fn main() {
         miss_4.rps(),
         miss_4.pct(0.5),
         miss_4.pct(0.99)
+    );
+}
+
+/// Cache hits through this build and through the baseline build in `dir`,
+/// ten alternating rounds of 1000 each, so that both see the same machine.
+fn compare_hits(db: &TestDb, key: &str, server: &Server, dir: &std::path::Path, hot: &[u8]) {
+    let child = std::process::Command::new(dir.join("zerodb-edge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--component"])
+        .arg(dir.join("edge.wasm"))
+        .env("ZERODB_DATABASE_URL", &db.url)
+        .env("ZERODB_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the baseline build's zerodb-edge");
+    let baseline = Server::from_child(child);
+    drive(&baseline, key, 1, &[hot.to_vec()], "miss");
+    // Either build may hand a repeat to another idle instance now and then,
+    // which misses: only hits are timed, and the others counted.
+    let hits = |server: &Server, run: &mut Run, others: &mut usize| {
+        let started = Instant::now();
+        for _ in 0..1000 {
+            let reply = server.send("POST", "/v1/collections/bench/search", Some(key), Some(hot.to_vec()));
+            assert_eq!(reply.status, 200, "{}", reply.json);
+            match reply.cache.as_deref() {
+                Some("hit") => run.latencies.push(reply.elapsed),
+                _ => *others += 1,
+            }
+        }
+        run.wall += started.elapsed();
+    };
+    let (mut this, mut before, mut others) = (Run::default(), Run::default(), 0);
+    for _ in 0..10 {
+        hits(&baseline, &mut before, &mut others);
+        hits(server, &mut this, &mut others);
+    }
+    println!(
+        "cache hits, this build against the baseline, alternating rounds (10 x 1000 each; {others} not hits, untimed):"
+    );
+    for (name, run) in [("baseline", &before), ("this build", &this)] {
+        println!(
+            "  {name:10} p50 {:7.3} ms   p99 {:7.3} ms   {:8.0} req/s",
+            run.pct(0.5),
+            run.pct(0.99),
+            run.rps()
+        );
+    }
+    println!(
+        "  p50 {:+.1} %, req/s {:+.1} %",
+        (this.pct(0.5) / before.pct(0.5) - 1.0) * 100.0,
+        (this.rps() / before.rps() - 1.0) * 100.0
     );
 }

@@ -112,7 +112,7 @@ impl Server {
 
     /// Starts `serve` with `extra` flags and `env` variables.
     pub fn start_env(database_url: &str, extra: &[&str], env: &[(&str, String)]) -> Server {
-        let mut child = Command::new(BIN)
+        let child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -121,6 +121,12 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
+        Self::from_child(child)
+    }
+
+    /// A `serve` process just spawned with its stdout piped: waits for the
+    /// line that names its address.
+    pub fn from_child(mut child: Child) -> Server {
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();

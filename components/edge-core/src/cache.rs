@@ -21,9 +21,12 @@
 //! the TTL. A write through this instance patches its hot copy and keeps
 //! its untouched vectors when nothing else was written in between.
 
+use crate::filter::Filter;
 use crate::kernels;
 use crate::model::*;
+use crate::validate;
 use serde::Serialize;
+use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -592,7 +595,11 @@ pub struct HotCollection {
     /// Row-major, `dims` floats a row.
     values: Vec<f32>,
     norms: Vec<f32>,
-    metadata: Vec<String>,
+    /// Parsed, so that filters are evaluated without parsing; numbers keep
+    /// their JSON text.
+    metadata: Vec<Map<String, Json>>,
+    /// Bytes of each row's metadata text, for the cache's budget.
+    metadata_bytes: usize,
     positions: HashMap<String, usize>,
 }
 
@@ -606,6 +613,7 @@ impl HotCollection {
             values: Vec::with_capacity(records.len() * dims),
             norms: Vec::with_capacity(records.len()),
             metadata: Vec::with_capacity(records.len()),
+            metadata_bytes: 0,
             positions: HashMap::with_capacity(records.len()),
         };
         hot.apply(&records, &[], version);
@@ -628,7 +636,9 @@ impl HotCollection {
         self.values.len() * 4
             + self.norms.len() * 4
             + self.ids.iter().map(|id| 2 * id.len() + 80).sum::<usize>()
-            + self.metadata.iter().map(|m| m.len() + 24).sum::<usize>()
+            // A parsed document takes a few times its text.
+            + 3 * self.metadata_bytes
+            + 48 * self.metadata.len()
     }
 
     pub fn get(&self, id: &str) -> Option<VectorRecord> {
@@ -636,7 +646,7 @@ impl HotCollection {
         Some(VectorRecord {
             id: id.to_string(),
             values: self.row(i).to_vec(),
-            metadata: self.metadata[i].clone(),
+            metadata: metadata_text(&self.metadata[i]),
         })
     }
 
@@ -644,18 +654,20 @@ impl HotCollection {
     pub fn apply(&mut self, upserted: &[VectorRecord], deleted: &[&str], version: u64) {
         for r in upserted.iter().filter(|r| r.values.len() == self.dims) {
             let norm = kernels::norm(&r.values);
+            let metadata = serde_json::from_str(&r.metadata).unwrap_or_default();
+            self.metadata_bytes += r.metadata.len();
             match self.positions.get(&r.id) {
                 Some(&i) => {
                     self.values[i * self.dims..(i + 1) * self.dims].copy_from_slice(&r.values);
                     self.norms[i] = norm;
-                    self.metadata[i] = r.metadata.clone();
+                    self.metadata[i] = metadata;
                 }
                 None => {
                     self.positions.insert(r.id.clone(), self.ids.len());
                     self.ids.push(r.id.clone());
                     self.values.extend_from_slice(&r.values);
                     self.norms.push(norm);
-                    self.metadata.push(r.metadata.clone());
+                    self.metadata.push(metadata);
                 }
             }
         }
@@ -675,13 +687,16 @@ impl HotCollection {
         self.version = version;
     }
 
-    /// Exact top-k by the collection's metric, best first, scored like the
-    /// origin (cosine similarity, L2 distance, inner product).
-    pub fn search(&self, request: &SearchRequest) -> SearchResult {
+    /// Exact top-k by the collection's metric among the rows that match
+    /// `filter`, best first, scored like the origin (cosine similarity, L2
+    /// distance, inner product). Fails (500) only if a score is not finite,
+    /// which validation of stored and query vectors rules out.
+    pub fn search(&self, request: &SearchRequest, filter: Option<&Filter>) -> Result<SearchResult, ApiError> {
         let query = &request.vector;
         let query_norm = kernels::norm(query);
         // Sort key: lower is better.
         let mut scored: Vec<(f32, u32)> = (0..self.len())
+            .filter(|&i| filter.is_none_or(|f| f.matches(&self.metadata[i])))
             .map(|i| {
                 let row = self.row(i);
                 let key = match self.metric {
@@ -702,22 +717,27 @@ impl HotCollection {
             .into_iter()
             .map(|(key, i)| {
                 let i = i as usize;
-                SearchHit {
+                Ok(SearchHit {
                     id: self.ids[i].clone(),
-                    score: match self.metric {
+                    score: validate::score(match self.metric {
                         Metric::Cosine | Metric::Dot => -key,
                         Metric::L2 => key.sqrt(),
-                    },
+                    })?,
                     values: request.include_values.then(|| self.row(i).to_vec()),
-                    metadata: request.include_metadata.then(|| self.metadata[i].clone()),
-                }
+                    metadata: request.include_metadata.then(|| metadata_text(&self.metadata[i])),
+                })
             })
-            .collect();
-        SearchResult {
+            .collect::<Result<_, ApiError>>()?;
+        Ok(SearchResult {
             hits,
             version: self.version,
-        }
+        })
     }
+}
+
+/// A metadata object back to its JSON text.
+fn metadata_text(metadata: &Map<String, Json>) -> String {
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into())
 }
 
 #[cfg(test)]
@@ -1006,10 +1026,15 @@ mod tests {
                 })
                 .collect();
             expected.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let found = hot.search(&SearchRequest {
-                k: 5,
-                ..request(q.clone())
-            });
+            let found = hot
+                .search(
+                    &SearchRequest {
+                        k: 5,
+                        ..request(q.clone())
+                    },
+                    None,
+                )
+                .unwrap();
             let ids: Vec<&str> = found.hits.iter().map(|h| h.id.as_str()).collect();
             let want: Vec<&str> = expected.iter().take(5).map(|e| e.1).collect();
             assert_eq!(ids, want, "{metric:?}");

@@ -4,6 +4,7 @@
 //! answer).
 
 use crate::cache::{BodyKey, Cache, CollKey, HotCollection, Lookup};
+use crate::filter::Filter;
 use crate::model::*;
 use crate::origin::Origin;
 use crate::validate;
@@ -108,12 +109,14 @@ pub(crate) fn run(
         Freshness::Current(token) => Some(token),
         Freshness::Unknown => None,
     };
-    if request.filter.is_none() {
-        if let Lookup::Fresh(hot) = cache.hot(coll, now) {
-            validate::vector(&request.vector, Some(hot.dims as u32))?;
-            served.cache = CacheStatus::Hit;
-            return Ok((hot.search(request), "edge"));
-        }
+    // A filter the edge cannot evaluate (none the API accepts) leaves the
+    // search to the origin.
+    let filter = request.filter.as_deref().map(Filter::parse);
+    if let (Lookup::Fresh(hot), None | Some(Some(_))) = (cache.hot(coll, now), &filter) {
+        validate::vector(&request.vector, Some(hot.dims as u32))?;
+        validate::vector_for_metric(&request.vector, hot.metric)?;
+        served.cache = CacheStatus::Hit;
+        return Ok((hot.search(request, filter.flatten().as_ref())?, "edge"));
     }
 
     let info = match cache.info(coll, now) {
@@ -129,6 +132,7 @@ pub(crate) fn run(
         },
     };
     validate::vector(&request.vector, Some(info.spec.dims))?;
+    validate::vector_for_metric(&request.vector, info.spec.metric)?;
     let answer = match cache.search(coll, request, info.spec.cache_similarity, now) {
         Lookup::Fresh(result) => {
             served.cache = CacheStatus::Hit;
@@ -146,7 +150,7 @@ pub(crate) fn run(
         },
     };
     if let Some(token) = now {
-        if request.filter.is_none() && cache.admit_hot(coll, &info) {
+        if cache.admit_hot(coll, &info) {
             load_hot(cache, session, coll, &info, token, served);
         }
     }
@@ -161,7 +165,12 @@ fn stale(cache: &mut Cache, coll: &CollKey, request: &SearchRequest, now: Option
         return Some(result);
     }
     let hot = cache.hot(coll, now).any()?;
-    (request.filter.is_none() && hot.dims == request.vector.len()).then(|| hot.search(request))
+    let filter = match request.filter.as_deref() {
+        Some(text) => Some(Filter::parse(text)?),
+        None => None,
+    };
+    let valid = hot.dims == request.vector.len() && validate::vector_for_metric(&request.vector, hot.metric).is_ok();
+    valid.then(|| hot.search(request, filter.as_ref()).ok()).flatten()
 }
 
 /// Loads a whole collection page by page; gives up (the collection just

@@ -2,7 +2,7 @@
 //! origin: the origin checks again whatever the edge checked, since other
 //! fronts may call it.
 
-use crate::model::ApiError;
+use crate::model::{ApiError, ErrorKind, Metric};
 use serde::de::DeserializeOwned;
 
 /// Largest request body the edge reads (a full batch of 1000 × 1536-dim vectors
@@ -24,7 +24,7 @@ pub const MAX_CONTENT_BYTES: usize = 256 * 1024;
 /// The error for a request body past [`MAX_BODY_BYTES`].
 pub fn body_too_large() -> ApiError {
     ApiError::new(
-        crate::model::ErrorKind::TooLarge,
+        ErrorKind::TooLarge,
         "body_too_large",
         format!("request body is larger than {MAX_BODY_BYTES} bytes"),
     )
@@ -118,6 +118,53 @@ pub fn vector(values: &[f32], dims: Option<u32>) -> Result<(), ApiError> {
     }
 }
 
+/// The largest squared norm of a stored or query vector. pgvector sums
+/// squares and products in f32; with every vector's squared norm at most a
+/// quarter of `f32::MAX` (a norm of about 9.2e18), every distance between two
+/// of them stays finite, since ‖a−b‖² ≤ 2‖a‖² + 2‖b‖² and |a·b| ≤ ‖a‖‖b‖.
+pub const MAX_SQUARED_NORM: f32 = f32::MAX / 4.0;
+
+/// A vector the metric can score (pgvector's f32 arithmetic): its squared
+/// norm, summed in f32, is at most [`MAX_SQUARED_NORM`], and under cosine at
+/// least `f32::MIN_POSITIVE` (a zero vector, or one whose squares all
+/// underflow, has no direction). Refused with 422 `invalid_vector`.
+pub fn vector_for_metric(values: &[f32], metric: Metric) -> Result<(), ApiError> {
+    let squared: f32 = values.iter().map(|v| v * v).sum();
+    if squared.is_nan() || squared > MAX_SQUARED_NORM {
+        return Err(ApiError::invalid(
+            "invalid_vector",
+            format!(
+                "the vector's squared norm ({squared:e}) overflows pgvector's f32 arithmetic; \
+                 it may be at most {MAX_SQUARED_NORM:e} (a norm of about 9.2e18)"
+            ),
+        ));
+    }
+    if metric == Metric::Cosine && squared < f32::MIN_POSITIVE {
+        return Err(ApiError::invalid(
+            "invalid_vector",
+            format!(
+                "a zero vector (or one whose squared norm, {squared:e}, underflows f32) has no \
+                 direction, so its cosine similarity is undefined"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A score about to be answered: finite, or an internal error (a vector the
+/// metric cannot score got past validation). Never `null` on the wire.
+pub fn score(score: f32) -> Result<f32, ApiError> {
+    if score.is_finite() {
+        Ok(score)
+    } else {
+        Err(ApiError::new(
+            ErrorKind::Internal,
+            "internal",
+            "a search produced a non-finite score",
+        ))
+    }
+}
+
 /// The `x-zerodb-min-version` header: a collection version (a `u64`).
 pub fn min_version(header: Option<&str>) -> Result<Option<u64>, ApiError> {
     header
@@ -199,7 +246,7 @@ fn json_text(code: &str, what: &str, value: &serde_json::Value) -> Result<String
     let text = value.to_string();
     if text.len() > MAX_METADATA_BYTES {
         return Err(ApiError::new(
-            crate::model::ErrorKind::TooLarge,
+            ErrorKind::TooLarge,
             code,
             format!(
                 "{what} is {} bytes; at most {MAX_METADATA_BYTES} are allowed",
@@ -224,7 +271,7 @@ fn contains_nul(value: &serde_json::Value) -> bool {
 pub fn text(what: &str, value: &str, max_bytes: usize) -> Result<(), ApiError> {
     if value.len() > max_bytes {
         return Err(ApiError::new(
-            crate::model::ErrorKind::TooLarge,
+            ErrorKind::TooLarge,
             "text_too_large",
             format!("{what} is {} bytes; at most {max_bytes} are allowed", value.len()),
         ));
@@ -247,6 +294,8 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                 "invalid_vector",
                 "vector values must be finite numbers (no NaN or Infinity)",
             )
+        } else if e.is_data() && e.to_string().contains(crate::wire::F32_OVERFLOW) {
+            ApiError::invalid("invalid_vector", e.to_string())
         } else if e.is_eof() && body.iter().all(u8::is_ascii_whitespace) {
             ApiError::bad_request("malformed_json", "request body is empty; a JSON object is expected")
         } else if e.is_data() {
@@ -295,8 +344,58 @@ pub fn percent_decode(segment: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ErrorKind;
     use serde_json::json;
+
+    /// The values of a search body's vector, as the API reads them.
+    fn read(values: &str) -> Result<Vec<f32>, ApiError> {
+        json_body::<crate::wire::Search>(format!(r#"{{"vector": [{values}]}}"#).as_bytes()).map(|s| s.vector)
+    }
+
+    #[test]
+    fn decimals_round_once_to_f32() {
+        // Through f64 this rounds twice, to 0x3F800002.
+        assert_eq!(read("1.00000017881393432617187499").unwrap()[0].to_bits(), 0x3F80_0001);
+        assert_eq!(read("3.4028235e38").unwrap(), vec![f32::MAX]);
+        assert_eq!(read("-3.4028235e38").unwrap(), vec![f32::MIN]);
+        let tiny = read("1e-40").unwrap()[0];
+        assert!(tiny.is_subnormal() && tiny == 1e-40_f32);
+        assert_eq!(read("-0, 0.5, 2E3").unwrap(), vec![-0.0, 0.5, 2000.0]);
+        for overflow in ["3.5e38", "1e39", "1e400", "-1e39"] {
+            let err = read(overflow).unwrap_err();
+            assert_eq!(
+                (err.kind, err.code.as_str()),
+                (ErrorKind::Invalid, "invalid_vector"),
+                "{overflow}"
+            );
+        }
+        for not_a_number in [r#""1""#, "true", "null", "[1]"] {
+            assert_eq!(
+                read(not_a_number).unwrap_err().kind,
+                ErrorKind::BadRequest,
+                "{not_a_number}"
+            );
+        }
+    }
+
+    #[test]
+    fn vectors_each_metric_can_score() {
+        for metric in [Metric::Cosine, Metric::L2, Metric::Dot] {
+            assert!(vector_for_metric(&[1.0, 0.0], metric).is_ok());
+            assert!(vector_for_metric(&[9.0e18, 0.0], metric).is_ok());
+            // pgvector's f32 sum of squares overflows (the issue's far vector).
+            assert!(vector_for_metric(&[1e20, 1e19], metric).is_err());
+            assert!(vector_for_metric(&[f32::MAX], metric).is_err());
+        }
+        // Only cosine needs a direction.
+        for zero in [&[0.0f32, 0.0][..], &[1e-30, 1e-30]] {
+            let err = vector_for_metric(zero, Metric::Cosine).unwrap_err();
+            assert_eq!(err.code, "invalid_vector");
+            assert!(err.message.contains("zero vector"), "{}", err.message);
+            assert!(vector_for_metric(zero, Metric::L2).is_ok());
+            assert!(vector_for_metric(zero, Metric::Dot).is_ok());
+        }
+        assert!(score(f32::NAN).is_err() && score(f32::INFINITY).is_err() && score(-1.0).is_ok());
+    }
 
     #[test]
     fn names() {

@@ -2,8 +2,39 @@
 //! rejected so a typo is an error, not a silent default) and what they get.
 
 use crate::model::*;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
+
+/// The message of a value too large for f32; [`crate::validate::json_body`]
+/// answers it with 422 `invalid_vector`.
+pub(crate) const F32_OVERFLOW: &str = "overflows f32";
+
+/// Reads a JSON array of numbers as f32 values, each rounded once, straight
+/// from its decimal text to the nearest f32 (as pgvector's own input does
+/// with `strtof`): never through f64, which would round twice. Subnormals
+/// are kept; a value past f32's range is refused (`3.4028235e38`, which
+/// rounds to `f32::MAX`, is not past it).
+pub fn exact_f32s<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>, D::Error> {
+    use serde::de::Error;
+    let raw: Vec<&serde_json::value::RawValue> = Vec::deserialize(deserializer)?;
+    raw.iter()
+        .enumerate()
+        .map(|(at, value)| {
+            let text = value.get();
+            if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+                return Err(D::Error::custom(format!(
+                    "vector value at index {at} is not a number: {text}"
+                )));
+            }
+            match text.parse::<f32>() {
+                Ok(v) if v.is_finite() => Ok(v),
+                _ => Err(D::Error::custom(format!(
+                    "vector value at index {at} ({text}) {F32_OVERFLOW}"
+                ))),
+            }
+        })
+        .collect()
+}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +55,7 @@ pub struct Upsert {
 #[serde(deny_unknown_fields)]
 pub struct VectorIn {
     pub id: String,
+    #[serde(deserialize_with = "exact_f32s")]
     pub values: Vec<f32>,
     #[serde(default)]
     pub metadata: Option<Value>,
@@ -40,6 +72,7 @@ pub enum Consistency {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Search {
+    #[serde(deserialize_with = "exact_f32s")]
     pub vector: Vec<f32>,
     pub k: Option<i64>,
     pub filter: Option<Value>,
@@ -60,6 +93,7 @@ pub struct MemoryIn {
     pub session_id: String,
     pub role: String,
     pub content: String,
+    #[serde(deserialize_with = "exact_f32s")]
     pub embedding: Vec<f32>,
     #[serde(default)]
     pub metadata: Option<Value>,
@@ -68,6 +102,7 @@ pub struct MemoryIn {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemorySearch {
+    #[serde(deserialize_with = "exact_f32s")]
     pub embedding: Vec<f32>,
     pub k: Option<i64>,
     pub session_id: Option<String>,

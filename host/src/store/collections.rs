@@ -355,6 +355,7 @@ impl Store {
             }
             validate::id("id", &record.id)?;
             validate::vector(&record.values, Some(collection.spec.dims))?;
+            validate::vector_for_metric(&record.values, collection.spec.metric)?;
             let meta: serde_json::Value = serde_json::from_str(&record.metadata)
                 .map_err(|_| ApiError::invalid("invalid_metadata", "metadata must be a JSON object"))?;
             validate::metadata(&meta)?;
@@ -488,6 +489,7 @@ impl Store {
         let tx = client.transaction().await.map_err(db_error)?;
         let collection = find(&tx, project, name, Lock::None).await?;
         validate::vector(&request.vector, Some(collection.spec.dims))?;
+        validate::vector_for_metric(&request.vector, collection.spec.metric)?;
         let filter: Option<serde_json::Value> = match &request.filter {
             Some(text) => {
                 let value = serde_json::from_str(text)
@@ -519,21 +521,21 @@ impl Store {
         }
         .map_err(query_error(name))?;
         tx.commit().await.map_err(db_error)?;
-        let mut hits: Vec<(f64, SearchHit)> = rows
+        let mut hits = rows
             .iter()
             .map(|row| {
                 let distance: f64 = row.get(1);
                 let hit = SearchHit {
                     id: row.get(0),
-                    score: collection.score(distance),
+                    score: validate::score(collection.score(distance))?,
                     metadata: request
                         .include_metadata
                         .then(|| row.get::<_, serde_json::Value>(2).to_string()),
                     values: request.include_values.then(|| row.get::<_, Vector>(3).to_vec()),
                 };
-                (distance, hit)
+                Ok((distance, hit))
             })
-            .collect();
+            .collect::<Result<Vec<(f64, SearchHit)>>>()?;
         // IVFFlat's iterative scan returns candidates in relaxed order.
         hits.sort_by(|a, b| a.0.total_cmp(&b.0));
         Ok(SearchResult {

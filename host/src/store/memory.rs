@@ -27,6 +27,46 @@ fn record(row: &tokio_postgres::Row, include_embedding: bool) -> MemoryRecord {
     }
 }
 
+/// A project's memory dimension until its first memory record declares one:
+/// the API's default embedding dimension.
+pub const DEFAULT_MEMORY_DIMS: u32 = 1536;
+
+/// Checks `len` against the project's declared memory dimension, declaring
+/// it first when `declare` (a write) and none is declared yet. A mismatch is
+/// 422 `dimension_mismatch`.
+async fn check_memory_dims(
+    client: &impl deadpool_postgres::GenericClient,
+    project: &Project,
+    len: usize,
+    declare: bool,
+) -> Result<()> {
+    let declared: Option<i32> = client
+        .query_one("SELECT memory_dims FROM zerodb.projects WHERE id = $1", &[&project.id])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    let declared = match declared {
+        Some(dims) => dims as u32,
+        None if declare => client
+            .query_one(
+                "UPDATE zerodb.projects SET memory_dims = coalesce(memory_dims, $2) WHERE id = $1
+                 RETURNING memory_dims",
+                &[&project.id, &(len as i32)],
+            )
+            .await
+            .map_err(db_error)?
+            .get::<_, i32>(0) as u32,
+        None => DEFAULT_MEMORY_DIMS,
+    };
+    if len != declared as usize {
+        return Err(ApiError::invalid(
+            "dimension_mismatch",
+            format!("the embedding has {len} dimensions; this project's memory records have {declared}"),
+        ));
+    }
+    Ok(())
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found("memory_not_found", format!("no memory record {id:?}"))
 }
@@ -40,11 +80,13 @@ impl Store {
         validate::id("role", &memory.role)?;
         validate::text("content", &memory.content, validate::MAX_CONTENT_BYTES)?;
         validate::vector(&memory.embedding, None)?;
+        validate::vector_for_metric(&memory.embedding, Metric::Cosine)?;
         let metadata: serde_json::Value = serde_json::from_str(&memory.metadata)
             .map_err(|_| ApiError::invalid("invalid_metadata", "metadata must be a JSON object"))?;
         validate::metadata(&metadata)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
+        check_memory_dims(&tx, project, memory.embedding.len(), true).await?;
         let stmt = tx
             .prepare_cached(&format!(
                 "INSERT INTO zerodb.memories (project_id, id, session_id, role, content, embedding, metadata)
@@ -116,10 +158,12 @@ impl Store {
     pub async fn search_memory(&self, project: &Project, query: &MemoryQuery) -> Result<Vec<MemoryHit>> {
         validate::k(query.k)?;
         validate::vector(&query.embedding, None)?;
+        validate::vector_for_metric(&query.embedding, Metric::Cosine)?;
         if let Some(session) = &query.session_id {
             validate::id("session_id", session)?;
         }
         let client = self.client().await?;
+        check_memory_dims(&client, project, query.embedding.len(), false).await?;
         let stmt = client
             .prepare_cached(&format!(
                 "SELECT {COLUMNS}, (embedding <=> $2)::float8 AS distance FROM zerodb.memories
@@ -143,12 +187,13 @@ impl Store {
             )
             .await
             .map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| MemoryHit {
-                memory: record(row, query.include_embedding),
-                score: (1.0 - row.get::<_, f64>("distance")) as f32,
+        rows.iter()
+            .map(|row| {
+                Ok(MemoryHit {
+                    memory: record(row, query.include_embedding),
+                    score: validate::score((1.0 - row.get::<_, f64>("distance")) as f32)?,
+                })
             })
-            .collect())
+            .collect()
     }
 }

@@ -29,6 +29,12 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
              payload jsonb NOT NULL,
              created_at timestamptz NOT NULL DEFAULT now());",
     ),
+    (
+        4,
+        "declared memory embedding dimension per project",
+        "ALTER TABLE zerodb.projects ADD COLUMN memory_dims integer
+             CHECK (memory_dims BETWEEN 1 AND 16000);",
+    ),
 ];
 
 const MIGRATION_1: &str = r#"
