@@ -321,6 +321,15 @@ fn memory_records() {
         server.call("GET", &format!("/v1/memory/{id}"), &other, None).status,
         404
     );
+    // The other project's own record (of the same dimension) is all it finds.
+    let own = server
+        .call(
+            "POST",
+            "/v1/memory",
+            &other,
+            Some(&json!({"session_id": "s", "role": "user", "content": "theirs", "embedding": query})),
+        )
+        .ok();
     let found = server
         .call(
             "POST",
@@ -329,5 +338,6 @@ fn memory_records() {
             Some(&json!({"embedding": query, "k": 5})),
         )
         .ok();
-    assert!(found["hits"].as_array().unwrap().is_empty());
+    let ids: Vec<&Value> = found["hits"].as_array().unwrap().iter().map(|h| &h["id"]).collect();
+    assert_eq!(ids, vec![&own["id"]]);
 }

@@ -13,6 +13,7 @@ mod harness;
 mod health;
 mod kernels;
 mod migrations;
+mod numbers;
 mod outage;
 mod peers;
 mod plans;

@@ -31,6 +31,12 @@ const BODIES: &[&str] = &[
     r#"{"vector": [1, 0, 0], "k": 5, "filter": {"k": "v"}, "include_values": true, "consistency": "strong"}"#,
     r#"{"session_id": "s", "role": "user", "content": "hi", "embedding": [1, 0, 0], "metadata": {}}"#,
     r#"{"embedding": [1, 0, 0], "k": 3, "session_id": "s", "include_embedding": true}"#,
+    // Numbers at the edges of f32, exact decimals and integers past i64.
+    r#"{"vectors": [{"id": "n", "values": [3.4028235e38, 1e-45, -0.0], "metadata": {"huge": 18446744073709551617, "neg": -9223372036854775809, "f": 1e308}}]}"#,
+    r#"{"vector": [1.00000017881393432617187499, 1e-40, 0], "k": 3, "min_version": 18446744073709551615}"#,
+    r#"{"vector": [0, 0, 0], "k": 2, "filter": {"huge": 18446744073709551617, "z": null, "s": "2", "b": true}}"#,
+    r#"{"vector": [1e39, 1e-50, 1e400], "k": 1}"#,
+    r#"{"vector": [9e18, 9e18, 9e18], "k": 2, "filter": {"f": 2.0}}"#,
 ];
 
 /// A request near a valid one: a known route and body, mutated.

@@ -150,6 +150,18 @@ pub fn check(edge: &mut Edge, request: &Request) {
         String::from_utf8_lossy(&response.body)
     );
     assert!(response.header("x-zerodb-cache").is_some());
+    // No answer carries a score that is not a finite number (JSON has no
+    // NaN or infinity: serde writes them as null).
+    if let Ok(body) = serde_json::from_slice::<serde_json::Value>(&response.body) {
+        for hit in body["hits"].as_array().into_iter().flatten() {
+            assert!(
+                hit["score"].as_f64().is_some_and(f64::is_finite),
+                "{} {} answered a hit without a finite score: {hit}",
+                request.method,
+                request.path
+            );
+        }
+    }
     if response.status >= 400 {
         let body: serde_json::Value = serde_json::from_slice(&response.body).expect("errors are JSON");
         assert!(
