@@ -261,7 +261,7 @@ pub const KEY_REVOKED: &str = "k";
 /// `LISTEN`s, re-reads the table, applies notices, and proves itself alive
 /// every [`HEARTBEAT`]; when it is lost, it subscribes again.
 pub fn spawn_feed(coherence: Arc<Coherence>, mut config: tokio_postgres::Config) {
-    config.application_name(&format!("zerodb-edge-feed-{}", std::process::id()));
+    config.application_name(format!("zerodb-edge-feed-{}", std::process::id()));
     config.connect_timeout(Duration::from_secs(2));
     tokio::spawn(async move {
         let mut failures = 0usize;

@@ -425,7 +425,7 @@ fn a_second_host_learns_every_write_from_the_feed() {
         )
     };
     let write = |n: usize, rng: &mut rand::rngs::StdRng| -> u64 {
-        let values = if n % 2 == 0 { QUERY.to_vec() } else { random_vector(rng) };
+        let values = if n.is_multiple_of(2) { QUERY.to_vec() } else { random_vector(rng) };
         let body = json!({"vectors": [{"id": format!("w{n}"), "values": values}]});
         a.call("PUT", "/v1/collections/docs/vectors", &key, Some(&body)).ok()["version"]
             .as_u64()
@@ -444,8 +444,8 @@ fn a_second_host_learns_every_write_from_the_feed() {
         }
         let version = write(n, &mut rng);
         let acknowledged = Instant::now();
-        if n % 2 == 0 {
-            let pinned = search(&b, Some(version), n % 4 == 0);
+        if n.is_multiple_of(2) {
+            let pinned = search(&b, Some(version), n.is_multiple_of(4));
             assert_eq!(pinned.status, 200, "{}", pinned.json);
             assert!(
                 version_of(&pinned) >= version,
@@ -456,7 +456,7 @@ fn a_second_host_learns_every_write_from_the_feed() {
         loop {
             let started = acknowledged.elapsed();
             if version_of(&search(&b, None, false)) >= version {
-                if n % 2 == 1 {
+                if !n.is_multiple_of(2) {
                     lags.push(started);
                 }
                 break;

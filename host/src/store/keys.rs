@@ -32,6 +32,10 @@ fn unauthorized() -> ApiError {
 
 type KeyHash = Vec<u8>;
 
+/// A resolution: the project, when it was made, and the auth epoch it was
+/// made in.
+type Resolved = (Project, Instant, u64);
+
 /// Recently resolved keys (by hash), so that a request served from the
 /// edge cache needs no database round trip. A resolution is trusted for the
 /// cache's lifetime and only while the coherence feed is live and has
@@ -40,7 +44,7 @@ type KeyHash = Vec<u8>;
 #[derive(Clone, Default)]
 pub(crate) struct AuthCache {
     ttl: Duration,
-    entries: Arc<Mutex<HashMap<KeyHash, (Project, Instant, u64)>>>,
+    entries: Arc<Mutex<HashMap<KeyHash, Resolved>>>,
 }
 
 impl AuthCache {
