@@ -425,7 +425,11 @@ fn a_second_host_learns_every_write_from_the_feed() {
         )
     };
     let write = |n: usize, rng: &mut rand::rngs::StdRng| -> u64 {
-        let values = if n.is_multiple_of(2) { QUERY.to_vec() } else { random_vector(rng) };
+        let values = if n.is_multiple_of(2) {
+            QUERY.to_vec()
+        } else {
+            random_vector(rng)
+        };
         let body = json!({"vectors": [{"id": format!("w{n}"), "values": values}]});
         a.call("PUT", "/v1/collections/docs/vectors", &key, Some(&body)).ok()["version"]
             .as_u64()
