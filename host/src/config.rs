@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// How long a resolved API key is trusted before it is looked up again, in milliseconds.
     #[arg(long, env = "ZERODB_AUTH_CACHE_MS")]
     auth_cache_ms: Option<u64>,
+    /// The embedding dimension of memory records, for every project that has
+    /// not declared one with its first record (1 to 16000).
+    #[arg(long, env = "ZERODB_MEMORY_DIMS")]
+    memory_dims: Option<u32>,
     /// Serve the origin API (`/origin/v1/`) to edge components in other
     /// hosts, with this shared secret (at least 16 characters).
     #[arg(long, env = "ZERODB_ORIGIN_SECRET", hide_env_values = true)]
@@ -233,6 +237,7 @@ struct FileConfig {
     edge_shards: Option<usize>,
     edge_instances_per_shard: Option<usize>,
     auth_cache_ms: Option<u64>,
+    memory_dims: Option<u32>,
     origin_secret: Option<String>,
     qdrant_url: Option<String>,
     minio_url: Option<String>,
@@ -328,6 +333,9 @@ pub struct ServeConfig {
     pub limits: InstanceLimits,
     pub shards: usize,
     pub auth_cache: Duration,
+    /// Memory records' dimension where a project has declared none; none:
+    /// the first record declares it.
+    pub memory_dims: Option<u32>,
     pub origin_secret: Option<String>,
     pub max_response_bytes: usize,
     pub services: ServicesConfig,
@@ -345,6 +353,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("limits", &self.limits)
             .field("shards", &self.shards)
             .field("auth_cache", &self.auth_cache)
+            .field("memory_dims", &self.memory_dims)
             .field("services", &self.services)
             .finish()
     }
@@ -359,6 +368,10 @@ impl ServeArgs {
         let origin_secret = self.origin_secret.or(file.origin_secret.clone());
         if origin_secret.as_ref().is_some_and(|s| s.len() < 16) {
             bail!("the origin secret must be at least 16 characters");
+        }
+        let memory_dims = self.memory_dims.or(file.memory_dims);
+        if memory_dims.is_some_and(|d| d == 0 || d > edge_core::validate::MAX_DIMS) {
+            bail!("memory dims must be between 1 and {}", edge_core::validate::MAX_DIMS);
         }
         let database_url = database_url(self.database_url, &file)?;
         let component = match self.component.or(file.component) {
@@ -414,6 +427,7 @@ impl ServeArgs {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
                 .clamp(1, 64),
             auth_cache: Duration::from_millis(self.auth_cache_ms.or(file.auth_cache_ms).unwrap_or(2000)),
+            memory_dims,
             origin_secret,
             max_response_bytes: self
                 .max_response_bytes

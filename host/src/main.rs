@@ -111,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let coherence = Arc::new(coherence::Coherence::default());
             let mut store = Store::new(&config.database_url, config.max_connections, config.pool_wait)?
                 .with_coherence(coherence.clone())
+                .with_memory_dims(config.memory_dims)
                 .with_auth_cache(config.auth_cache)
                 .with_health(registry.service(ServiceId::Postgres).clone());
             let events = (!services.brokers.is_empty()).then(|| Arc::new(tokio::sync::Notify::new()));

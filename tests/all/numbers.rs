@@ -343,6 +343,29 @@ fn memory_records_have_one_declared_dimension_per_project() {
     server
         .call("POST", "/v1/memory", &other, Some(&record(json!([1, 0]))))
         .ok();
+    // Configured, the dimension holds for every project that declared none.
+    drop(server);
+    let server = Server::start_with(&db.url, &["--memory-dims", "4"]);
+    let third = db.key("numbers_third");
+    for reply in [
+        server.call("POST", "/v1/memory/search", &third, Some(&json!({"embedding": [1, 0]}))),
+        server.call("POST", "/v1/memory", &third, Some(&record(json!([1, 0])))),
+    ] {
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (422, "dimension_mismatch"),
+            "{}",
+            reply.json
+        );
+        assert!(reply.json["error"]["message"].as_str().unwrap().contains("have 4"));
+    }
+    server
+        .call("POST", "/v1/memory", &third, Some(&record(json!([1, 0, 0, 0]))))
+        .ok();
+    // A project that declared its dimension keeps it.
+    server
+        .call("POST", "/v1/memory", &other, Some(&record(json!([0, 1]))))
+        .ok();
 }
 
 /// A JSON value from a pool that stresses `jsonb` equality: integers past

@@ -27,27 +27,33 @@ fn record(row: &tokio_postgres::Row, include_embedding: bool) -> MemoryRecord {
     }
 }
 
-/// A project's memory dimension until its first memory record declares one:
-/// the API's default embedding dimension.
+/// A project's memory dimension until its first memory record declares one
+/// (and no `ZERODB_MEMORY_DIMS` is configured): the API's default embedding
+/// dimension.
 pub const DEFAULT_MEMORY_DIMS: u32 = 1536;
 
-/// Checks `len` against the project's declared memory dimension, declaring
-/// it first when `declare` (a write) and none is declared yet. A mismatch is
-/// 422 `dimension_mismatch`.
+/// Checks `len` against the project's declared memory dimension. With none
+/// declared, a write (`declare`) declares it: the configured dimension
+/// `configured` if any (then `len` must match it), else `len`; a search
+/// expects `configured`, else [`DEFAULT_MEMORY_DIMS`]. A mismatch is 422
+/// `dimension_mismatch`.
 async fn check_memory_dims(
     client: &impl deadpool_postgres::GenericClient,
     project: &Project,
     len: usize,
     declare: bool,
+    configured: Option<u32>,
 ) -> Result<()> {
     let declared: Option<i32> = client
         .query_one("SELECT memory_dims FROM zerodb.projects WHERE id = $1", &[&project.id])
         .await
         .map_err(db_error)?
         .get(0);
-    let declared = match declared {
-        Some(dims) => dims as u32,
-        None if declare => client
+    let declared = match (declared, configured) {
+        (Some(dims), _) => dims as u32,
+        (None, Some(dims)) if !declare || len != dims as usize => dims,
+        (None, None) if !declare => DEFAULT_MEMORY_DIMS,
+        (None, _) => client
             .query_one(
                 "UPDATE zerodb.projects SET memory_dims = coalesce(memory_dims, $2) WHERE id = $1
                  RETURNING memory_dims",
@@ -56,7 +62,6 @@ async fn check_memory_dims(
             .await
             .map_err(db_error)?
             .get::<_, i32>(0) as u32,
-        None => DEFAULT_MEMORY_DIMS,
     };
     if len != declared as usize {
         return Err(ApiError::invalid(
@@ -86,7 +91,7 @@ impl Store {
         validate::metadata(&metadata)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        check_memory_dims(&tx, project, memory.embedding.len(), true).await?;
+        check_memory_dims(&tx, project, memory.embedding.len(), true, self.memory_dims).await?;
         let stmt = tx
             .prepare_cached(&format!(
                 "INSERT INTO zerodb.memories (project_id, id, session_id, role, content, embedding, metadata)
@@ -163,7 +168,7 @@ impl Store {
             validate::id("session_id", session)?;
         }
         let client = self.client().await?;
-        check_memory_dims(&client, project, query.embedding.len(), false).await?;
+        check_memory_dims(&client, project, query.embedding.len(), false, self.memory_dims).await?;
         let stmt = client
             .prepare_cached(&format!(
                 "SELECT {COLUMNS}, (embedding <=> $2)::float8 AS distance FROM zerodb.memories

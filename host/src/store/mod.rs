@@ -51,6 +51,9 @@ pub struct Store {
     /// Every collection's current token; advanced by each write before it
     /// is acknowledged.
     coherence: Arc<Coherence>,
+    /// `ZERODB_MEMORY_DIMS`: memory records' dimension where a project has
+    /// declared none.
+    memory_dims: Option<u32>,
 }
 
 pub type Result<T> = std::result::Result<T, ApiError>;
@@ -88,6 +91,7 @@ impl Store {
             health: Arc::new(Service::new(ServiceId::Postgres, Some(String::new()))),
             events: None,
             coherence: Arc::default(),
+            memory_dims: None,
         })
     }
 
@@ -102,6 +106,12 @@ impl Store {
     /// each commit.
     pub fn with_events(mut self, publisher: Arc<Notify>) -> Store {
         self.events = Some(publisher);
+        self
+    }
+
+    /// Sets the memory dimension of projects that have declared none.
+    pub fn with_memory_dims(mut self, dims: Option<u32>) -> Store {
+        self.memory_dims = dims;
         self
     }
 
