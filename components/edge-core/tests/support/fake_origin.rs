@@ -141,8 +141,11 @@ impl Origin for FakeOrigin {
 /// Answers `request` and checks the answer's shape.
 pub fn check(edge: &mut Edge, request: &Request) {
     let response = edge.handle(&FakeOrigin, request);
+    // The one 5xx a fake that always succeeds can earn: a `min_version`
+    // past the fake collection's version (1), which the origin never reaches.
+    let not_reached = response.status == 503 && String::from_utf8_lossy(&response.body).contains("version_not_reached");
     assert!(
-        response.status < 500,
+        response.status < 500 || not_reached,
         "{} {} got {}: {}",
         request.method,
         request.path,
