@@ -157,30 +157,38 @@ impl Coherence {
         self.table.store(Arc::new(table));
     }
 
-    /// Replaces the table with what the database holds now (`rows` of
-    /// project, name, incarnation, version). A name missing from it is
-    /// marked dropped, so that a late notice of an old write cannot bring
-    /// it back.
-    fn reload(&self, rows: Vec<(i64, String, u64, u64)>) {
+    /// Merges what the database held when `rows` were read (project, name,
+    /// incarnation, version) into the table; `before` is the table as it was
+    /// just before that read. Local writes may have moved on since: an entry
+    /// of a later incarnation, or a later version, wins, and a name missing
+    /// from the rows is marked dropped only if it was in `before` (it was
+    /// dropped, not created after the read). A dropped entry stays dropped,
+    /// so that a late notice of an old write cannot bring it back.
+    fn reload(&self, before: &Table, rows: Vec<(i64, String, u64, u64)>) {
         self.rebuild(|table| {
-            let mut fresh = Table::new();
+            let mut fresh = table.clone();
+            let mut seen: HashMap<i64, std::collections::HashSet<String>> = HashMap::new();
             for (project, name, incarnation, version) in rows {
-                let entry = match table.get(&project).and_then(|c| c.get(&name)) {
-                    // A local write may have advanced it past the snapshot,
-                    // or dropped it since (an incarnation never comes back).
+                seen.entry(project).or_default().insert(name.clone());
+                let entries = fresh.entry(project).or_default();
+                match entries.get(&name) {
                     Some(e) if e.incarnation == incarnation => {
                         e.version.fetch_max(version, Ordering::AcqRel);
-                        e.clone()
                     }
-                    _ => Entry::new(incarnation, version, false),
-                };
-                fresh.entry(project).or_default().insert(name, entry);
+                    Some(e) if e.incarnation > incarnation => {}
+                    _ => {
+                        entries.insert(name, Entry::new(incarnation, version, false));
+                    }
+                }
             }
-            for (project, entries) in table.iter() {
+            for (project, entries) in before {
                 for (name, e) in entries {
-                    let live = fresh.entry(*project).or_default();
-                    if !live.contains_key(name) {
-                        live.insert(name.clone(), Entry::new(e.incarnation, u64::MAX, true));
+                    let in_rows = seen.get(project).is_some_and(|names| names.contains(name));
+                    // Gone from the database, and not replaced since the read.
+                    if let Some(current) = fresh.get(project).and_then(|c| c.get(name)) {
+                        if !in_rows && current.incarnation == e.incarnation {
+                            current.dropped.store(true, Ordering::Release);
+                        }
                     }
                 }
             }
@@ -286,6 +294,8 @@ async fn subscribe(coherence: &Arc<Coherence>, config: &tokio_postgres::Config) 
     let (client, mut connection) = config.connect(NoTls).await?;
     let (notices, mut received) = tokio::sync::mpsc::unbounded_channel();
     let driver_coherence = coherence.clone();
+    let alive = Arc::new(AtomicBool::new(true));
+    let driver_alive = alive.clone();
     let driver = tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
@@ -303,14 +313,17 @@ async fn subscribe(coherence: &Arc<Coherence>, config: &tokio_postgres::Config) 
             }
         }
         // Lost: stop vouching at once, before the subscriber notices.
+        driver_alive.store(false, Ordering::Release);
         driver_coherence.set_live(false);
     });
     let result = async {
         client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        let before = coherence.table.load_full();
         let rows = client
             .query("SELECT project_id, name, id, version FROM zerodb.collections", &[])
             .await?;
         coherence.reload(
+            &before,
             rows.iter()
                 .map(|r| {
                     (
@@ -322,11 +335,14 @@ async fn subscribe(coherence: &Arc<Coherence>, config: &tokio_postgres::Config) 
                 })
                 .collect(),
         );
-        if driver.is_finished() {
-            return Ok(());
-        }
         coherence.subscriptions.fetch_add(1, Ordering::Relaxed);
         coherence.set_live(true);
+        // The driver clears `alive` before it clears the live flag: if the
+        // connection died meanwhile, its clearing may have come first.
+        if !alive.load(Ordering::Acquire) {
+            coherence.set_live(false);
+            return Ok(());
+        }
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         loop {
             tokio::select! {
@@ -358,7 +374,7 @@ mod tests {
 
     fn live() -> Coherence {
         let c = Coherence::default();
-        c.reload(vec![(1, "docs".into(), 5, 3)]);
+        c.reload(&Table::new(), vec![(1, "docs".into(), 5, 3)]);
         c.set_live(true);
         c
     }
@@ -408,9 +424,16 @@ mod tests {
         assert_ne!(c.auth_epoch(), epoch, "key resolutions are looked up again");
         // A reload marks what the database no longer has as dropped.
         c.advance(1, "gone", 8, 1);
-        c.reload(vec![(1, "docs".into(), 5, 7)]);
+        let before = Table::clone(&c.table.load());
+        // Meanwhile (after the read), local writes create "new" and drop
+        // and re-create "docs" as incarnation 6.
+        c.advance(1, "new", 9, 0);
+        c.dropped(1, "docs", 5);
+        c.advance(1, "docs", 6, 0);
+        c.reload(&before, vec![(1, "docs".into(), 5, 7)]);
         c.set_live(true);
-        assert_eq!(c.token(1, "docs"), token(5, 7));
+        assert_eq!(c.token(1, "docs"), token(6, 0), "a later incarnation wins");
+        assert_eq!(c.token(1, "new"), token(9, 0), "created after the read: kept");
         assert_eq!(c.token(1, "gone"), Some(None));
         c.apply("c 1 8 2 gone");
         assert_eq!(c.token(1, "gone"), Some(None));

@@ -35,17 +35,19 @@ fn assert_scores_finite(reply: &Reply) {
 }
 
 /// A search, answered by the edge (a repeat, so from its cache or hot copy)
-/// and by the database (`strong`): both must be the same answer.
-fn both_ways(server: &Server, key: &str, name: &str, body: &str) -> Value {
+/// and by the database (`strong`): both must be the same answer. Returns the
+/// answer and whether the edge answered the very first eventual request (no
+/// result of it was cached yet, so a hot copy answered).
+fn both_ways_first(server: &Server, key: &str, name: &str, body: &str) -> (Value, bool) {
     let path = format!("/v1/collections/{name}/search");
     let strong_body = format!("{},\"consistency\":\"strong\"}}", &body[..body.len() - 1]);
     let strong = send(server, "POST", &path, key, &strong_body);
     assert_eq!(strong.status, 200, "{}", strong.json);
     // A repeat reaches the instance that cached the answer within a few
     // tries (the host may pick another idle instance first).
-    let cached = (0..8)
-        .map(|_| send(server, "POST", &path, key, body))
-        .find(|r| r.status != 200 || r.cache.as_deref() == Some("hit"))
+    let (tries, cached) = (1..=8)
+        .map(|n| (n, send(server, "POST", &path, key, body)))
+        .find(|(_, r)| r.status != 200 || r.cache.as_deref() == Some("hit"))
         .expect("no repeat was answered by the edge");
     assert_eq!(cached.status, 200, "{}", cached.json);
     assert_scores_finite(&strong);
@@ -71,7 +73,11 @@ fn both_ways(server: &Server, key: &str, name: &str, body: &str) -> Value {
         );
         assert_eq!(a["metadata"], b["metadata"]);
     }
-    strong.json
+    (strong.json, tries == 1)
+}
+
+fn both_ways(server: &Server, key: &str, name: &str, body: &str) -> Value {
+    both_ways_first(server, key, name, body).0
 }
 
 #[test]
@@ -283,6 +289,33 @@ fn metadata_numbers_keep_every_digit() {
             r#"{"vector":[1,0],"k":2,"filter":{"huge":18446744073709551617,"two":2}}"#,
         );
         assert_eq!(matched["hits"].as_array().unwrap().len(), 1);
+        // A number jsonb cannot store is refused, not a 500.
+        let past = send(
+            &server,
+            "PUT",
+            &format!("/v1/collections/{name}/vectors"),
+            &key,
+            r#"{"vectors":[{"id":"p","values":[1,1],"metadata":{"x":1e131072}}]}"#,
+        );
+        assert_eq!(
+            (past.status, past.error_code()),
+            (422, "invalid_metadata"),
+            "{}",
+            past.json
+        );
+        let past = send(
+            &server,
+            "POST",
+            &format!("/v1/collections/{name}/search"),
+            &key,
+            r#"{"vector":[1,0],"filter":{"x":1e-16384}}"#,
+        );
+        assert_eq!(
+            (past.status, past.error_code()),
+            (422, "invalid_filter"),
+            "{}",
+            past.json
+        );
         let off_by_one = both_ways(
             &server,
             &key,
@@ -448,7 +481,7 @@ fn edge_filters_agree_with_jsonb_containment() {
     )
     .ok();
     let mut client = db.client();
-    let (mut cases, mut matched) = (0, 0);
+    let (mut cases, mut matched, mut by_hot_copy) = (0, 0, 0);
     for _ in 0..150 {
         let filter_keys: Vec<&&str> = keys.iter().filter(|_| rng.gen_bool(0.5)).collect();
         let scalar = |rng: &mut rand::rngs::StdRng| loop {
@@ -486,7 +519,8 @@ fn edge_filters_agree_with_jsonb_containment() {
         assert_eq!(edge, postgres, "filter {filter}");
         // Through the edge: the hot copy's answer is the database's.
         let body = format!(r#"{{"vector":[0,1],"k":200,"filter":{filter}}}"#);
-        let answer = both_ways(&server, &key, "filtered", &body);
+        let (answer, first) = both_ways_first(&server, &key, "filtered", &body);
+        by_hot_copy += usize::from(first);
         let ids: Vec<String> = answer["hits"]
             .as_array()
             .unwrap()
@@ -502,8 +536,13 @@ fn edge_filters_agree_with_jsonb_containment() {
         matched += usize::from(!postgres.is_empty() && postgres.len() < docs.len());
     }
     eprintln!(
-        "filters: {cases} random filters over {} documents agree with jsonb @>; {matched} matched some but not all",
+        "filters: {cases} random filters over {} documents agree with jsonb @>; {matched} matched some but not all; \
+         {by_hot_copy} answered by the hot copy at the first request",
         docs.len()
     );
     assert!(matched >= 30, "too few filters told documents apart: {matched}");
+    assert!(
+        by_hot_copy >= cases / 2,
+        "the hot copy answered only {by_hot_copy} filters"
+    );
 }

@@ -202,15 +202,12 @@ pub(crate) fn route<C: Connect>(
             validate::collection_name(&name)?;
             validate::id("id", &id)?;
             let c = coll(&name);
-            let freshness = Freshness::of(
-                &session,
-                cache,
-                &c,
-                validate::min_version(request.min_version.as_deref())?,
-                served,
-            )?;
+            let min_version = validate::min_version(request.min_version.as_deref())?;
+            let freshness = Freshness::of(&session, cache, &c, min_version, served)?;
+            // Not even as stale: without a token nothing proves `min_version`.
             let cached = match freshness {
                 Freshness::Bypass => Lookup::Absent,
+                Freshness::Unknown if min_version.is_some() => Lookup::Absent,
                 _ => cache.vector(&c, &id, freshness.now()),
             };
             let record = match cached {

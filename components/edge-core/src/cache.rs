@@ -24,7 +24,6 @@
 use crate::filter::Filter;
 use crate::kernels;
 use crate::model::*;
-use crate::validate;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, HashMap};
@@ -599,7 +598,7 @@ pub struct HotCollection {
     /// their JSON text.
     metadata: Vec<Map<String, Json>>,
     /// Bytes of each row's metadata text, for the cache's budget.
-    metadata_bytes: usize,
+    metadata_bytes: Vec<usize>,
     positions: HashMap<String, usize>,
 }
 
@@ -613,7 +612,7 @@ impl HotCollection {
             values: Vec::with_capacity(records.len() * dims),
             norms: Vec::with_capacity(records.len()),
             metadata: Vec::with_capacity(records.len()),
-            metadata_bytes: 0,
+            metadata_bytes: Vec::with_capacity(records.len()),
             positions: HashMap::with_capacity(records.len()),
         };
         hot.apply(&records, &[], version);
@@ -637,7 +636,7 @@ impl HotCollection {
             + self.norms.len() * 4
             + self.ids.iter().map(|id| 2 * id.len() + 80).sum::<usize>()
             // A parsed document takes a few times its text.
-            + 3 * self.metadata_bytes
+            + 3 * self.metadata_bytes.iter().sum::<usize>()
             + 48 * self.metadata.len()
     }
 
@@ -655,12 +654,12 @@ impl HotCollection {
         for r in upserted.iter().filter(|r| r.values.len() == self.dims) {
             let norm = kernels::norm(&r.values);
             let metadata = serde_json::from_str(&r.metadata).unwrap_or_default();
-            self.metadata_bytes += r.metadata.len();
             match self.positions.get(&r.id) {
                 Some(&i) => {
                     self.values[i * self.dims..(i + 1) * self.dims].copy_from_slice(&r.values);
                     self.norms[i] = norm;
                     self.metadata[i] = metadata;
+                    self.metadata_bytes[i] = r.metadata.len();
                 }
                 None => {
                     self.positions.insert(r.id.clone(), self.ids.len());
@@ -668,6 +667,7 @@ impl HotCollection {
                     self.values.extend_from_slice(&r.values);
                     self.norms.push(norm);
                     self.metadata.push(metadata);
+                    self.metadata_bytes.push(r.metadata.len());
                 }
             }
         }
@@ -677,6 +677,7 @@ impl HotCollection {
             self.ids.swap_remove(i);
             self.norms.swap_remove(i);
             self.metadata.swap_remove(i);
+            self.metadata_bytes.swap_remove(i);
             if i != last {
                 let (head, tail) = self.values.split_at_mut(last * self.dims);
                 head[i * self.dims..(i + 1) * self.dims].copy_from_slice(&tail[..self.dims]);
@@ -689,9 +690,10 @@ impl HotCollection {
 
     /// Exact top-k by the collection's metric among the rows that match
     /// `filter`, best first, scored like the origin (cosine similarity, L2
-    /// distance, inner product). Fails (500) only if a score is not finite,
-    /// which validation of stored and query vectors rules out.
-    pub fn search(&self, request: &SearchRequest, filter: Option<&Filter>) -> Result<SearchResult, ApiError> {
+    /// distance, inner product). A row the metric cannot score (stored
+    /// before vectors were checked per metric) is left out, as the origin
+    /// leaves it out: no score is ever NaN or infinite.
+    pub fn search(&self, request: &SearchRequest, filter: Option<&Filter>) -> SearchResult {
         let query = &request.vector;
         let query_norm = kernels::norm(query);
         // Sort key: lower is better.
@@ -706,6 +708,7 @@ impl HotCollection {
                 };
                 (key, i as u32)
             })
+            .filter(|(key, _)| key.is_finite())
             .collect();
         let k = (request.k as usize).min(scored.len());
         if k < scored.len() {
@@ -717,21 +720,21 @@ impl HotCollection {
             .into_iter()
             .map(|(key, i)| {
                 let i = i as usize;
-                Ok(SearchHit {
+                SearchHit {
                     id: self.ids[i].clone(),
-                    score: validate::score(match self.metric {
+                    score: match self.metric {
                         Metric::Cosine | Metric::Dot => -key,
                         Metric::L2 => key.sqrt(),
-                    })?,
+                    },
                     values: request.include_values.then(|| self.row(i).to_vec()),
                     metadata: request.include_metadata.then(|| metadata_text(&self.metadata[i])),
-                })
+                }
             })
-            .collect::<Result<_, ApiError>>()?;
-        Ok(SearchResult {
+            .collect();
+        SearchResult {
             hits,
             version: self.version,
-        })
+        }
     }
 }
 
@@ -935,12 +938,12 @@ mod tests {
             version: 0,
         };
         assert!(matches!(cache.vector(&c, "a", Some(next)), Lookup::Absent));
-        // The semantic lookup checks tokens too.
-        cache.put_search(&c, &q, result("a"), None, at(3));
-        assert!(cache
-            .search(&c, &request(vec![1.0, 0.01]), 0.9, Some(at(4)))
-            .fresh()
-            .is_none());
+        // The semantic lookup checks tokens too: of an outdated closer
+        // query and a current farther one, the current one answers.
+        cache.put_search(&c, &q, result("near"), None, at(3));
+        cache.put_search(&c, &request(vec![1.0, 0.3]), result("far"), None, at(4));
+        let found = cache.search(&c, &request(vec![1.0, 0.01]), 0.9, Some(at(4))).fresh();
+        assert_eq!(found.unwrap().hits[0].id, "far");
     }
 
     /// The eviction policy, measured: on a Zipf(1) stream over 5000 vectors
@@ -1026,15 +1029,13 @@ mod tests {
                 })
                 .collect();
             expected.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let found = hot
-                .search(
-                    &SearchRequest {
-                        k: 5,
-                        ..request(q.clone())
-                    },
-                    None,
-                )
-                .unwrap();
+            let found = hot.search(
+                &SearchRequest {
+                    k: 5,
+                    ..request(q.clone())
+                },
+                None,
+            );
             let ids: Vec<&str> = found.hits.iter().map(|h| h.id.as_str()).collect();
             let want: Vec<&str> = expected.iter().take(5).map(|e| e.1).collect();
             assert_eq!(ids, want, "{metric:?}");

@@ -58,6 +58,33 @@ impl Decimal {
     }
 }
 
+/// Digits PostgreSQL's `numeric` (and so `jsonb`) keeps before the decimal
+/// point, and after it (its documented limits).
+const NUMERIC_MAX_INTEGER_DIGITS: i64 = 131_072;
+const NUMERIC_MAX_SCALE: i64 = 16_383;
+
+/// Whether `jsonb` can store this JSON number's text: at most 131072 digits
+/// before the decimal point, and at most 16383 after it as written
+/// (`numeric` keeps trailing zeros of the fraction). Past either,
+/// PostgreSQL refuses it ("value overflows numeric format").
+pub fn fits_numeric(text: &str) -> bool {
+    let Some(decimal) = Decimal::parse(text) else {
+        return false;
+    };
+    let rest = text.trim_start_matches('-');
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(at) => (
+            &rest[..at],
+            rest[at + 1..].trim_start_matches('+').parse::<i64>().unwrap_or(0),
+        ),
+        None => (rest, 0),
+    };
+    let fraction = mantissa.split_once('.').map_or(0, |(_, f)| f.len() as i64);
+    let integer_digits = decimal.digits.len() as i64 + decimal.exponent;
+    (decimal.digits.is_empty() || integer_digits <= NUMERIC_MAX_INTEGER_DIGITS)
+        && fraction.saturating_sub(exponent) <= NUMERIC_MAX_SCALE
+}
+
 /// A scalar a filter asks a metadata key to equal.
 #[derive(Clone, Debug, PartialEq)]
 enum Scalar {
@@ -136,6 +163,19 @@ mod tests {
         assert_ne!(d("1"), d("-1"));
         assert_ne!(d("0.1"), d("0.10000000000000001"));
         assert!(Decimal::parse("1x").is_none());
+        // PostgreSQL's limits, as it answered them.
+        for fits in ["1e131071", "9e131071", "0.5e131072", "1e-16383", "1e1001", "0"] {
+            assert!(fits_numeric(fits), "{fits}");
+        }
+        for overflows in [
+            "1e131072",
+            "1e-16384",
+            "1e300000",
+            "1.0e-16383",
+            "1e99999999999999999999",
+        ] {
+            assert!(!fits_numeric(overflows), "{overflows}");
+        }
         assert!(Decimal::parse(".5").is_none());
     }
 

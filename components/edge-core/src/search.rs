@@ -116,7 +116,7 @@ pub(crate) fn run(
         validate::vector(&request.vector, Some(hot.dims as u32))?;
         validate::vector_for_metric(&request.vector, hot.metric)?;
         served.cache = CacheStatus::Hit;
-        return Ok((hot.search(request, filter.flatten().as_ref())?, "edge"));
+        return Ok((hot.search(request, filter.flatten().as_ref()), "edge"));
     }
 
     let info = match cache.info(coll, now) {
@@ -170,7 +170,7 @@ fn stale(cache: &mut Cache, coll: &CollKey, request: &SearchRequest, now: Option
         None => None,
     };
     let valid = hot.dims == request.vector.len() && validate::vector_for_metric(&request.vector, hot.metric).is_ok();
-    valid.then(|| hot.search(request, filter.as_ref()).ok()).flatten()
+    valid.then(|| hot.search(request, filter.as_ref()))
 }
 
 /// Loads a whole collection page by page; gives up (the collection just

@@ -151,20 +151,6 @@ pub fn vector_for_metric(values: &[f32], metric: Metric) -> Result<(), ApiError>
     Ok(())
 }
 
-/// A score about to be answered: finite, or an internal error (a vector the
-/// metric cannot score got past validation). Never `null` on the wire.
-pub fn score(score: f32) -> Result<f32, ApiError> {
-    if score.is_finite() {
-        Ok(score)
-    } else {
-        Err(ApiError::new(
-            ErrorKind::Internal,
-            "internal",
-            "a search produced a non-finite score",
-        ))
-    }
-}
-
 /// The `x-zerodb-min-version` header: a collection version (a `u64`).
 pub fn min_version(header: Option<&str>) -> Result<Option<u64>, ApiError> {
     header
@@ -243,6 +229,15 @@ fn json_text(code: &str, what: &str, value: &serde_json::Value) -> Result<String
             format!("{what} must not contain NUL characters"),
         ));
     }
+    if let Some(number) = number_past_numeric(value) {
+        return Err(ApiError::invalid(
+            code,
+            format!(
+                "{what} holds the number {number}, which PostgreSQL's jsonb cannot store \
+                 (at most 131072 digits before the decimal point and 16383 after it)"
+            ),
+        ));
+    }
     let text = value.to_string();
     if text.len() > MAX_METADATA_BYTES {
         return Err(ApiError::new(
@@ -255,6 +250,17 @@ fn json_text(code: &str, what: &str, value: &serde_json::Value) -> Result<String
         ));
     }
     Ok(text)
+}
+
+/// The first number in `value` that `jsonb` cannot store, as written.
+fn number_past_numeric(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => Some(n.to_string()).filter(|text| !crate::filter::fits_numeric(text)),
+        Value::Array(items) => items.iter().find_map(number_past_numeric),
+        Value::Object(map) => map.values().find_map(number_past_numeric),
+        _ => None,
+    }
 }
 
 fn contains_nul(value: &serde_json::Value) -> bool {
@@ -394,7 +400,6 @@ mod tests {
             assert!(vector_for_metric(zero, Metric::L2).is_ok());
             assert!(vector_for_metric(zero, Metric::Dot).is_ok());
         }
-        assert!(score(f32::NAN).is_err() && score(f32::INFINITY).is_err() && score(-1.0).is_ok());
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn bench() -> ExitCode {
         include_metadata: true,
     };
     let search = time_ns(5, || {
-        let _ = black_box(hot.search(black_box(&request), None));
+        black_box(hot.search(black_box(&request), None));
     });
     // The floor: bytes a search must read, at this instance's copy bandwidth.
     let scanned = rows * dims * 4;

@@ -521,21 +521,33 @@ impl Store {
         }
         .map_err(query_error(name))?;
         tx.commit().await.map_err(db_error)?;
-        let mut hits = rows
+        // A vector stored before vectors were checked per metric (a zero
+        // vector under cosine, say) gets no finite distance: it is left out,
+        // so that no answer ever carries a NaN or infinite score.
+        let mut hits: Vec<(f64, SearchHit)> = rows
             .iter()
-            .map(|row| {
+            .filter_map(|row| {
                 let distance: f64 = row.get(1);
+                let score = collection.score(distance);
+                if !score.is_finite() {
+                    tracing::warn!(
+                        collection = name,
+                        id = row.get::<_, &str>(0),
+                        "vector without a finite score skipped"
+                    );
+                    return None;
+                }
                 let hit = SearchHit {
                     id: row.get(0),
-                    score: validate::score(collection.score(distance))?,
+                    score,
                     metadata: request
                         .include_metadata
                         .then(|| row.get::<_, serde_json::Value>(2).to_string()),
                     values: request.include_values.then(|| row.get::<_, Vector>(3).to_vec()),
                 };
-                Ok((distance, hit))
+                Some((distance, hit))
             })
-            .collect::<Result<Vec<(f64, SearchHit)>>>()?;
+            .collect();
         // IVFFlat's iterative scan returns candidates in relaxed order.
         hits.sort_by(|a, b| a.0.total_cmp(&b.0));
         Ok(SearchResult {

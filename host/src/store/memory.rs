@@ -192,13 +192,17 @@ impl Store {
             )
             .await
             .map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok(MemoryHit {
+        // A record stored before embeddings were checked (a zero vector)
+        // has no finite cosine: it is left out rather than scored NaN.
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let score = (1.0 - row.get::<_, f64>("distance")) as f32;
+                score.is_finite().then(|| MemoryHit {
                     memory: record(row, query.include_embedding),
-                    score: validate::score((1.0 - row.get::<_, f64>("distance")) as f32)?,
+                    score,
                 })
             })
-            .collect()
+            .collect())
     }
 }

@@ -33,7 +33,9 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         4,
         "declared memory embedding dimension per project",
         "ALTER TABLE zerodb.projects ADD COLUMN memory_dims integer
-             CHECK (memory_dims BETWEEN 1 AND 16000);",
+             CHECK (memory_dims BETWEEN 1 AND 16000);
+         UPDATE zerodb.projects p SET memory_dims =
+             (SELECT vector_dims(m.embedding) FROM zerodb.memories m WHERE m.project_id = p.id LIMIT 1);",
     ),
 ];
 
