@@ -18,9 +18,10 @@
 //! [`ArcSwap`], rebuilt only when a collection appears or goes; versions
 //! advance in place in atomics.
 //!
-//! Payloads of the channel (text, space-separated, the name last):
-//! `c <project> <incarnation> <version> <name>` (a collection written or
-//! created), `d <project> <incarnation> <name>` (dropped), `k` (a key revoked).
+//! Payloads of the channel ([`Change::payload`]; text, space-separated, the
+//! name last): `c <project> <incarnation> <version> <name>` (a collection
+//! written or created), `d <project> <incarnation> <name>` (dropped), `k` (a
+//! key revoked).
 
 use arc_swap::ArcSwap;
 use edge_core::model::Token;
@@ -196,32 +197,33 @@ impl Coherence {
         });
     }
 
-    /// Applies one notification payload (see the module docs).
-    fn apply(&self, payload: &str) {
-        self.notifications.fetch_add(1, Ordering::Relaxed);
-        let mut parts = payload.splitn(5, ' ');
-        let kind = parts.next();
-        let mut number = || parts.next().and_then(|p| p.parse::<u64>().ok());
-        match kind {
-            Some("c") => {
-                let (Some(project), Some(incarnation), Some(version)) = (number(), number(), number()) else {
-                    return tracing::warn!(payload, "malformed coherence notice");
-                };
-                if let Some(name) = parts.next() {
-                    self.advance(project as i64, name, incarnation, version);
-                }
-            }
-            Some("d") => {
-                let (Some(project), Some(incarnation)) = (number(), number()) else {
-                    return tracing::warn!(payload, "malformed coherence notice");
-                };
-                let name = payload.splitn(4, ' ').nth(3).unwrap_or_default();
-                self.dropped(project as i64, name, incarnation);
-            }
-            Some("k") => {
+    /// Applies a change: one committed through this host (before its 2xx),
+    /// or one another host announced on the feed.
+    pub fn apply(&self, change: &Change) {
+        match change {
+            Change::Written {
+                project,
+                name,
+                incarnation,
+                version,
+            } => self.advance(*project, name, *incarnation, *version),
+            Change::Dropped {
+                project,
+                name,
+                incarnation,
+            } => self.dropped(*project, name, *incarnation),
+            Change::KeyRevoked => {
                 self.auth_epoch.fetch_add(1, Ordering::AcqRel);
             }
-            _ => tracing::warn!(payload, "unknown coherence notice"),
+        }
+    }
+
+    /// Applies one notice of the feed.
+    fn receive(&self, payload: &str) {
+        self.notifications.fetch_add(1, Ordering::Relaxed);
+        match Change::parse(payload) {
+            Some(change) => self.apply(&change),
+            None => tracing::warn!(payload, "malformed coherence notice"),
         }
     }
 
@@ -251,18 +253,76 @@ impl Coherence {
     }
 }
 
-/// The `NOTIFY` payload of a write that left `name` at `version`.
-pub fn written(project: i64, name: &str, incarnation: i64, version: i64) -> String {
-    format!("c {project} {incarnation} {version} {name}")
+/// A change every host's table must learn of, and its `NOTIFY` payload
+/// (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A collection was created (version 0) or written, to `version`.
+    Written {
+        project: i64,
+        name: String,
+        incarnation: u64,
+        version: u64,
+    },
+    /// A collection's incarnation was dropped.
+    Dropped {
+        project: i64,
+        name: String,
+        incarnation: u64,
+    },
+    /// An API key was revoked.
+    KeyRevoked,
 }
 
-/// The `NOTIFY` payload of a drop.
-pub fn dropped(project: i64, name: &str, incarnation: i64) -> String {
-    format!("d {project} {incarnation} {name}")
-}
+impl Change {
+    /// The notice's text: space-separated fields, the name last (it may
+    /// hold spaces).
+    pub fn payload(&self) -> String {
+        match self {
+            Change::Written {
+                project,
+                name,
+                incarnation,
+                version,
+            } => format!("c {project} {incarnation} {version} {name}"),
+            Change::Dropped {
+                project,
+                name,
+                incarnation,
+            } => format!("d {project} {incarnation} {name}"),
+            Change::KeyRevoked => "k".to_string(),
+        }
+    }
 
-/// The `NOTIFY` payload of a key revocation.
-pub const KEY_REVOKED: &str = "k";
+    /// Reads a notice's text; none when it is not one.
+    pub fn parse(payload: &str) -> Option<Change> {
+        let (kind, rest) = payload.split_once(' ').unwrap_or((payload, ""));
+        let mut fields = rest.splitn(4, ' ');
+        let mut number = || fields.next()?.parse::<u64>().ok();
+        Some(match kind {
+            "c" => {
+                let (project, incarnation, version) = (number()?, number()?, number()?);
+                Change::Written {
+                    project: project as i64,
+                    name: fields.next()?.to_string(),
+                    incarnation,
+                    version,
+                }
+            }
+            "d" => {
+                let (project, incarnation) = (number()?, number()?);
+                let name = rest.splitn(3, ' ').nth(2)?.to_string();
+                Change::Dropped {
+                    project: project as i64,
+                    name,
+                    incarnation,
+                }
+            }
+            "k" if rest.is_empty() => Change::KeyRevoked,
+            _ => return None,
+        })
+    }
+}
 
 /// Keeps the change feed subscribed for as long as the process runs: a
 /// connection of its own (application name `zerodb-edge-feed-<pid>`) that
@@ -347,7 +407,7 @@ async fn subscribe(coherence: &Arc<Coherence>, config: &tokio_postgres::Config) 
         loop {
             tokio::select! {
                 notice = received.recv() => match notice {
-                    Some(payload) => coherence.apply(&payload),
+                    Some(payload) => coherence.receive(&payload),
                     None => return Ok(()),
                 },
                 _ = heartbeat.tick() => {
@@ -400,18 +460,41 @@ mod tests {
     }
 
     #[test]
+    fn payloads_read_back() {
+        for change in [
+            Change::Written {
+                project: 3,
+                name: "two words".into(),
+                incarnation: 9,
+                version: 12,
+            },
+            Change::Dropped {
+                project: 3,
+                name: "a b c".into(),
+                incarnation: 9,
+            },
+            Change::KeyRevoked,
+        ] {
+            assert_eq!(Change::parse(&change.payload()), Some(change));
+        }
+        for garbage in ["", "c", "c 1 2", "c x 2 3 n", "d 1", "k extra", "z 1 2 3 n"] {
+            assert_eq!(Change::parse(garbage), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
     fn a_drop_is_not_undone_by_a_late_notice() {
         let c = live();
-        c.apply("d 1 5 docs");
+        c.receive("d 1 5 docs");
         assert_eq!(c.token(1, "docs"), Some(None));
-        c.apply("c 1 5 9 docs");
+        c.receive("c 1 5 9 docs");
         assert_eq!(c.token(1, "docs"), Some(None));
-        c.apply("c 1 6 0 docs");
+        c.receive("c 1 6 0 docs");
         assert_eq!(c.token(1, "docs"), token(6, 0));
         // Names with spaces survive the payload.
-        c.apply("c 1 7 2 two words");
+        c.receive("c 1 7 2 two words");
         assert_eq!(c.token(1, "two words"), token(7, 2));
-        c.apply("d 1 7 two words");
+        c.receive("d 1 7 two words");
         assert_eq!(c.token(1, "two words"), Some(None));
     }
 
@@ -435,10 +518,10 @@ mod tests {
         assert_eq!(c.token(1, "docs"), token(6, 0), "a later incarnation wins");
         assert_eq!(c.token(1, "new"), token(9, 0), "created after the read: kept");
         assert_eq!(c.token(1, "gone"), Some(None));
-        c.apply("c 1 8 2 gone");
+        c.receive("c 1 8 2 gone");
         assert_eq!(c.token(1, "gone"), Some(None));
         let epoch = c.auth_epoch();
-        c.apply(KEY_REVOKED);
+        c.receive(&Change::KeyRevoked.payload());
         assert_ne!(c.auth_epoch(), epoch);
     }
 }

@@ -3,7 +3,7 @@
 //! metadata, and the approximate index its spec asks for.
 
 use super::{db_error, table_name, Project, Result, Store};
-use crate::coherence;
+use crate::coherence::Change;
 use deadpool_postgres::GenericClient;
 use edge_core::model::*;
 use edge_core::validate;
@@ -275,11 +275,7 @@ impl Store {
         let event = serde_json::json!({"collection": name, "spec": {
             "dims": spec.dims, "metric": metric_name(spec.metric), "index": index_kind_name(spec.index)}});
         self.record_event(&tx, project, "collection.created", event).await?;
-        self.notify(&tx, &coherence::written(project.id, name, collection.id, 0))
-            .await?;
-        tx.commit().await.map_err(db_error)?;
-        self.events_committed();
-        self.coherence.advance(project.id, name, collection.id as u64, 0);
+        self.commit_change(tx, written(project, name, &collection, 0)).await?;
         Ok(collection.info())
     }
 
@@ -324,12 +320,12 @@ impl Store {
         .map_err(db_error)?;
         let event = serde_json::json!({"collection": name, "version": collection.version});
         self.record_event(&tx, project, "collection.dropped", event).await?;
-        self.notify(&tx, &coherence::dropped(project.id, name, collection.id))
-            .await?;
-        tx.commit().await.map_err(db_error)?;
-        self.events_committed();
-        self.coherence.dropped(project.id, name, collection.id as u64);
-        Ok(())
+        let dropped = Change::Dropped {
+            project: project.id,
+            name: name.to_string(),
+            incarnation: collection.id as u64,
+        };
+        self.commit_change(tx, dropped).await
     }
 
     pub async fn upsert(&self, project: &Project, name: &str, records: Vec<VectorRecord>) -> Result<WriteResult> {
@@ -378,12 +374,8 @@ impl Store {
         let (version, count) = bump(&tx, &collection, inserted).await?;
         let event = serde_json::json!({"collection": name, "version": version, "ids": ids});
         self.record_event(&tx, project, "vectors.upserted", event).await?;
-        self.notify(&tx, &coherence::written(project.id, name, collection.id, version))
+        self.commit_change(tx, written(project, name, &collection, version))
             .await?;
-        tx.commit().await.map_err(db_error)?;
-        self.events_committed();
-        self.coherence
-            .advance(project.id, name, collection.id as u64, version as u64);
         self.maybe_rebuild_ivfflat(&collection, count);
         Ok(WriteResult {
             affected: rows.len() as u64,
@@ -467,16 +459,14 @@ impl Store {
             let version = bump(&tx, &collection, -deleted).await?.0;
             let event = serde_json::json!({"collection": name, "version": version, "ids": [id]});
             self.record_event(&tx, project, "vectors.deleted", event).await?;
-            self.notify(&tx, &coherence::written(project.id, name, collection.id, version))
+            self.commit_change(tx, written(project, name, &collection, version))
                 .await?;
             version
         } else {
+            // Nothing changed: nothing to announce.
+            tx.commit().await.map_err(db_error)?;
             collection.version
         };
-        tx.commit().await.map_err(db_error)?;
-        self.events_committed();
-        self.coherence
-            .advance(project.id, name, collection.id as u64, version as u64);
         Ok(WriteResult {
             affected: deleted as u64,
             version: version as u64,
@@ -643,6 +633,16 @@ pub(crate) fn search_sql(collection: &Collection, filtered: bool, include_values
         table = collection.table(),
         filter = if filtered { " WHERE metadata @> $3" } else { "" },
     )
+}
+
+/// The change a write that left `collection` at `version` made.
+fn written(project: &Project, name: &str, collection: &Collection, version: i64) -> Change {
+    Change::Written {
+        project: project.id,
+        name: name.to_string(),
+        incarnation: collection.id as u64,
+        version: version.max(0) as u64,
+    }
 }
 
 /// Bumps a collection's version and adjusts its count, in the write's transaction.

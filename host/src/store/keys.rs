@@ -5,7 +5,7 @@
 //! learning from it would take a SHA-256 preimage.
 
 use super::{db_error, Result, Store};
-use crate::coherence;
+use crate::coherence::Change;
 use edge_core::model::{ApiError, ErrorKind};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -117,9 +117,8 @@ impl Store {
             .await
             .map_err(db_error)?;
         if n == 1 {
-            self.notify(&tx, coherence::KEY_REVOKED).await?;
+            self.commit_change(tx, Change::KeyRevoked).await?;
         }
-        tx.commit().await.map_err(db_error)?;
         Ok(n == 1)
     }
 

@@ -15,7 +15,7 @@ pub mod schema;
 
 pub use keys::Project;
 
-use crate::coherence::{self, Coherence};
+use crate::coherence::{self, Change, Coherence};
 use crate::health::{Service, ServiceId};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -121,13 +121,18 @@ impl Store {
         self
     }
 
-    /// Announces a change to every host: `NOTIFY` inside the write's
-    /// transaction, so that it is delivered when (and only if) it commits.
-    pub(crate) async fn notify(&self, tx: &deadpool_postgres::Transaction<'_>, payload: &str) -> Result<()> {
+    /// Commits a write that made `change`: announces it to every host
+    /// (`NOTIFY` inside the transaction, so that it is delivered when, and
+    /// only if, the write commits), commits, wakes the event publisher, and
+    /// applies it to this host's table before the caller acknowledges it.
+    pub(crate) async fn commit_change(&self, tx: deadpool_postgres::Transaction<'_>, change: Change) -> Result<()> {
         let stmt = tx.prepare_cached("SELECT pg_notify($1, $2)").await.map_err(db_error)?;
-        tx.execute(&stmt, &[&coherence::CHANNEL, &payload])
+        tx.execute(&stmt, &[&coherence::CHANNEL, &change.payload()])
             .await
             .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.events_committed();
+        self.coherence.apply(&change);
         Ok(())
     }
 
