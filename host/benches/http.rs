@@ -192,15 +192,13 @@ fn main() {
 /// Cache hits through this build and through the baseline build in `dir`,
 /// ten alternating rounds of 1000 each, so that both see the same machine.
 fn compare_hits(db: &TestDb, key: &str, server: &Server, dir: &std::path::Path, hot: &[u8]) {
-    let child = std::process::Command::new(dir.join("zerodb-edge"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--component"])
-        .arg(dir.join("edge.wasm"))
-        .env("ZERODB_DATABASE_URL", &db.url)
-        .env("ZERODB_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("the baseline build's zerodb-edge");
-    let baseline = Server::from_child(child);
+    let component = dir.join("edge.wasm");
+    let baseline = Server::start_bin(
+        &dir.join("zerodb-edge"),
+        &db.url,
+        &["--component", component.to_str().expect("a UTF-8 path")],
+        &[],
+    );
     drive(&baseline, key, 1, &[hot.to_vec()], "miss");
     // Either build may hand a repeat to another idle instance now and then,
     // which misses: only hits are timed, and the others counted.

@@ -297,25 +297,30 @@ impl Change {
     /// Reads a notice's text; none when it is not one.
     pub fn parse(payload: &str) -> Option<Change> {
         let (kind, rest) = payload.split_once(' ').unwrap_or((payload, ""));
-        let mut fields = rest.splitn(4, ' ');
-        let mut number = || fields.next()?.parse::<u64>().ok();
+        // `count` numbers, then the name: the rest of the text.
+        let numbers_then_name = |count: usize| -> Option<(Vec<u64>, String)> {
+            let mut fields = rest.splitn(count + 1, ' ');
+            let numbers = (0..count)
+                .map(|_| fields.next()?.parse().ok())
+                .collect::<Option<Vec<u64>>>()?;
+            Some((numbers, fields.next()?.to_string()))
+        };
         Some(match kind {
             "c" => {
-                let (project, incarnation, version) = (number()?, number()?, number()?);
+                let (n, name) = numbers_then_name(3)?;
                 Change::Written {
-                    project: project as i64,
-                    name: fields.next()?.to_string(),
-                    incarnation,
-                    version,
+                    project: n[0] as i64,
+                    name,
+                    incarnation: n[1],
+                    version: n[2],
                 }
             }
             "d" => {
-                let (project, incarnation) = (number()?, number()?);
-                let name = rest.splitn(3, ' ').nth(2)?.to_string();
+                let (n, name) = numbers_then_name(2)?;
                 Change::Dropped {
-                    project: project as i64,
+                    project: n[0] as i64,
                     name,
-                    incarnation,
+                    incarnation: n[1],
                 }
             }
             "k" if rest.is_empty() => Change::KeyRevoked,

@@ -112,7 +112,14 @@ impl Server {
 
     /// Starts `serve` with `extra` flags and `env` variables.
     pub fn start_env(database_url: &str, extra: &[&str], env: &[(&str, String)]) -> Server {
-        let child = Command::new(BIN)
+        Self::start_bin(std::path::Path::new(BIN), database_url, extra, env)
+    }
+
+    /// Starts `serve` of the `zerodb-edge` binary at `bin` (this build's, or
+    /// another's for a comparison) and waits for the line that names its
+    /// address.
+    pub fn start_bin(bin: &std::path::Path, database_url: &str, extra: &[&str], env: &[(&str, String)]) -> Server {
+        let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -120,13 +127,7 @@ impl Server {
             .env("ZERODB_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
-            .unwrap();
-        Self::from_child(child)
-    }
-
-    /// A `serve` process just spawned with its stdout piped: waits for the
-    /// line that names its address.
-    pub fn from_child(mut child: Child) -> Server {
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();

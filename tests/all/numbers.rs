@@ -23,6 +23,19 @@ fn send(server: &Server, method: &str, path: &str, key: &str, body: &str) -> Rep
     server.send(method, path, Some(key), Some(body.as_bytes().to_vec()))
 }
 
+/// Upserts into collection `name` the raw JSON `body`.
+fn upsert(server: &Server, key: &str, name: &str, body: &str) -> Reply {
+    send(server, "PUT", &format!("/v1/collections/{name}/vectors"), key, body)
+}
+
+/// The answer is a 422 with `code`, and its message names `reason`.
+#[track_caller]
+fn assert_refused(reply: &Reply, code: &str, reason: &str) {
+    assert_eq!((reply.status, reply.error_code()), (422, code), "{}", reply.json);
+    let message = reply.json["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(reason), "{message:?} does not say {reason:?}");
+}
+
 /// Every score of a search answer is a finite number.
 #[track_caller]
 fn assert_scores_finite(reply: &Reply) {
@@ -93,34 +106,25 @@ fn a_cosine_collection_refuses_zero_vectors_and_never_scores_null() {
             &name,
             json!({"dims": 4, "metric": "cosine", "index": index}),
         );
-        let vectors = format!("/v1/collections/{name}/vectors");
         for zero in ["[0,0,0,0]", "[1e-30,1e-30,0,0]"] {
-            let reply = send(
+            let reply = upsert(
                 &server,
-                "PUT",
-                &vectors,
                 &key,
+                &name,
                 &format!(r#"{{"vectors":[{{"id":"z","values":{zero}}}]}}"#),
             );
-            assert_eq!(
-                (reply.status, reply.error_code()),
-                (422, "invalid_vector"),
-                "{}",
-                reply.json
-            );
-            assert!(reply.json["error"]["message"].as_str().unwrap().contains("zero vector"));
+            assert_refused(&reply, "invalid_vector", "zero vector");
         }
-        send(
+        upsert(
             &server,
-            "PUT",
-            &vectors,
             &key,
+            &name,
             r#"{"vectors":[{"id":"a","values":[1,0,0,0]},{"id":"b","values":[0,1,0,0]}]}"#,
         )
         .ok();
         let search = format!("/v1/collections/{name}/search");
         let zero_query = send(&server, "POST", &search, &key, r#"{"vector":[0,0,0,0],"k":4}"#);
-        assert_eq!((zero_query.status, zero_query.error_code()), (422, "invalid_vector"));
+        assert_refused(&zero_query, "invalid_vector", "zero vector");
         let answer = both_ways(&server, &key, &name, r#"{"vector":[1,0,0,0],"k":4}"#);
         assert_eq!(answer["hits"].as_array().unwrap().len(), 2);
     }
@@ -134,38 +138,22 @@ fn l2_distances_never_overflow_to_null() {
     for index in INDEXES {
         let name = format!("far_{index}");
         create(&server, &key, &name, json!({"dims": 2, "metric": "l2", "index": index}));
-        let vectors = format!("/v1/collections/{name}/vectors");
-        send(
-            &server,
-            "PUT",
-            &vectors,
-            &key,
-            r#"{"vectors":[{"id":"unit","values":[1,0]}]}"#,
-        )
-        .ok();
+        upsert(&server, &key, &name, r#"{"vectors":[{"id":"unit","values":[1,0]}]}"#).ok();
         // Their squared norms overflow pgvector's f32 sums: refused.
         for far in ["[1e20,1e19]", "[1e20,2e19]"] {
-            let reply = send(
+            let reply = upsert(
                 &server,
-                "PUT",
-                &vectors,
                 &key,
+                &name,
                 &format!(r#"{{"vectors":[{{"id":"far","values":{far}}}]}}"#),
             );
-            assert_eq!(
-                (reply.status, reply.error_code()),
-                (422, "invalid_vector"),
-                "{}",
-                reply.json
-            );
-            assert!(reply.json["error"]["message"].as_str().unwrap().contains("overflows"));
+            assert_refused(&reply, "invalid_vector", "overflows");
         }
         // The largest that still scores: every distance stays finite.
-        send(
+        upsert(
             &server,
-            "PUT",
-            &vectors,
             &key,
+            &name,
             r#"{"vectors":[{"id":"big","values":[9e18,0]},{"id":"neg","values":[-9e18,0]}]}"#,
         )
         .ok();
@@ -176,7 +164,7 @@ fn l2_distances_never_overflow_to_null() {
             &key,
             r#"{"vector":[1e20,0]}"#,
         );
-        assert_eq!((query.status, query.error_code()), (422, "invalid_vector"));
+        assert_refused(&query, "invalid_vector", "overflows");
         let answer = both_ways(&server, &key, &name, r#"{"vector":[0,0],"k":3}"#);
         assert_eq!(answer["hits"][0]["id"], "unit");
         let far = both_ways(&server, &key, &name, r#"{"vector":[-9e18,0],"k":3}"#);
@@ -195,11 +183,10 @@ fn decimals_are_rounded_once_to_f32() {
     for index in INDEXES {
         let name = format!("exact_{index}");
         create(&server, &key, &name, json!({"dims": 3, "metric": "l2", "index": index}));
-        send(
+        upsert(
             &server,
-            "PUT",
-            &format!("/v1/collections/{name}/vectors"),
             &key,
+            &name,
             r#"{"vectors":[{"id":"x","values":[1.00000017881393432617187499, -0.0, 1e-40]}]}"#,
         )
         .ok();
@@ -230,19 +217,13 @@ fn decimals_are_rounded_once_to_f32() {
         // f32::MAX reads as a number, but no metric can score its square;
         // past it, the value itself is refused.
         for (value, reason) in [("3.4028235e38", "squared norm"), ("3.5e38", "overflows f32")] {
-            let reply = send(
+            let reply = upsert(
                 &server,
-                "PUT",
-                &format!("/v1/collections/{name}/vectors"),
                 &key,
+                &name,
                 &format!(r#"{{"vectors":[{{"id":"y","values":[{value}, 0, 0]}}]}}"#),
             );
-            assert_eq!((reply.status, reply.error_code()), (422, "invalid_vector"));
-            assert!(
-                reply.json["error"]["message"].as_str().unwrap().contains(reason),
-                "{}",
-                reply.json
-            );
+            assert_refused(&reply, "invalid_vector", reason);
         }
     }
 }
@@ -262,11 +243,10 @@ fn metadata_numbers_keep_every_digit() {
             &name,
             json!({"dims": 2, "metric": "cosine", "index": index}),
         );
-        send(
+        upsert(
             &server,
-            "PUT",
-            &format!("/v1/collections/{name}/vectors"),
             &key,
+            &name,
             &format!(r#"{{"vectors":[{{"id":"m","values":[1,0],"metadata":{EXACT}}},{{"id":"o","values":[0,1]}}]}}"#),
         )
         .ok();
@@ -290,19 +270,13 @@ fn metadata_numbers_keep_every_digit() {
         );
         assert_eq!(matched["hits"].as_array().unwrap().len(), 1);
         // A number jsonb cannot store is refused, not a 500.
-        let past = send(
+        let past = upsert(
             &server,
-            "PUT",
-            &format!("/v1/collections/{name}/vectors"),
             &key,
+            &name,
             r#"{"vectors":[{"id":"p","values":[1,1],"metadata":{"x":1e131072}}]}"#,
         );
-        assert_eq!(
-            (past.status, past.error_code()),
-            (422, "invalid_metadata"),
-            "{}",
-            past.json
-        );
+        assert_refused(&past, "invalid_metadata", "jsonb cannot store");
         let past = send(
             &server,
             "POST",
@@ -310,12 +284,7 @@ fn metadata_numbers_keep_every_digit() {
             &key,
             r#"{"vector":[1,0],"filter":{"x":1e-16384}}"#,
         );
-        assert_eq!(
-            (past.status, past.error_code()),
-            (422, "invalid_filter"),
-            "{}",
-            past.json
-        );
+        assert_refused(&past, "invalid_filter", "jsonb cannot store");
         let off_by_one = both_ways(
             &server,
             &key,
@@ -333,12 +302,7 @@ fn memory_records_have_one_declared_dimension_per_project() {
     let server = Server::start(&db.url);
     // Before any record, the declared dimension is the default, 1536.
     let early = server.call("POST", "/v1/memory/search", &key, Some(&json!({"embedding": [1]})));
-    assert_eq!(
-        (early.status, early.error_code()),
-        (422, "dimension_mismatch"),
-        "{}",
-        early.json
-    );
+    assert_refused(&early, "dimension_mismatch", "have 1536");
     let record = |embedding: Value| json!({"session_id": "s", "role": "user", "content": "c", "embedding": embedding});
     server
         .call("POST", "/v1/memory", &key, Some(&record(json!([1, 0, 0]))))
@@ -347,13 +311,7 @@ fn memory_records_have_one_declared_dimension_per_project() {
         server.call("POST", "/v1/memory", &key, Some(&record(json!([1, 0])))),
         server.call("POST", "/v1/memory/search", &key, Some(&json!({"embedding": [1]}))),
     ] {
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (422, "dimension_mismatch"),
-            "{}",
-            reply.json
-        );
-        assert!(reply.json["error"]["message"].as_str().unwrap().contains("have 3"));
+        assert_refused(&reply, "dimension_mismatch", "have 3");
     }
     let found = server
         .call(
@@ -370,7 +328,7 @@ fn memory_records_have_one_declared_dimension_per_project() {
         &key,
         Some(&json!({"embedding": [0, 0, 0]})),
     );
-    assert_eq!((zero.status, zero.error_code()), (422, "invalid_vector"));
+    assert_refused(&zero, "invalid_vector", "zero vector");
     // Another project declares its own.
     let other = db.key("numbers_other");
     server
@@ -384,13 +342,7 @@ fn memory_records_have_one_declared_dimension_per_project() {
         server.call("POST", "/v1/memory/search", &third, Some(&json!({"embedding": [1, 0]}))),
         server.call("POST", "/v1/memory", &third, Some(&record(json!([1, 0])))),
     ] {
-        assert_eq!(
-            (reply.status, reply.error_code()),
-            (422, "dimension_mismatch"),
-            "{}",
-            reply.json
-        );
-        assert!(reply.json["error"]["message"].as_str().unwrap().contains("have 4"));
+        assert_refused(&reply, "dimension_mismatch", "have 4");
     }
     server
         .call("POST", "/v1/memory", &third, Some(&record(json!([1, 0, 0, 0]))))
@@ -472,11 +424,10 @@ fn edge_filters_agree_with_jsonb_containment() {
         .enumerate()
         .map(|(i, doc)| format!(r#"{{"id":"d{i:03}","values":[{i},1],"metadata":{doc}}}"#))
         .collect();
-    send(
+    upsert(
         &server,
-        "PUT",
-        "/v1/collections/filtered/vectors",
         &key,
+        "filtered",
         &format!(r#"{{"vectors":[{}]}}"#, records.join(",")),
     )
     .ok();

@@ -9,7 +9,6 @@ use crate::wire;
 use crate::{CacheStatus, Edge, Request, Response, Served};
 use serde_json::json;
 
-const DEFAULT_DIMS: i64 = 1536;
 const DEFAULT_K: i64 = 10;
 
 /// The routes of the v1 API, with their decoded path parameters.
@@ -148,7 +147,7 @@ pub(crate) fn route<C: Connect>(
             } else {
                 validate::json_body(body)?
             };
-            let dims = u32::try_from(spec.dims.unwrap_or(DEFAULT_DIMS)).unwrap_or(0);
+            let dims = u32::try_from(spec.dims.unwrap_or(i64::from(validate::DEFAULT_DIMS))).unwrap_or(0);
             validate::dims(dims)?;
             let spec = CollectionSpec {
                 dims,
@@ -258,10 +257,9 @@ pub(crate) fn route<C: Connect>(
             let search: wire::Search = validate::json_body(body)?;
             let request = search_request(&search)?;
             let min_version = header_min.max(search.min_version);
-            let freshness = match freshness {
-                _ if search.consistency == wire::Consistency::Strong => Freshness::Bypass,
-                Freshness::Current(now) if min_version.is_some_and(|min| now.version < min) => Freshness::Bypass,
-                other => other,
+            let freshness = match search.consistency {
+                wire::Consistency::Strong => Freshness::Bypass,
+                wire::Consistency::Eventual => freshness.at_least(min_version),
             };
             // A body that names a min_version is never replayed by its bytes:
             // the entry it would find may have been stored by another body.

@@ -328,24 +328,25 @@ impl Cache {
         self.bytes += bytes;
     }
 
-    /// Looks `key` up against the collection's current token `now` (none:
-    /// unknown, so nothing is fresh). An entry older than `now` is dropped.
-    fn lookup<T>(&mut self, key: &Key, now: Option<Token>, get: impl FnOnce(&Value) -> Option<T>) -> Lookup<T> {
+    /// Checks `key` against the collection's current token `now` (none:
+    /// unknown, so nothing is fresh) and marks it used: whether it is fresh,
+    /// or none when it is absent. An entry older than `now` is dropped.
+    fn check(&mut self, key: &Key, now: Option<Token>) -> Option<bool> {
         let ttl = self.config.ttl;
-        let outdated = match (self.map.get(key), now) {
-            (None, _) => return Lookup::Absent,
-            (Some(slot), Some(now)) => slot.token < now,
-            (Some(_), None) => false,
-        };
-        if outdated {
+        if now.is_some_and(|now| self.map.get(key).is_some_and(|slot| slot.token < now)) {
             self.remove(key);
-            return Lookup::Absent;
+            return None;
         }
-        let Some(slot) = self.touch(key) else {
+        let slot = self.touch(key)?;
+        Some(now.is_some() && (matches!(key, Key::Hot(_)) || slot.fetched.elapsed() < ttl))
+    }
+
+    /// Looks `key` up against the current token `now` (see [`Self::check`]).
+    fn lookup<T>(&mut self, key: &Key, now: Option<Token>, get: impl FnOnce(&Value) -> Option<T>) -> Lookup<T> {
+        let Some(fresh) = self.check(key, now) else {
             return Lookup::Absent;
         };
-        let fresh = now.is_some() && (matches!(key, Key::Hot(_)) || slot.fetched.elapsed() < ttl);
-        match get(&slot.value) {
+        match self.map.get(key).and_then(|slot| get(&slot.value)) {
             Some(v) if fresh => Lookup::Fresh(v),
             Some(v) => Lookup::Expired(v),
             None => Lookup::Absent,
@@ -505,13 +506,11 @@ impl Cache {
     /// The hot copy of `coll`, checked against the current token `now`
     /// like every entry (no TTL: the token alone says whether it is current).
     pub fn hot(&mut self, coll: &CollKey, now: Option<Token>) -> Lookup<&HotCollection> {
-        let found = self.lookup(&Key::Hot(coll.clone()), now, |v| Some(matches!(v, Value::Hot(_))));
-        let fresh = match found {
-            Lookup::Fresh(true) => true,
-            Lookup::Expired(true) => false,
-            _ => return Lookup::Absent,
+        let key = Key::Hot(coll.clone());
+        let Some(fresh) = self.check(&key, now) else {
+            return Lookup::Absent;
         };
-        match self.map.get(&Key::Hot(coll.clone())).map(|slot| &slot.value) {
+        match self.map.get(&key).map(|slot| &slot.value) {
             Some(Value::Hot(hot)) if fresh => Lookup::Fresh(hot),
             Some(Value::Hot(hot)) => Lookup::Expired(hot),
             _ => Lookup::Absent,

@@ -39,14 +39,22 @@ impl Freshness {
         served: &mut Served,
     ) -> Result<Freshness, ApiError> {
         match served.origin(|| session.collection_token(&coll.name)) {
-            Ok(Some(token)) if min_version.is_none_or(|min| token.version >= min) => Ok(Freshness::Current(token)),
-            Ok(Some(_)) => Ok(Freshness::Bypass),
+            Ok(Some(token)) => Ok(Freshness::Current(token).at_least(min_version)),
             Ok(None) => {
                 cache.forget_collection(coll);
                 Ok(Freshness::Bypass)
             }
             Err(e) if e.kind == ErrorKind::Unavailable => Ok(Freshness::Unknown),
             Err(e) => Err(e),
+        }
+    }
+
+    /// This freshness for a read of at least `min_version`: the cache is
+    /// skipped when the current token is behind it.
+    pub fn at_least(self, min_version: Option<u64>) -> Freshness {
+        match self {
+            Freshness::Current(token) if min_version.is_some_and(|min| token.version < min) => Freshness::Bypass,
+            other => other,
         }
     }
 
@@ -109,14 +117,13 @@ pub(crate) fn run(
         Freshness::Current(token) => Some(token),
         Freshness::Unknown => None,
     };
-    // A filter the edge cannot evaluate (none the API accepts) leaves the
-    // search to the origin.
-    let filter = request.filter.as_deref().map(Filter::parse);
-    if let (Lookup::Fresh(hot), None | Some(Some(_))) = (cache.hot(coll, now), &filter) {
+    if let Lookup::Fresh(hot) = cache.hot(coll, now) {
         validate::vector(&request.vector, Some(hot.dims as u32))?;
         validate::vector_for_metric(&request.vector, hot.metric)?;
-        served.cache = CacheStatus::Hit;
-        return Ok((hot.search(request, filter.flatten().as_ref()), "edge"));
+        if let Some(result) = search_hot(hot, request) {
+            served.cache = CacheStatus::Hit;
+            return Ok((result, "edge"));
+        }
     }
 
     let info = match cache.info(coll, now) {
@@ -165,12 +172,18 @@ fn stale(cache: &mut Cache, coll: &CollKey, request: &SearchRequest, now: Option
         return Some(result);
     }
     let hot = cache.hot(coll, now).any()?;
+    let valid = hot.dims == request.vector.len() && validate::vector_for_metric(&request.vector, hot.metric).is_ok();
+    valid.then(|| search_hot(hot, request)).flatten()
+}
+
+/// The hot copy's answer to `request`; none when its filter is one the edge
+/// cannot evaluate (none the API accepts), which leaves it to the origin.
+fn search_hot(hot: &HotCollection, request: &SearchRequest) -> Option<SearchResult> {
     let filter = match request.filter.as_deref() {
         Some(text) => Some(Filter::parse(text)?),
         None => None,
     };
-    let valid = hot.dims == request.vector.len() && validate::vector_for_metric(&request.vector, hot.metric).is_ok();
-    valid.then(|| hot.search(request, filter.as_ref()))
+    Some(hot.search(request, filter.as_ref()))
 }
 
 /// Loads a whole collection page by page; gives up (the collection just

@@ -12,6 +12,9 @@ pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_BATCH: usize = 1000;
 /// Largest `k` a search may ask for.
 pub const MAX_K: u32 = 1000;
+/// The API's default embedding dimension: of a collection created without
+/// one, and of a project's memory records until it declares theirs.
+pub const DEFAULT_DIMS: u32 = 1536;
 /// pgvector's `vector` type holds at most 16 000 dimensions.
 pub const MAX_DIMS: u32 = 16_000;
 /// Longest id, in bytes of UTF-8.

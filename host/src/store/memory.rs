@@ -27,15 +27,10 @@ fn record(row: &tokio_postgres::Row, include_embedding: bool) -> MemoryRecord {
     }
 }
 
-/// A project's memory dimension until its first memory record declares one
-/// (and no `ZERODB_MEMORY_DIMS` is configured): the API's default embedding
-/// dimension.
-pub const DEFAULT_MEMORY_DIMS: u32 = 1536;
-
 /// Checks `len` against the project's declared memory dimension. With none
 /// declared, a write (`declare`) declares it: the configured dimension
 /// `configured` if any (then `len` must match it), else `len`; a search
-/// expects `configured`, else [`DEFAULT_MEMORY_DIMS`]. A mismatch is 422
+/// expects `configured`, else [`validate::DEFAULT_DIMS`]. A mismatch is 422
 /// `dimension_mismatch`.
 async fn check_memory_dims(
     client: &impl deadpool_postgres::GenericClient,
@@ -52,7 +47,7 @@ async fn check_memory_dims(
     let declared = match (declared, configured) {
         (Some(dims), _) => dims as u32,
         (None, Some(dims)) if !declare || len != dims as usize => dims,
-        (None, None) if !declare => DEFAULT_MEMORY_DIMS,
+        (None, None) if !declare => validate::DEFAULT_DIMS,
         (None, _) => client
             .query_one(
                 "UPDATE zerodb.projects SET memory_dims = coalesce(memory_dims, $2) WHERE id = $1
