@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 
 /// Concurrent readers after each write.
 const CLIENTS: usize = 32;
-const DIMS: usize = 8;
-const QUERY: [f32; DIMS] = [1.0, 0.5, -0.25, 0.0, 0.75, -1.0, 0.5, 0.25];
+/// Real embeddings' size (the API's default).
+const DIMS: usize = 1536;
+
+/// The query every reader sends: a fixed vector of `DIMS` dimensions.
+static QUERY: std::sync::LazyLock<Vec<f32>> =
+    std::sync::LazyLock::new(|| (0..DIMS).map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0).collect());
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     crate::harness::cosine(a, b)
@@ -33,6 +37,9 @@ struct Model {
     focus: String,
     /// The last memory record written and its embedding.
     memory: Option<(String, Vec<f32>)>,
+    /// The top cosine score of the query over `vectors`, computed once
+    /// before the readers start ([`storm`]).
+    best: f64,
 }
 
 impl Model {
@@ -60,8 +67,8 @@ impl Model {
             }
         }
         let top = hits.first().and_then(|h| h["score"].as_f64()).unwrap_or(f64::NAN);
-        if (top - self.best_score()).abs() > 1e-4 {
-            return Err(format!("top score {top}, expected {}", self.best_score()));
+        if (top - self.best).abs() > 1e-4 {
+            return Err(format!("top score {top}, expected {}", self.best));
         }
         Ok(())
     }
@@ -117,6 +124,10 @@ struct Seen {
 /// `CLIENTS` threads at once, each reading `rounds` times everything the
 /// model can check; every answer is checked against `model`.
 fn storm(server: &Server, key: &str, model: &Model, rounds: usize) -> Seen {
+    let model = &Model {
+        best: model.best_score(),
+        ..model.clone()
+    };
     let seen = Mutex::new(Seen::default());
     let start = std::sync::Barrier::new(CLIENTS);
     std::thread::scope(|scope| {
@@ -124,8 +135,8 @@ fn storm(server: &Server, key: &str, model: &Model, rounds: usize) -> Seen {
             scope.spawn(|| {
                 start.wait();
                 for _ in 0..rounds {
-                    let search = json!({"vector": QUERY, "k": 5});
-                    let filtered = json!({"vector": QUERY, "k": 5, "filter": {"tag": "t"}});
+                    let search = json!({"vector": &*QUERY, "k": 5});
+                    let filtered = json!({"vector": &*QUERY, "k": 5, "filter": {"tag": "t"}});
                     let reads: [(Reply, Check); 4] = [
                         (
                             server.call("POST", "/v1/collections/docs/search", key, Some(&search)),
@@ -226,16 +237,30 @@ fn recreate(server: &Server, key: &str, model: &mut Model, rng: &mut impl Rng) {
     upsert(server, key, model, records);
 }
 
-/// Fifty acknowledged writes of every kind, each followed by 32 concurrent
-/// readers over the warm instances of one host: none may miss the write,
-/// whether the answer comes from a cached result, a hot copy, a vector
-/// cached by id, the origin or a key resolution.
+/// Fifty acknowledged writes of every kind to a collection of 1536-dim
+/// vectors small enough to be hot, each followed by 32 concurrent readers
+/// over the warm instances of one host: none may miss the write, whether
+/// the answer comes from a hot copy, a vector cached by id, the origin or a
+/// key resolution.
 #[test]
 fn every_read_after_an_acknowledged_write_sees_it_on_every_instance() {
-    let db = TestDb::new("coherence");
+    writes_under_concurrent_reads("coherence_hot", &[]);
+}
+
+/// The same without hot copies: the readers meet cached search results and
+/// vectors by id.
+#[test]
+fn every_read_after_an_acknowledged_write_sees_it_without_hot_copies() {
+    writes_under_concurrent_reads("coherence_cold", &["--hot-collection-max-vectors", "0"]);
+}
+
+fn writes_under_concurrent_reads(tag: &str, flags: &[&str]) {
+    let db = TestDb::new(tag);
     let key = db.key("coherence");
     // One shard: all 32 readers share one group of warm instances.
-    let server = Server::start_with(&db.url, &["--migrate", "--edge-shards", "1"]);
+    let mut args = vec!["--migrate", "--edge-shards", "1"];
+    args.extend(flags);
+    let server = Server::start_with(&db.url, &args);
     let mut rng = rng(11);
     let mut model = Model::default();
     recreate(&server, &key, &mut model, &mut rng);
@@ -243,6 +268,7 @@ fn every_read_after_an_acknowledged_write_sees_it_on_every_instance() {
     assert!(warm.stale.is_empty(), "{:?}", warm.stale);
 
     let (mut total, mut kinds) = (Seen::default(), BTreeMap::<&str, usize>::new());
+    let mut revocation_lags = Vec::new();
     for write in 0..50 {
         let generation = model.generation;
         let kind = match write % 10 {
@@ -252,7 +278,7 @@ fn every_read_after_an_acknowledged_write_sees_it_on_every_instance() {
                     &server,
                     &key,
                     &mut model,
-                    vec![(format!("g{generation}-q{write}"), QUERY.to_vec())],
+                    vec![(format!("g{generation}-q{write}"), QUERY.clone())],
                 );
                 "upsert"
             }
@@ -300,8 +326,20 @@ fn every_read_after_an_acknowledged_write_sees_it_on_every_instance() {
                 let doomed = db.key("coherence");
                 let before = storm_with_key(&server, &doomed);
                 assert_eq!(before, 0, "a live key is refused");
+                // `keys revoke` runs in a process of its own: the serving
+                // host learns of it from the feed, within the feed's lag.
+                // Every read after the notice arrived must be refused.
+                let notices = feed(&server, &key).notifications;
                 let out = db.cli(&["keys", "revoke", &doomed]);
                 assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                let revoked = Instant::now();
+                while feed(&server, &key).notifications == notices {
+                    assert!(
+                        revoked.elapsed() < Duration::from_secs(5),
+                        "the revocation never arrived"
+                    );
+                }
+                revocation_lags.push(revoked.elapsed());
                 let accepted = CLIENTS * 4 - storm_with_key(&server, &doomed);
                 assert_eq!(accepted, 0, "a revoked key was still accepted {accepted} times");
                 "key revoke"
@@ -321,7 +359,8 @@ fn every_read_after_an_acknowledged_write_sees_it_on_every_instance() {
         total.instances.extend(seen.instances);
     }
     eprintln!(
-        "coherence: 50 writes {kinds:?}; {} reads, {} cache hits, {} warm instances, 0 stale",
+        "coherence ({tag}, {DIMS} dims): 50 writes {kinds:?}; {} reads, {} cache hits, {} warm instances, 0 stale; \
+         revocations arrived within {revocation_lags:?} of `keys revoke` returning",
         total.reads,
         total.hits,
         total.instances.len()
@@ -363,13 +402,20 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// The state of a host's coherence feed, from `/v1/health`.
-fn feed(server: &Server, key: &str) -> (String, u64) {
+struct Feed {
+    state: String,
+    subscriptions: u64,
+    notifications: u64,
+}
+
+fn feed(server: &Server, key: &str) -> Feed {
     let health = server.call("GET", "/v1/health", key, None).ok();
     let feed = &health["coherence"];
-    (
-        feed["feed"].as_str().unwrap_or_default().to_string(),
-        feed["subscriptions"].as_u64().unwrap_or(0),
-    )
+    Feed {
+        state: feed["feed"].as_str().unwrap_or_default().to_string(),
+        subscriptions: feed["subscriptions"].as_u64().unwrap_or(0),
+        notifications: feed["notifications"].as_u64().unwrap_or(0),
+    }
 }
 
 /// Two hosts over one database: every write through A reaches B's cache
@@ -401,12 +447,12 @@ fn a_second_host_learns_every_write_from_the_feed() {
     )
     .ok();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while feed(&b, &key).0 != "live" {
+    while feed(&b, &key).state != "live" {
         assert!(Instant::now() < deadline, "B's feed never subscribed");
         std::thread::sleep(Duration::from_millis(20));
     }
     let search = |server: &Server, min: Option<u64>, header: bool| {
-        let mut body = json!({"vector": QUERY, "k": 3});
+        let mut body = json!({"vector": &*QUERY, "k": 3});
         let version = min.map(|m| m.to_string());
         let headers: Vec<(&str, &str)> = match (&version, header) {
             (Some(v), true) => vec![("x-zerodb-min-version", v.as_str())],
@@ -426,7 +472,7 @@ fn a_second_host_learns_every_write_from_the_feed() {
     };
     let write = |n: usize, rng: &mut rand::rngs::StdRng| -> u64 {
         let values = if n.is_multiple_of(2) {
-            QUERY.to_vec()
+            QUERY.clone()
         } else {
             random_vector(rng)
         };
@@ -483,7 +529,7 @@ fn a_second_host_learns_every_write_from_the_feed() {
     // its feed is down and re-reads every token when it resubscribes. Reads
     // start 100 ms after the acknowledgement, far past the feed's lag
     // measured above, so a stale one is a missed write, not a slow notice.
-    let (_, subscribed) = feed(&b, &key);
+    let subscribed = feed(&b, &key).subscriptions;
     let cutting = Arc::new(AtomicBool::new(true));
     let feed_name = format!("zerodb-edge-feed-{}", b.pid());
     let cutter = {
@@ -522,7 +568,9 @@ fn a_second_host_learns_every_write_from_the_feed() {
     // B resubscribes by itself and serves from its cache again.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (state, subscriptions) = feed(&b, &key);
+        let Feed {
+            state, subscriptions, ..
+        } = feed(&b, &key);
         if state == "live" && subscriptions > subscribed {
             break;
         }
