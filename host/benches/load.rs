@@ -172,7 +172,9 @@ fn main() {
         .as_u64()
         .unwrap_or(0);
     assert_eq!(count, ROWS as u64, "run the http bench once first: it loads the data");
-    server.call("PUT", "/v1/collections/load", &key, Some(&json!({"dims": DIMS})));
+    server
+        .call("PUT", "/v1/collections/load", &key, Some(&json!({"dims": DIMS})))
+        .ok();
     let mut rng = harness::rng(3);
     let repeats: Vec<Vec<u8>> = (0..64)
         .map(|_| json!({"vector": vector(&mut rng), "k": 10}).to_string().into_bytes())

@@ -84,14 +84,22 @@ impl Files {
         Ok(Files { s3, health })
     }
 
+    /// The object store, when it may be called: counts the call, or the
+    /// refusal when it is down or not configured.
     fn store(&self) -> Result<&AmazonS3> {
+        let counters = &crate::metrics::COUNTERS;
+        let refuse = |why| {
+            crate::metrics::count(&counters.object_store_refusals);
+            unavailable(why)
+        };
         let s3 = self
             .s3
             .as_deref()
-            .ok_or_else(|| unavailable("no object store is configured"))?;
+            .ok_or_else(|| refuse("no object store is configured"))?;
         if !self.health.usable() {
-            return Err(unavailable("the object store is down"));
+            return Err(refuse("the object store is down"));
         }
+        crate::metrics::count(&counters.object_store_requests);
         Ok(s3)
     }
 

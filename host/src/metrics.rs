@@ -1,5 +1,7 @@
 //! `/metrics` in the Prometheus text format: probe latency histograms, state
-//! transitions, and the outbox depth.
+//! transitions, the outbox depth, counts of what the host did (pool
+//! acquisitions, breaker refusals, object-store calls, guest yields,
+//! instances) and each shard's requests in flight.
 
 use crate::health::Registry;
 use std::fmt::Write;
@@ -42,9 +44,120 @@ impl Histogram {
     }
 }
 
+/// Counts of what the host did since it started. They let an operator (and
+/// a test) tell "answered without touching the database" from "answered
+/// quickly", which a latency cannot.
+#[derive(Default)]
+pub struct Counters {
+    /// `zerodb_db_pool_acquisitions_total`: connections asked of the
+    /// request pool (each a store call that reached the database side).
+    pub db_pool_acquisitions: AtomicU64,
+    /// `zerodb_db_breaker_refusals_total`: store calls refused at once
+    /// because PostgreSQL is down, without touching the pool.
+    pub db_breaker_refusals: AtomicU64,
+    /// `zerodb_object_store_requests_total`: calls sent to the object store.
+    pub object_store_requests: AtomicU64,
+    /// `zerodb_object_store_refusals_total`: file requests refused at once
+    /// because the object store is down or not configured.
+    pub object_store_refusals: AtomicU64,
+    /// `zerodb_edge_epoch_yields_total`: epoch ticks at which a busy guest
+    /// gave its thread back to other requests.
+    pub epoch_yields: AtomicU64,
+    /// `zerodb_edge_instances_started_total`.
+    pub instances_started: AtomicU64,
+    /// `zerodb_edge_instances_retired_total{reason="memory"}`: instances
+    /// retired because their linear memory passed ¾ of the ceiling.
+    pub instances_retired_memory: AtomicU64,
+}
+
+/// The process's counters (one host per process).
+pub static COUNTERS: Counters = Counters {
+    db_pool_acquisitions: AtomicU64::new(0),
+    db_breaker_refusals: AtomicU64::new(0),
+    object_store_requests: AtomicU64::new(0),
+    object_store_refusals: AtomicU64::new(0),
+    epoch_yields: AtomicU64::new(0),
+    instances_started: AtomicU64::new(0),
+    instances_retired_memory: AtomicU64::new(0),
+};
+
+/// Adds one to `counter`.
+pub fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Requests in flight in one shard of edge instances, now and at most since start.
+pub struct ShardLoad {
+    pub in_flight: usize,
+    pub high_water: usize,
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+}
+
 /// The whole `/metrics` page.
-pub fn render(registry: &Registry) -> String {
+pub fn render(registry: &Registry, shards: &[ShardLoad]) -> String {
     let mut out = String::new();
+    let c = &COUNTERS;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    counter(
+        &mut out,
+        "zerodb_db_pool_acquisitions_total",
+        "Connections asked of the request pool.",
+        load(&c.db_pool_acquisitions),
+    );
+    counter(
+        &mut out,
+        "zerodb_db_breaker_refusals_total",
+        "Store calls refused at once while PostgreSQL is down.",
+        load(&c.db_breaker_refusals),
+    );
+    counter(
+        &mut out,
+        "zerodb_object_store_requests_total",
+        "Calls sent to the object store.",
+        load(&c.object_store_requests),
+    );
+    counter(
+        &mut out,
+        "zerodb_object_store_refusals_total",
+        "File requests refused at once while the object store is down or absent.",
+        load(&c.object_store_refusals),
+    );
+    counter(
+        &mut out,
+        "zerodb_edge_epoch_yields_total",
+        "Epoch ticks at which a busy guest yielded its thread.",
+        load(&c.epoch_yields),
+    );
+    counter(
+        &mut out,
+        "zerodb_edge_instances_started_total",
+        "Edge component instances started.",
+        load(&c.instances_started),
+    );
+    out += "# HELP zerodb_edge_instances_retired_total Edge instances retired, by reason.\n";
+    out += "# TYPE zerodb_edge_instances_retired_total counter\n";
+    let _ = writeln!(
+        out,
+        "zerodb_edge_instances_retired_total{{reason=\"memory\"}} {}",
+        load(&c.instances_retired_memory)
+    );
+    out += "# HELP zerodb_edge_in_flight Requests in flight in each shard of edge instances.\n";
+    out += "# TYPE zerodb_edge_in_flight gauge\n";
+    for (i, s) in shards.iter().enumerate() {
+        let _ = writeln!(out, "zerodb_edge_in_flight{{shard=\"{i}\"}} {}", s.in_flight);
+    }
+    out += "# HELP zerodb_edge_in_flight_high_water Most requests in flight at once in each shard since start.\n";
+    out += "# TYPE zerodb_edge_in_flight_high_water gauge\n";
+    for (i, s) in shards.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "zerodb_edge_in_flight_high_water{{shard=\"{i}\"}} {}",
+            s.high_water
+        );
+    }
     out += "# HELP zerodb_health_probe_duration_seconds How long each health probe took.\n";
     out += "# TYPE zerodb_health_probe_duration_seconds histogram\n";
     for s in &registry.services {

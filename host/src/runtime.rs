@@ -203,11 +203,13 @@ impl Runtime {
             .map(|_| Shard {
                 handler: ProxyHandler::new(Handler(self.clone())),
                 in_flight: Arc::new(Semaphore::new(self.limits.max_per_shard.max(1))),
+                high_water: AtomicUsize::new(0),
             })
             .collect();
         Shards {
             shards,
             queue_timeout: self.limits.request_timeout,
+            max_per_shard: self.limits.max_per_shard.max(1),
         }
     }
 }
@@ -218,12 +220,15 @@ impl Runtime {
 pub struct Shards {
     shards: Vec<Shard>,
     queue_timeout: Duration,
+    max_per_shard: usize,
 }
 
 struct Shard {
     handler: ProxyHandler<Handler>,
     /// The handler starts an instance whenever all are busy; this bounds them.
     in_flight: Arc<Semaphore>,
+    /// Most permits of `in_flight` taken at once.
+    high_water: AtomicUsize,
 }
 
 /// One of a shard's places for a request in flight.
@@ -256,7 +261,20 @@ impl Shards {
             .await
             .map_err(|_| Overloaded)?
             .expect("the semaphore is never closed");
+        let busy = self.max_per_shard - shard.in_flight.available_permits();
+        shard.high_water.fetch_max(busy, Ordering::Relaxed);
         Ok((shard.handler.handle(deadline, request).await?, in_flight))
+    }
+
+    /// Each shard's requests in flight, now and at most since start.
+    pub fn load(&self) -> Vec<crate::metrics::ShardLoad> {
+        self.shards
+            .iter()
+            .map(|s| crate::metrics::ShardLoad {
+                in_flight: self.max_per_shard - s.in_flight.available_permits(),
+                high_water: s.high_water.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     fn pick<B>(&self, request: &http::Request<B>) -> usize {
@@ -313,16 +331,24 @@ impl HandlerState for Handler {
                     deadline.0.store(true, Ordering::Relaxed);
                     Ok(UpdateDeadline::Interrupt)
                 }
-                _ => Ok(UpdateDeadline::Yield(1)),
+                _ => {
+                    crate::metrics::count(&crate::metrics::COUNTERS.epoch_yields);
+                    Ok(UpdateDeadline::Yield(1))
+                }
             }
         });
         let proxy = ProxyPre::P3(rt.pre.clone()).instantiate_async(&mut store).await?;
+        crate::metrics::count(&crate::metrics::COUNTERS.instances_started);
         Ok(Instance {
             store,
             proxy,
             view: |s: &mut InstanceState| s.http(),
             expiration: Expiration::new(rt.limits.request_timeout, rt.limits.idle_timeout),
-            state: Worker { rt: rt.clone(), grown },
+            state: Worker {
+                rt: rt.clone(),
+                grown,
+                retired: AtomicBool::new(false),
+            },
         })
     }
 }
@@ -332,6 +358,8 @@ pub struct Worker {
     rt: Arc<Runtime>,
     /// Linear memory the instance has grown to.
     grown: Arc<AtomicUsize>,
+    /// Set once the worker has refused requests for good (counted once).
+    retired: AtomicBool,
 }
 
 impl WorkerState for Worker {
@@ -340,7 +368,11 @@ impl WorkerState for Worker {
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         let limits = &self.rt.limits;
-        if total >= limits.max_requests || self.grown.load(Ordering::Relaxed) > limits.max_memory_bytes / 4 * 3 {
+        let past_memory = self.grown.load(Ordering::Relaxed) > limits.max_memory_bytes / 4 * 3;
+        if total >= limits.max_requests || past_memory {
+            if past_memory && !self.retired.swap(true, Ordering::Relaxed) {
+                crate::metrics::count(&crate::metrics::COUNTERS.instances_retired_memory);
+            }
             ShouldAccept::Never
         } else if concurrent > 0 {
             ShouldAccept::No

@@ -64,7 +64,7 @@ async fn handle(front: Arc<Front>, request: hyper::Request<Incoming>) -> Result<
     let path = request.uri().path();
     // The host's own metrics, for the operator's scraper; the API is the component's.
     if path == "/metrics" && request.method() == hyper::Method::GET {
-        let text = crate::metrics::render(&front.registry);
+        let text = crate::metrics::render(&front.registry, &front.shards.load());
         return Ok(bytes_response(200, "text/plain; version=0.0.4", text.into_bytes()));
     }
     if path.starts_with(origin_http::PREFIX) {

@@ -168,6 +168,7 @@ pub fn lifecycle_scenario(server: &Server, key: &str, twin: Option<&Server>) {
             Some(&json!({"vector": vectors[17], "k": 5})),
         )
         .ok();
+    assert_eq!(hit_ids(&found).len(), 5);
     assert!(!hit_ids(&found).contains(&"doc-17".to_string()));
     assert_eq!(
         server.call("GET", "/v1/collections/docs", &key, None).ok()["count"],
@@ -189,6 +190,10 @@ pub fn lifecycle_scenario(server: &Server, key: &str, twin: Option<&Server>) {
         .ok();
     assert_eq!(got["metadata"], json!({"tag": "new"}));
     assert_eq!(
+        serde_json::from_value::<Vec<f32>>(got["values"].clone()).unwrap(),
+        vectors[2]
+    );
+    assert_eq!(
         server.call("GET", "/v1/collections/docs", &key, None).ok()["count"],
         999
     );
@@ -199,11 +204,14 @@ pub fn lifecycle_scenario(server: &Server, key: &str, twin: Option<&Server>) {
     assert_eq!((missing.status, missing.error_code()), (404, "collection_not_found"));
 }
 
+/// Exact search (`index: none`) under each metric, answered by pgvector
+/// (hot copies off, every answer asserted to come from the origin), then by
+/// the edge's hot copies (every answer after the copy is loaded asserted to
+/// come from the edge): both give the exact top 25 in order.
 #[test]
 fn exact_search_without_index_and_l2_and_dot() {
     let db = TestDb::new("exact");
     let key = db.key("acme");
-    let server = Server::start(&db.url);
     let mut rng = rng(11);
     let vectors: Vec<Vec<f32>> = (0..300)
         .map(|_| (0..64).map(|_| rng.gen_range(-1.0f32..1.0)).collect())
@@ -213,44 +221,57 @@ fn exact_search_without_index_and_l2_and_dot() {
     let neg_l2 = |a: &[f32], b: &[f32]| -l2(a, b);
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>();
     let cases: [(&str, Score); 3] = [("cosine", cosine), ("l2", neg_l2), ("dot", dot)];
-    for (metric, score) in cases {
-        let name = format!("exact_{metric}");
-        server
-            .call(
-                "PUT",
-                &format!("/v1/collections/{name}"),
-                &key,
-                Some(&json!({"dims": 64, "metric": metric, "index": "none"})),
-            )
-            .ok();
-        server
-            .call("PUT", &format!("/v1/collections/{name}/vectors"), &key, Some(&body))
-            .ok();
-        for q in 0..10 {
-            let query: Vec<f32> = (0..64).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-            let expected = exact_top_k(
-                ids.iter().map(String::as_str).zip(vectors.iter().map(Vec::as_slice)),
-                &query,
-                25,
-                score,
-            );
-            let found = server
+    for (answered_by, flags) in [
+        ("origin", &["--migrate", "--hot-collection-max-vectors", "0"][..]),
+        (
+            "edge",
+            &["--migrate", "--edge-shards", "1", "--edge-instances-per-shard", "1"][..],
+        ),
+    ] {
+        let server = Server::start_with(&db.url, flags);
+        for (metric, score) in cases {
+            let name = format!("exact_{metric}_{answered_by}");
+            server
                 .call(
-                    "POST",
-                    &format!("/v1/collections/{name}/search"),
+                    "PUT",
+                    &format!("/v1/collections/{name}"),
                     &key,
-                    Some(&json!({"vector": query, "k": 25})),
+                    Some(&json!({"dims": 64, "metric": metric, "index": "none"})),
                 )
                 .ok();
-            let expected_ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
-            assert_eq!(hit_ids(&found), expected_ids, "{metric} query {q}: exact order");
-            // Scores: cosine similarity, L2 distance, inner product.
-            for (hit, (_, s)) in found["hits"].as_array().unwrap().iter().zip(&expected) {
-                let want = if metric == "l2" { -s } else { *s };
-                assert!(
-                    (hit["score"].as_f64().unwrap() - want).abs() < 1e-4,
-                    "{metric}: {hit} vs {want}"
+            server
+                .call("PUT", &format!("/v1/collections/{name}/vectors"), &key, Some(&body))
+                .ok();
+            for q in 0..10 {
+                let query: Vec<f32> = (0..64).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+                let expected = exact_top_k(
+                    ids.iter().map(String::as_str).zip(vectors.iter().map(Vec::as_slice)),
+                    &query,
+                    25,
+                    score,
                 );
+                let found = server
+                    .call(
+                        "POST",
+                        &format!("/v1/collections/{name}/search"),
+                        &key,
+                        Some(&json!({"vector": query, "k": 25})),
+                    )
+                    .ok();
+                // The hot copy is loaded on the second search.
+                if answered_by == "origin" || q >= 2 {
+                    assert_eq!(found["source"], answered_by, "{metric} query {q}");
+                }
+                let expected_ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+                assert_eq!(hit_ids(&found), expected_ids, "{metric} query {q}: exact order");
+                // Scores: cosine similarity, L2 distance, inner product.
+                for (hit, (_, s)) in found["hits"].as_array().unwrap().iter().zip(&expected) {
+                    let want = if metric == "l2" { -s } else { *s };
+                    assert!(
+                        (hit["score"].as_f64().unwrap() - want).abs() < 1e-4,
+                        "{metric}: {hit} vs {want}"
+                    );
+                }
             }
         }
     }

@@ -86,16 +86,37 @@ fn repeated_reads_hit_and_writes_invalidate() {
     assert!(!hit_ids(&after.json).contains(&"v3".to_string()));
     assert_eq!(get("v3").status, 404);
 
-    // Another project with a collection of the same name never sees these entries.
+    // Results are keyed by k, filter and include flags: the same vector
+    // in another shape is a miss, then a hit of its own.
+    for shape in [
+        json!({"vector": query, "k": 6}),
+        json!({"vector": query, "k": 5, "filter": {"i": 1}}),
+        json!({"vector": query, "k": 5, "include_values": true}),
+        json!({"vector": query, "k": 5, "include_metadata": false}),
+    ] {
+        let call = || server.call("POST", "/v1/collections/docs/search", &key, Some(&shape));
+        assert_eq!(call().cache.as_deref(), Some("miss"), "{shape}");
+        assert_eq!(call().cache.as_deref(), Some("hit"), "{shape}");
+    }
+
+    // Another project with a collection of the same name never sees these
+    // entries: its answers are its own vectors, value for value.
     let other = db.key("globex");
-    create(&server, &other, "docs", json!({"dims": 8}), &random_vectors(9, 5, 8));
-    let body = json!({"vector": query, "k": 5});
-    let theirs = server.call("POST", "/v1/collections/docs/search", &other, Some(&body));
-    assert_eq!(theirs.cache.as_deref(), Some("miss"));
-    assert_eq!(theirs.json["hits"].as_array().unwrap().len(), 5);
-    assert!(hit_ids(&theirs.json)
-        .iter()
-        .all(|id| ["v0", "v1", "v2", "v3", "v4"].contains(&id.as_str())));
+    let theirs_data = random_vectors(9, 5, 8);
+    create(&server, &other, "docs", json!({"dims": 8}), &theirs_data);
+    let body = json!({"vector": query, "k": 5, "include_values": true});
+    for round in 0..2 {
+        let theirs = server.call("POST", "/v1/collections/docs/search", &other, Some(&body));
+        assert_eq!(theirs.cache.as_deref(), Some(["miss", "hit"][round]));
+        let hits = theirs.json["hits"].as_array().unwrap();
+        assert_eq!(hits.len(), 5);
+        for hit in hits {
+            let i: usize = hit["id"].as_str().unwrap()[1..].parse().unwrap();
+            let values: Vec<f32> = serde_json::from_value(hit["values"].clone()).unwrap();
+            assert_eq!(values, theirs_data[i], "globex's {} is globex's vector", hit["id"]);
+            assert_ne!(values, vectors[i], "globex got acme's {}", hit["id"]);
+        }
+    }
 }
 
 #[test]
@@ -152,6 +173,8 @@ fn a_semantic_threshold_answers_near_queries() {
     assert_eq!(search(&far).cache.as_deref(), Some("miss"));
 }
 
+/// 200 queries from 32 clients at once, over the warm instances of one
+/// shard: every answer from a hot copy equals the exact origin answer.
 #[test]
 fn hot_collection_answers_equal_exact_origin_answers() {
     let db = TestDb::new("cache_hot");
@@ -159,37 +182,42 @@ fn hot_collection_answers_equal_exact_origin_answers() {
     let server = Server::start_with(&db.url, &["--migrate", "--edge-shards", "1"]);
     let vectors = random_vectors(6, 2000, 1536);
     create(&server, &key, "docs", json!({"dims": 1536, "index": "none"}), &vectors);
-    let mut rng = rng(7);
     let search = |body: Value| server.call("POST", "/v1/collections/docs/search", &key, Some(&body));
-    // Searches admit the collection; from then on the edge answers alone.
-    for _ in 0..2 {
-        search(json!({"vector": vectors[0], "k": 10})).ok();
-    }
-    assert_eq!(cache_stats(&server, &key)["hot_collections"], 1);
-    for q in 0..200 {
-        let query: Vec<f32> = (0..1536).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-        let k = 1 + q % 20;
-        let edge = search(json!({"vector": query, "k": k}));
-        assert_eq!(edge.cache.as_deref(), Some("hit"), "query {q}");
-        assert_eq!(edge.json["source"], "edge");
-        let origin = search(json!({"vector": query, "k": k, "consistency": "strong"})).ok();
-        assert_eq!(
-            hit_ids(&edge.json),
-            hit_ids(&origin),
-            "query {q}: same ids in the same order"
-        );
-        let scores = |v: &Value| -> Vec<f64> {
-            v["hits"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|h| h["score"].as_f64().unwrap())
-                .collect()
-        };
-        for (e, o) in scores(&edge.json).iter().zip(scores(&origin)) {
-            assert!((e - o).abs() <= 1e-5, "query {q}: score {e} vs {o}");
+    let queries = random_vectors(7, 200, 1536);
+    let scores = |v: &Value| -> Vec<f64> {
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["score"].as_f64().unwrap())
+            .collect()
+    };
+    // Each instance loads the copy on its second search; after that it
+    // answers alone.
+    let edge_answers: Vec<usize> = clients(CLIENTS, |client| {
+        let mut from_edge = 0;
+        for (q, query) in queries.iter().enumerate().filter(|(q, _)| q % CLIENTS == client) {
+            let k = 1 + q % 20;
+            let edge = search(json!({"vector": query, "k": k}));
+            let origin = search(json!({"vector": query, "k": k, "consistency": "strong"})).ok();
+            assert_eq!(edge.status, 200, "query {q}: {}", edge.json);
+            if edge.json["source"] == "edge" {
+                from_edge += 1;
+            }
+            assert_eq!(
+                hit_ids(&edge.json),
+                hit_ids(&origin),
+                "query {q}: same ids in the same order"
+            );
+            for (e, o) in scores(&edge.json).iter().zip(scores(&origin)) {
+                assert!((e - o).abs() <= 1e-5, "query {q}: score {e} vs {o}");
+            }
         }
-    }
+        from_edge
+    });
+    let from_edge: usize = edge_answers.iter().sum();
+    assert!(from_edge >= 100, "only {from_edge} of 200 answers came from hot copies");
+    assert!(cache_stats(&server, &key)["hot_collections"] == 1);
     // Reads by id come from the hot copy too.
     let got = server.call("GET", "/v1/collections/docs/vectors/v42", &key, None);
     assert_eq!(got.cache.as_deref(), Some("hit"));
@@ -197,6 +225,89 @@ fn hot_collection_answers_equal_exact_origin_answers() {
         serde_json::from_value::<Vec<f32>>(got.json["values"].clone()).unwrap(),
         vectors[42]
     );
+}
+
+/// A write through the instance that holds a hot copy patches the copy:
+/// the next search is still answered by the edge, and sees the write.
+#[test]
+fn a_write_patches_the_hot_copy() {
+    let db = TestDb::new("cache_patch");
+    let key = db.key("acme");
+    let args = ["--migrate", "--edge-shards", "1", "--edge-instances-per-shard", "1"];
+    let server = Server::start_with(&db.url, &args);
+    let vectors = random_vectors(21, 300, 16);
+    create(&server, &key, "docs", json!({"dims": 16, "index": "none"}), &vectors);
+    let query = random_vectors(22, 1, 16).remove(0);
+    let search = || {
+        server.call(
+            "POST",
+            "/v1/collections/docs/search",
+            &key,
+            Some(&json!({"vector": query, "k": 3})),
+        )
+    };
+    search().ok();
+    search().ok();
+    assert_eq!(cache_stats(&server, &key)["hot_collections"], 1);
+    assert_eq!(search().json["source"], "edge");
+    let write = json!({"vectors": [{"id": "new", "values": query}]});
+    server
+        .call("PUT", "/v1/collections/docs/vectors", &key, Some(&write))
+        .ok();
+    server
+        .call("DELETE", "/v1/collections/docs/vectors/v7", &key, None)
+        .ok();
+    let after = search();
+    assert_eq!(after.cache.as_deref(), Some("hit"), "{}", after.json);
+    assert_eq!(after.json["source"], "edge");
+    assert_eq!(hit_ids(&after.json)[0], "new");
+    let got = server.call("GET", "/v1/collections/docs/vectors/v7", &key, None);
+    assert_eq!(got.status, 404);
+    assert_eq!(cache_stats(&server, &key)["hot_collections"], 1);
+}
+
+/// A collection is loaded whole only when it has at most
+/// `--hot-collection-max-vectors` vectors and its copy fits in half the
+/// cache's budget.
+#[test]
+fn hot_copies_respect_the_vector_bound_and_half_the_budget() {
+    let db = TestDb::new("cache_hot_bounds");
+    let key = db.key("acme");
+    let args = [
+        "--migrate",
+        "--edge-shards",
+        "1",
+        "--edge-instances-per-shard",
+        "1",
+        "--hot-collection-max-vectors",
+        "1000",
+        "--cache-bytes",
+        "1048576",
+    ];
+    let server = Server::start_with(&db.url, &args);
+    // (name, count, dims, whether it may be loaded whole)
+    let cases = [
+        ("at_bound", 1000, 64, true),
+        ("past_bound", 1001, 8, false),
+        ("over_half_budget", 1000, 160, false),
+    ];
+    for (name, count, dims, hot) in cases {
+        let spec = json!({"dims": dims, "index": "none"});
+        create(&server, &key, name, spec, &random_vectors(23, count, dims));
+        let body = json!({"vector": vec![0.5f32; dims], "k": 3});
+        for _ in 0..4 {
+            server
+                .call("POST", &format!("/v1/collections/{name}/search"), &key, Some(&body))
+                .ok();
+        }
+        // A query not seen before: a hot copy answers it, or the origin.
+        let unseen = json!({"vector": vec![0.25f32; dims], "k": 3});
+        let answer = server
+            .call("POST", &format!("/v1/collections/{name}/search"), &key, Some(&unseen))
+            .ok();
+        assert_eq!(answer["source"] == "edge", hot, "{name}: {answer}");
+    }
+    assert_eq!(cache_stats(&server, &key)["hot_collections"], 1);
 }
 
 #[test]
@@ -293,6 +404,10 @@ fn expired_entries_are_served_stale_while_the_database_is_down() {
         "300",
         "--auth-cache-ms",
         "300",
+        "--health-interval-ms",
+        "200",
+        "--health-down-interval-ms",
+        "200",
     ];
     let server = Server::start_with(&with_port(&db.url, link.port), &args);
     create(&server, &key, "docs", json!({"dims": 4}), &random_vectors(13, 20, 4));
@@ -302,20 +417,36 @@ fn expired_entries_are_served_stale_while_the_database_is_down() {
     assert_eq!(fresh.cache.as_deref(), Some("miss"));
 
     link.cut();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The probe finds the connection refused and opens the breaker.
+    let cut = std::time::Instant::now();
+    while server.metric("zerodb_health_up{service=\"postgres\"}") != 0.0 {
+        assert!(cut.elapsed().as_secs() < 10, "the probe never saw the cut");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let acquisitions = server.metric("zerodb_db_pool_acquisitions_total");
+    let refusals = server.metric("zerodb_db_breaker_refusals_total");
     // The entry and the key's resolution have both expired: the answer is
     // the cached one, marked stale.
     let stale = search(&body);
     assert_eq!(stale.status, 200, "{}", stale.json);
     assert_eq!(stale.cache.as_deref(), Some("stale"));
+    assert_eq!(stale.json["source"], "edge");
     assert_eq!(stale.json["hits"], fresh.json["hits"]);
-    // Nothing cached for this query: a fast 503 with Retry-After.
+    // Nothing cached for this query: a 503 with Retry-After.
     let miss = search(&json!({"vector": [0.4, 0.3, 0.2, 0.1], "k": 3}));
     assert_eq!((miss.status, miss.error_code()), (503, "database_unavailable"));
     assert!(miss.retry_after.is_some());
-    assert!(miss.elapsed.as_secs_f64() < 3.0, "{:?}", miss.elapsed);
-    // Writes fail fast too.
+    // Writes too.
     let write = json!({"vectors": [{"id": "x", "values": [1.0, 0.0, 0.0, 0.0]}]});
     let reply = server.call("PUT", "/v1/collections/docs/vectors", &key, Some(&write));
-    assert_eq!(reply.status, 503);
+    assert_eq!((reply.status, reply.error_code()), (503, "database_unavailable"));
+    assert!(reply.retry_after.is_some());
+    // All of it answered by the breaker, none of it waiting on the pool.
+    assert_eq!(
+        server.metric("zerodb_db_pool_acquisitions_total"),
+        acquisitions,
+        "a request waited on the pool of a database known to be down"
+    );
+    assert!(server.metric("zerodb_db_breaker_refusals_total") >= refusals + 2.0);
 }

@@ -2,7 +2,7 @@
 //! misses it, on any warm instance of the host that took it and on any other
 //! host over the same database.
 
-use crate::harness::{rng, Reply, Server, TestDb};
+use crate::harness::{clients, rng, Reply, Server, TestDb, CLIENTS};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -10,8 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Concurrent readers after each write.
-const CLIENTS: usize = 32;
 /// Real embeddings' size (the API's default).
 const DIMS: usize = 1536;
 
@@ -129,64 +127,58 @@ fn storm(server: &Server, key: &str, model: &Model, rounds: usize) -> Seen {
         ..model.clone()
     };
     let seen = Mutex::new(Seen::default());
-    let start = std::sync::Barrier::new(CLIENTS);
-    std::thread::scope(|scope| {
-        for _ in 0..CLIENTS {
-            scope.spawn(|| {
-                start.wait();
-                for _ in 0..rounds {
-                    let search = json!({"vector": &*QUERY, "k": 5});
-                    let filtered = json!({"vector": &*QUERY, "k": 5, "filter": {"tag": "t"}});
-                    let reads: [(Reply, Check); 4] = [
-                        (
-                            server.call("POST", "/v1/collections/docs/search", key, Some(&search)),
-                            Model::check_search,
-                        ),
-                        (
-                            server.call("POST", "/v1/collections/docs/search", key, Some(&filtered)),
-                            Model::check_search,
-                        ),
-                        (
-                            server.call(
-                                "GET",
-                                &format!("/v1/collections/docs/vectors/{}", model.focus),
-                                key,
-                                None,
-                            ),
-                            Model::check_get,
-                        ),
-                        (
-                            server.call("GET", "/v1/collections/docs", key, None),
-                            Model::check_describe,
-                        ),
-                    ];
-                    let memory = model.memory.as_ref().map(|(_, embedding)| {
-                        server.call(
-                            "POST",
-                            "/v1/memory/search",
-                            key,
-                            Some(&json!({"embedding": embedding, "k": 3})),
-                        )
-                    });
-                    let mut seen = seen.lock().unwrap();
-                    for (reply, check) in &reads {
-                        seen.reads += 1;
-                        if reply.cache.as_deref() == Some("hit") {
-                            seen.hits += 1;
-                        }
-                        seen.instances.extend(reply.instance.clone());
-                        if let Err(why) = check(model, reply) {
-                            seen.stale.push(why);
-                        }
-                    }
-                    if let Some(reply) = memory {
-                        seen.reads += 1;
-                        if let Err(why) = model.check_memory(&reply) {
-                            seen.stale.push(why);
-                        }
-                    }
-                }
+    clients(CLIENTS, |_| {
+        for _ in 0..rounds {
+            let search = json!({"vector": &*QUERY, "k": 5});
+            let filtered = json!({"vector": &*QUERY, "k": 5, "filter": {"tag": "t"}});
+            let reads: [(Reply, Check); 4] = [
+                (
+                    server.call("POST", "/v1/collections/docs/search", key, Some(&search)),
+                    Model::check_search,
+                ),
+                (
+                    server.call("POST", "/v1/collections/docs/search", key, Some(&filtered)),
+                    Model::check_search,
+                ),
+                (
+                    server.call(
+                        "GET",
+                        &format!("/v1/collections/docs/vectors/{}", model.focus),
+                        key,
+                        None,
+                    ),
+                    Model::check_get,
+                ),
+                (
+                    server.call("GET", "/v1/collections/docs", key, None),
+                    Model::check_describe,
+                ),
+            ];
+            let memory = model.memory.as_ref().map(|(_, embedding)| {
+                server.call(
+                    "POST",
+                    "/v1/memory/search",
+                    key,
+                    Some(&json!({"embedding": embedding, "k": 3})),
+                )
             });
+            let mut seen = seen.lock().unwrap();
+            for (reply, check) in &reads {
+                seen.reads += 1;
+                if reply.cache.as_deref() == Some("hit") {
+                    seen.hits += 1;
+                }
+                seen.instances.extend(reply.instance.clone());
+                if let Err(why) = check(model, reply) {
+                    seen.stale.push(why);
+                }
+            }
+            if let Some(reply) = memory {
+                seen.reads += 1;
+                if let Err(why) = model.check_memory(&reply) {
+                    seen.stale.push(why);
+                }
+            }
         }
     });
     seen.into_inner().unwrap()
@@ -381,20 +373,13 @@ fn writes_under_concurrent_reads(tag: &str, flags: &[&str]) {
 
 /// `CLIENTS` readers with `key`, four reads each; returns how many were refused (401).
 fn storm_with_key(server: &Server, key: &str) -> usize {
-    let refused = Mutex::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..CLIENTS {
-            scope.spawn(|| {
-                for _ in 0..4 {
-                    let reply = server.call("GET", "/v1/collections/docs", key, None);
-                    if reply.status == 401 {
-                        *refused.lock().unwrap() += 1;
-                    }
-                }
-            });
-        }
-    });
-    refused.into_inner().unwrap()
+    clients(CLIENTS, |_| {
+        (0..4)
+            .filter(|_| server.call("GET", "/v1/collections/docs", key, None).status == 401)
+            .count()
+    })
+    .into_iter()
+    .sum()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -588,4 +573,197 @@ fn a_second_host_learns_every_write_from_the_feed() {
     let repeats: Vec<_> = (0..5).map(|_| search(&b, None, false).cache).collect();
     assert!(repeats.iter().any(|c| c.as_deref() == Some("hit")), "{repeats:?}");
     eprintln!("feed cut {cuts} times during 100 writes and 300 reads on B: 0 stale");
+}
+
+/// What writers have acknowledged so far: the largest version and the
+/// vector written at it.
+#[derive(Clone, Default)]
+struct Acknowledged {
+    version: u64,
+    last: Option<(String, Vec<f32>)>,
+}
+
+/// Reads interleaved with writes on one collection, with and without hot
+/// copies: 4 of 32 clients write while 28 read. A read that starts after a
+/// write was acknowledged sees it: its version is at least the write's, and
+/// the vector written last is found by id with its values.
+#[test]
+fn reads_interleaved_with_writes_never_miss_an_acknowledged_one() {
+    for (tag, flags) in [
+        ("interleaved_hot", &[][..]),
+        ("interleaved_cold", &["--hot-collection-max-vectors", "0"][..]),
+    ] {
+        let db = TestDb::new(tag);
+        let key = db.key("coherence");
+        let mut args = vec!["--migrate", "--edge-shards", "1"];
+        args.extend(flags);
+        let server = Server::start_with(&db.url, &args);
+        let dims = 256;
+        let mut seed_rng = rng(13);
+        let spec = json!({"dims": dims, "metric": "cosine", "index": "none"});
+        server.call("PUT", "/v1/collections/docs", &key, Some(&spec)).ok();
+        let seed: Vec<Value> = (0..200)
+            .map(|i| json!({"id": format!("s{i}"), "values": (0..dims).map(|_| seed_rng.gen_range(-1.0f32..1.0)).collect::<Vec<_>>()}))
+            .collect();
+        let body = json!({ "vectors": seed });
+        server
+            .call("PUT", "/v1/collections/docs/vectors", &key, Some(&body))
+            .ok();
+
+        let (writers, writes) = (4, 25);
+        let acknowledged = Mutex::new(Acknowledged::default());
+        let writing = std::sync::atomic::AtomicUsize::new(writers);
+        let outcomes = clients(CLIENTS, |client| {
+            let (mut reads, mut hits, mut missed) = (0, 0, Vec::new());
+            if client < writers {
+                let mut rng = rng(100 + client as u64);
+                for n in 0..writes {
+                    let id = format!("w{client}-{n}");
+                    let values: Vec<f32> = (0..dims).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+                    let body = json!({"vectors": [{"id": id, "values": values}]});
+                    let reply = server
+                        .call("PUT", "/v1/collections/docs/vectors", &key, Some(&body))
+                        .ok();
+                    let version = reply["version"].as_u64().unwrap();
+                    let mut ack = acknowledged.lock().unwrap();
+                    if version > ack.version {
+                        *ack = Acknowledged {
+                            version,
+                            last: Some((id, values)),
+                        };
+                    }
+                }
+                writing.fetch_sub(1, Ordering::Relaxed);
+                return (reads, hits, missed);
+            }
+            let query: Vec<f32> = (0..dims).map(|i| ((i * 7 + client) % 13) as f32 - 6.0).collect();
+            while writing.load(Ordering::Relaxed) > 0 {
+                let ack = acknowledged.lock().unwrap().clone();
+                let search = server.call(
+                    "POST",
+                    "/v1/collections/docs/search",
+                    &key,
+                    Some(&json!({"vector": query, "k": 5})),
+                );
+                reads += 1;
+                hits += usize::from(search.cache.as_deref() == Some("hit"));
+                let version = search.json["version"].as_u64().unwrap_or(0);
+                if search.status != 200 || version < ack.version {
+                    missed.push(format!(
+                        "search answered {} at version {version}, acknowledged {}",
+                        search.status, ack.version
+                    ));
+                }
+                if let Some((id, values)) = &ack.last {
+                    let got = server.call("GET", &format!("/v1/collections/docs/vectors/{id}"), &key, None);
+                    reads += 1;
+                    hits += usize::from(got.cache.as_deref() == Some("hit"));
+                    let read: Option<Vec<f32>> = serde_json::from_value(got.json["values"].clone()).ok();
+                    if got.status != 200 || read.as_ref() != Some(values) {
+                        missed.push(format!("{id} answered {}", got.status));
+                    }
+                }
+            }
+            (reads, hits, missed)
+        });
+        let reads: usize = outcomes.iter().map(|o| o.0).sum();
+        let hits: usize = outcomes.iter().map(|o| o.1).sum();
+        let missed: Vec<&String> = outcomes.iter().flat_map(|o| &o.2).collect();
+        eprintln!(
+            "{tag}: {} writes, {reads} reads during them, {hits} cache hits, {} missed a write",
+            writers * writes,
+            missed.len()
+        );
+        assert!(
+            missed.is_empty(),
+            "{tag}: {} reads missed a write: {:?}",
+            missed.len(),
+            &missed[..missed.len().min(5)]
+        );
+        assert!(reads >= 200, "{tag}: only {reads} reads overlapped the writes");
+        assert!(hits > 0, "{tag}: no read met the cache");
+    }
+}
+
+/// A collection dropped and created again, over and over, while 31
+/// clients search it: once a generation is acknowledged, no read shows a
+/// vector of an earlier one, and a read finds the collection missing or
+/// empty only while a later drop was under way.
+#[test]
+fn a_drop_and_re_create_racing_cached_reads_never_shows_the_old_data() {
+    let db = TestDb::new("drop_race");
+    let key = db.key("coherence");
+    let server = Server::start_with(&db.url, &["--migrate", "--edge-shards", "1"]);
+    let dims = 8;
+    let generations = 12u64;
+    // The generation whose vectors are acknowledged, and the latest whose
+    // drop has started.
+    let (live, dropping) = (
+        std::sync::atomic::AtomicU64::new(0),
+        std::sync::atomic::AtomicU64::new(0),
+    );
+    let query = vec![0.5f32; dims];
+    let problems = clients(CLIENTS, |client| {
+        let mut problems = Vec::new();
+        if client == 0 {
+            let mut rng = rng(14);
+            for generation in 1..=generations {
+                dropping.store(generation, Ordering::SeqCst);
+                if generation > 1 {
+                    server.call("DELETE", "/v1/collections/docs", &key, None).ok();
+                }
+                let spec = json!({"dims": dims, "index": "none"});
+                server.call("PUT", "/v1/collections/docs", &key, Some(&spec)).ok();
+                let vectors: Vec<Value> = (0..20)
+                    .map(|i| json!({"id": format!("g{generation}-{i}"), "values": (0..dims).map(|_| rng.gen_range(-1.0f32..1.0)).collect::<Vec<_>>()}))
+                    .collect();
+                let body = json!({ "vectors": vectors });
+                server
+                    .call("PUT", "/v1/collections/docs/vectors", &key, Some(&body))
+                    .ok();
+                live.store(generation, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            return problems;
+        }
+        while live.load(Ordering::SeqCst) < generations {
+            let acknowledged = live.load(Ordering::SeqCst);
+            let reply = server.call(
+                "POST",
+                "/v1/collections/docs/search",
+                &key,
+                Some(&json!({"vector": query, "k": 5})),
+            );
+            let moved_on = dropping.load(Ordering::SeqCst) > acknowledged;
+            let hits = reply.json["hits"].as_array().cloned().unwrap_or_default();
+            let oldest = hits
+                .iter()
+                .filter_map(|h| {
+                    h["id"]
+                        .as_str()?
+                        .strip_prefix('g')?
+                        .split('-')
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .min();
+            match (reply.status, oldest) {
+                (200, Some(g)) if g < acknowledged => {
+                    problems.push(format!("generation {g} served after {acknowledged} was acknowledged"))
+                }
+                (200, Some(_)) if hits.len() == 5 => {}
+                (200, _) | (404, _) if moved_on => {}
+                (status, _) => problems.push(format!("{status} at generation {acknowledged}: {}", reply.json)),
+            }
+        }
+        problems
+    });
+    let problems: Vec<&String> = problems.iter().flatten().collect();
+    assert!(
+        problems.is_empty(),
+        "{} bad reads: {:?}",
+        problems.len(),
+        &problems[..problems.len().min(5)]
+    );
 }

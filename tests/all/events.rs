@@ -3,7 +3,7 @@
 //! Postgres outbox; when it is back, the outbox drains in order, and the
 //! topic holds one event per write, in the order the writes were made.
 
-use crate::harness::{Server, TestDb};
+use crate::harness::{clients, Server, TestDb, CLIENTS};
 use crate::health::{probe_env, status, wait_status};
 use crate::peers;
 use rskafka::client::partition::UnknownTopicHandling;
@@ -179,8 +179,11 @@ fn sigterm_flushes_the_outbox() {
         "down",
         "the probe was faster than the test"
     );
+    let stopping = Instant::now();
     let exit = server.stop();
+    let took = stopping.elapsed();
     assert!(exit.success(), "{exit:?}");
+    assert!(took < Duration::from_secs(10), "the flush took {took:?}");
     assert_eq!(outbox_rows(&db), 0, "SIGTERM left events in the outbox");
     let published: Vec<u64> = consume(broker.port)
         .iter()
@@ -188,4 +191,126 @@ fn sigterm_flushes_the_outbox() {
         .map(|e| e["version"].as_u64().unwrap())
         .collect();
     assert_eq!(published, versions);
+}
+
+/// 32 clients write at once: to their own collections, to one shared
+/// collection, and memory records. Every write's event reaches the topic
+/// once it is up, in `seq` order, each collection's in version order, with
+/// its project, collection and time; a drop has its event too.
+#[test]
+fn concurrent_writers_events_arrive_in_seq_order() {
+    let broker = peers::tansu();
+    let db = TestDb::new("events_concurrent");
+    let key = db.key("events");
+    let mut env = probe_env();
+    env.push(("ZERODB_REDPANDA_BROKERS", format!("127.0.0.1:{}", broker.port)));
+    env.push(("ZERODB_REDPANDA_TOPIC", TOPIC.into()));
+    let server = Server::start_env(&db.url, &["--migrate"], &env);
+    wait_status(&server, &key, "redpanda", "healthy", Duration::from_secs(10));
+    let started_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    server
+        .call("PUT", "/v1/collections/shared", &key, Some(&json!({"dims": 2})))
+        .ok();
+    let writes: usize = clients(CLIENTS, |client| {
+        let own = format!("c{client}");
+        server
+            .call(
+                "PUT",
+                &format!("/v1/collections/{own}"),
+                &key,
+                Some(&json!({"dims": 2})),
+            )
+            .ok();
+        for n in 0..5 {
+            for collection in [own.as_str(), "shared"] {
+                let body = json!({"vectors": [{"id": format!("{client}-{n}"), "values": [1.0, n as f32]}]});
+                server
+                    .call(
+                        "PUT",
+                        &format!("/v1/collections/{collection}/vectors"),
+                        &key,
+                        Some(&body),
+                    )
+                    .ok();
+            }
+        }
+        let memory = json!({"session_id": "s", "role": "user", "content": "hi", "embedding": vec![0.5f32; 1536]});
+        let id = server.call("POST", "/v1/memory", &key, Some(&memory)).ok()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        server.call("DELETE", &format!("/v1/memory/{id}"), &key, None).ok();
+        1 + 10 + 2
+    })
+    .into_iter()
+    .sum();
+    server.call("DELETE", "/v1/collections/c0", &key, None).ok();
+    wait_drained(&db);
+    let project_id: i64 = db
+        .client()
+        .query_one("SELECT id FROM zerodb.projects WHERE name = 'events'", &[])
+        .unwrap()
+        .get(0);
+    let finished_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+
+    let events = consume(broker.port);
+    let mut seen = HashSet::new();
+    let events: Vec<&Value> = events.iter().filter(|e| seen.insert(e["id"].to_string())).collect();
+    assert_eq!(events.len(), 1 + writes + 1, "one event per acknowledged write");
+    let (mut last_seq, mut versions) = (0, std::collections::HashMap::<&str, u64>::new());
+    let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+    for e in &events {
+        let seq = e["seq"].as_i64().unwrap();
+        assert!(seq > last_seq, "seq {seq} published after {last_seq}");
+        last_seq = seq;
+        assert_eq!(e["project_id"], project_id, "{e}");
+        let at = e["at_ms"].as_i64().unwrap();
+        assert!(
+            (started_ms - 1000..=finished_ms + 1000).contains(&at),
+            "at_ms {at}: {e}"
+        );
+        let kind = e["kind"].as_str().unwrap();
+        *kinds.entry(kind).or_default() += 1;
+        if let Some(collection) = e["collection"].as_str() {
+            let version = e["version"].as_u64().unwrap_or(0);
+            if kind == "vectors.upserted" {
+                let last = versions.insert(collection, version).unwrap_or(0);
+                assert!(version > last, "{collection}: version {version} published after {last}");
+            }
+        } else {
+            assert!(kind.starts_with("memory."), "{e}");
+            assert!(e["memory_id"].is_string(), "{e}");
+        }
+    }
+    let expected = [
+        ("collection.created", 1 + CLIENTS),
+        ("collection.dropped", 1),
+        ("memory.deleted", CLIENTS),
+        ("memory.put", CLIENTS),
+        ("vectors.upserted", 10 * CLIENTS),
+    ];
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), expected);
+    assert_eq!(versions["shared"], 5 * CLIENTS as u64);
+}
+
+/// Without brokers, writes add no events (nothing would ever drain them).
+#[test]
+fn no_events_are_written_without_brokers() {
+    let db = TestDb::new("events_off");
+    let key = db.key("events");
+    let server = Server::start(&db.url);
+    server
+        .call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": 2})))
+        .ok();
+    let body = json!({"vectors": [{"id": "a", "values": [1.0, 0.0]}]});
+    server
+        .call("PUT", "/v1/collections/docs/vectors", &key, Some(&body))
+        .ok();
+    assert_eq!(outbox_rows(&db), 0);
 }

@@ -204,6 +204,27 @@ impl Server {
         self.send(method, path, Some(key), body.map(|b| b.to_string().into_bytes()))
     }
 
+    /// The host's `/metrics`, each series (name with its labels, as
+    /// written) to its value.
+    pub fn metrics(&self) -> std::collections::HashMap<String, f64> {
+        let reply = self.send("GET", "/metrics", None, None);
+        assert_eq!(reply.status, 200, "/metrics answered {}", reply.status);
+        String::from_utf8(reply.body)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' '))
+            .map(|(series, value)| (series.to_string(), value.parse().unwrap()))
+            .collect()
+    }
+
+    /// One series of [`metrics`](Self::metrics); panics when it is absent.
+    #[track_caller]
+    pub fn metric(&self, series: &str) -> f64 {
+        let all = self.metrics();
+        *all.get(series).unwrap_or_else(|| panic!("/metrics has no {series}"))
+    }
+
     /// The server's process id.
     #[allow(dead_code, reason = "used by benches/load.rs, which shares this file")]
     pub fn pid(&self) -> u32 {
@@ -253,6 +274,38 @@ pub fn assert_stored(db: &TestDb, name: &str, writes: &[&(String, Vec<f32>)]) {
         );
     }
 }
+
+/// Runs `n` clients at once and returns what each returned, in order.
+///
+/// The suite's concurrency layer: every client starts at the same moment
+/// (a barrier), on its own thread, and sends its requests over its own
+/// kept-alive connection, so that up to `n` requests are in flight in the
+/// real edge at once. `client(i)` gets the client's index. A panic in a
+/// client fails the test.
+#[allow(dead_code, reason = "the benches share this file")]
+pub fn clients<T: Send>(n: usize, client: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let start = std::sync::Barrier::new(n);
+    std::thread::scope(|scope| {
+        let running: Vec<_> = (0..n)
+            .map(|i| {
+                let (start, client) = (&start, &client);
+                scope.spawn(move || {
+                    start.wait();
+                    client(i)
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|c| c.join().expect("a client panicked"))
+            .collect()
+    })
+}
+
+/// Clients in the concurrency tests: more than a shard's default cap of
+/// instances is not needed, but more than a couple is, to find races.
+#[allow(dead_code, reason = "the benches share this file")]
+pub const CLIENTS: usize = 32;
 
 /// Sets its flag when dropped, also while a failed assertion unwinds: a
 /// background client loops until the flag is set, and only then lets go of

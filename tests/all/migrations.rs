@@ -112,7 +112,16 @@ fn legacy_real_arrays_convert_to_vectors() {
     assert_eq!(row.get::<_, String>(1), "[2,1,-2]");
 
     let out = db.cli(&["import-legacy", "--table", "old_doubles", "--column", "embedding"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout(&out).contains("converted 2 of 2 rows"), "{}", stdout(&out));
+    let row = client
+        .query_one(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+             WHERE attrelid = 'old_doubles'::regclass AND attname = 'embedding'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "vector(2)");
 
     // Rows that cannot convert: refuse, change nothing.
     let out = db.cli(&["import-legacy", "--table", "broken", "--column", "embedding"]);

@@ -1,14 +1,15 @@
-//! The real PostgreSQL stopped while a load runs: cached searches keep
-//! answering `stale`, misses and writes get a fast 503, nothing hangs, and
-//! every write that was acknowledged is in the database afterwards.
+//! The real PostgreSQL stopped while 31 clients load the edge: cached
+//! searches keep answering `stale`, misses and writes get a 503 from the
+//! breaker without touching the pool, nothing hangs, and every write that
+//! was acknowledged is in the database afterwards.
 
-use crate::harness::{assert_stored, rng, Server, StopOnDrop, TestDb};
+use crate::harness::{assert_stored, clients, rng, Server, TestDb, CLIENTS};
 use crate::health::probe_env;
 use crate::peers::PrivatePg;
 use rand::Rng;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const DIMS: usize = 32;
@@ -20,12 +21,34 @@ enum Op {
     Write,
 }
 
+/// Client 0's account of the outage.
+struct Window {
+    /// From when the breaker was open and settled, to the restart.
+    from: Instant,
+    to: Instant,
+    /// How long after the restart the breaker closed.
+    closed: Duration,
+    /// Whether the pool was asked for no connection in the window.
+    untouched: bool,
+}
+
+/// Postgres probes made so far.
+fn probes(server: &Server) -> f64 {
+    server.metric("zerodb_health_probe_duration_seconds_count{service=\"postgres\"}")
+}
+
+fn probes_since(server: &Server, before: f64) -> f64 {
+    probes(server) - before
+}
+
 #[derive(Debug)]
 struct Sample {
     op: Op,
     start: Instant,
     end: Instant,
     status: u16,
+    /// The error code of a failure.
+    code: String,
     cache: Option<String>,
     retry_after: bool,
     /// For writes: the id and values sent.
@@ -65,11 +88,12 @@ fn postgres_stopped_under_load() {
     // Cached entries expire during the outage, so they are served stale.
     env.push(("ZERODB_CACHE_TTL_MS", "300".into()));
     // Every query not seen before is a miss (no whole-collection copy), and
-    // one shard with one client keeps to one instance, so what the warm-up
+    // one shard of one instance serves every client, so what the warm-up
     // cached is what the load reads.
     env.push(("ZERODB_HOT_COLLECTION_MAX_VECTORS", "0".into()));
     env.push(("ZERODB_EDGE_SHARDS", "1".into()));
-    let server = Arc::new(Server::start_env(&db.url, &["--migrate"], &env));
+    env.push(("ZERODB_EDGE_INSTANCES_PER_SHARD", "1".into()));
+    let server = Server::start_env(&db.url, &["--migrate"], &env);
     let mut r = rng(7);
     // Searches read `docs`; writes go to `log`, since a write to `docs`
     // would rightly drop the cached results the outage is meant to serve.
@@ -106,70 +130,95 @@ fn postgres_stopped_under_load() {
             .ok();
     }
 
-    let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let _stop_on_unwind = StopOnDrop(stop.clone());
-    let load = {
-        let (server, key, samples, stop) = (server.clone(), key.clone(), samples.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut r = rng(8);
-            let mut i = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                let op = [Op::CachedSearch, Op::MissSearch, Op::Write][i % 3];
-                let (path, method, body, write) = match op {
-                    Op::CachedSearch => (
-                        "/v1/collections/docs/search",
-                        "POST",
-                        json!({"vector": queries[i / 3 % queries.len()], "k": 5}),
-                        None,
-                    ),
-                    Op::MissSearch => (
-                        "/v1/collections/docs/search",
-                        "POST",
-                        json!({"vector": random_vector(&mut r), "k": 5}),
-                        None,
-                    ),
-                    Op::Write => {
-                        let (id, values) = (format!("w{i}"), random_vector(&mut r));
-                        let body = json!({"vectors": [{"id": id, "values": values, "metadata": {"i": i}}]});
-                        ("/v1/collections/log/vectors", "PUT", body, Some((id, values)))
-                    }
-                };
-                let start = Instant::now();
-                let reply = server.call(method, path, &key, Some(&body));
-                samples.lock().unwrap().push(Sample {
-                    op,
-                    start,
-                    end: Instant::now(),
-                    status: reply.status,
-                    cache: reply.cache,
-                    retry_after: reply.retry_after.is_some(),
-                    write,
-                });
-                i += 1;
-            }
-        })
-    };
-
-    std::thread::sleep(Duration::from_millis(700));
-    pg.stop();
-    let down_at = Instant::now();
-    // Connections are refused: the breaker opens after one probe.
-    let opened = wait_postgres(&server, false, Duration::from_millis(200 + 300 + 150));
-    std::thread::sleep(Duration::from_secs(3));
-    let resume_at = Instant::now();
-    pg.resume();
-    let closed = wait_postgres(&server, true, Duration::from_secs(5));
-    std::thread::sleep(Duration::from_secs(1));
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
-    eprintln!("breaker opened {opened:?} after the stop, closed {closed:?} after the restart");
-
-    let samples = samples.lock().unwrap();
-    let during: Vec<&Sample> = samples
-        .iter()
-        .filter(|s| s.start >= down_at + opened && s.end <= resume_at)
-        .collect();
+    // Client 0 stops PostgreSQL and starts it again; the others load the
+    // edge until it is back.
+    let stop = AtomicBool::new(false);
+    let window: Mutex<Option<Window>> = Mutex::new(None);
+    let samples: Vec<Sample> = clients(CLIENTS, |client| {
+        if client == 0 {
+            std::thread::sleep(Duration::from_millis(700));
+            let probes = probes(&server);
+            pg.stop();
+            let down_at = Instant::now();
+            // Connections are refused: the breaker opens at the next probe,
+            // or sooner by passive ejection.
+            let opened = wait_postgres(&server, false, Duration::from_secs(5));
+            let probes = probes_since(&server, probes);
+            assert!(probes <= 2.0, "the breaker opened only after {probes} probes");
+            // Requests that passed the breaker just before it opened are done.
+            std::thread::sleep(Duration::from_millis(200));
+            let acquisitions = server.metric("zerodb_db_pool_acquisitions_total");
+            std::thread::sleep(Duration::from_secs(3));
+            let untouched = server.metric("zerodb_db_pool_acquisitions_total") == acquisitions;
+            let resume_at = Instant::now();
+            pg.resume();
+            let closed = wait_postgres(&server, true, Duration::from_secs(5));
+            std::thread::sleep(Duration::from_secs(1));
+            stop.store(true, Ordering::Relaxed);
+            *window.lock().unwrap() = Some(Window {
+                from: down_at + opened + Duration::from_millis(200),
+                to: resume_at,
+                closed,
+                untouched,
+            });
+            return Vec::new();
+        }
+        let mut r = rng(8 + client as u64);
+        let mut samples = Vec::new();
+        let mut n = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            let op = [Op::CachedSearch, Op::MissSearch, Op::Write][(n + client) % 3];
+            let (path, method, body, write) = match op {
+                Op::CachedSearch => (
+                    "/v1/collections/docs/search",
+                    "POST",
+                    json!({"vector": queries[(n + client) % queries.len()], "k": 5}),
+                    None,
+                ),
+                // Another k: misses fill a group of cached results of their
+                // own, so they never push the warmed-up queries out.
+                Op::MissSearch => (
+                    "/v1/collections/docs/search",
+                    "POST",
+                    json!({"vector": random_vector(&mut r), "k": 6}),
+                    None,
+                ),
+                Op::Write => {
+                    let (id, values) = (format!("w{client}-{n}"), random_vector(&mut r));
+                    let body = json!({"vectors": [{"id": id, "values": values, "metadata": {"n": n}}]});
+                    ("/v1/collections/log/vectors", "PUT", body, Some((id, values)))
+                }
+            };
+            let start = Instant::now();
+            let reply = server.call(method, path, &key, Some(&body));
+            samples.push(Sample {
+                op,
+                start,
+                end: Instant::now(),
+                status: reply.status,
+                code: reply.error_code().to_string(),
+                cache: reply.cache,
+                retry_after: reply.retry_after.is_some(),
+                write,
+            });
+            n += 1;
+        }
+        samples
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    let Window {
+        from,
+        to,
+        closed,
+        untouched,
+    } = window.into_inner().unwrap().expect("client 0 ran the outage");
+    assert!(
+        untouched,
+        "a request asked the pool for a connection while the breaker was open"
+    );
+    let during: Vec<&Sample> = samples.iter().filter(|s| s.start >= from && s.end <= to).collect();
     let count = |op: Op| during.iter().filter(|s| s.op == op).count();
     assert!(
         count(Op::CachedSearch) >= 20 && count(Op::MissSearch) >= 20 && count(Op::Write) >= 20,
@@ -178,7 +227,6 @@ fn postgres_stopped_under_load() {
     );
     let mut stale = 0;
     for s in &during {
-        let took = s.end - s.start;
         match s.op {
             Op::CachedSearch => {
                 assert_eq!(s.status, 200, "a cached search failed during the outage: {s:?}");
@@ -186,9 +234,8 @@ fn postgres_stopped_under_load() {
                 stale += usize::from(s.cache.as_deref() == Some("stale"));
             }
             Op::MissSearch | Op::Write => {
-                assert_eq!(s.status, 503, "{s:?}");
+                assert_eq!((s.status, s.code.as_str()), (503, "database_unavailable"), "{s:?}");
                 assert!(s.retry_after, "503 without Retry-After: {s:?}");
-                assert!(took < Duration::from_secs(1), "a 503 took {took:?}");
             }
         }
     }
@@ -202,11 +249,11 @@ fn postgres_stopped_under_load() {
     );
     for s in samples.iter() {
         assert!(matches!(s.status, 200 | 503), "unexpected status: {s:?}");
-        assert!(s.end - s.start < Duration::from_secs(3), "a request hung: {s:?}");
+        assert!(s.end - s.start < Duration::from_secs(10), "a request hung: {s:?}");
     }
     let recovered = samples
         .iter()
-        .filter(|s| s.start > resume_at + closed && s.op == Op::Write && s.status == 200)
+        .filter(|s| s.start > to + closed && s.op == Op::Write && s.status == 200)
         .count();
     assert!(recovered > 0, "no write succeeded after Postgres came back");
 
@@ -244,7 +291,9 @@ fn a_busy_pool_is_overload_not_an_outage() {
         assert!(probed.elapsed() < Duration::from_secs(5), "no first probe");
         std::thread::sleep(Duration::from_millis(50));
     }
-    server.call("PUT", "/v1/collections/c", &key, Some(&json!({"dims": 4})));
+    server
+        .call("PUT", "/v1/collections/c", &key, Some(&json!({"dims": 4})))
+        .ok();
     let first = json!({"vectors": [{"id": "a", "values": [1.0, 0.0, 0.0, 0.0]}]});
     server.call("PUT", "/v1/collections/c/vectors", &key, Some(&first)).ok();
 
@@ -271,4 +320,45 @@ fn a_busy_pool_is_overload_not_an_outage() {
     assert_eq!(blocked.status, 200, "the write that waited for the lock");
     let reply = server.call("GET", "/v1/collections/c/vectors/b", &key, None);
     assert_eq!(reply.status, 200, "served after the burst: {:?}", reply.json);
+}
+
+/// The health probe has a connection of its own: with the pool's only
+/// connection stuck behind a lock for two seconds, probes every 100 ms keep
+/// answering and PostgreSQL never leaves `healthy`.
+#[test]
+fn the_probe_has_a_connection_of_its_own() {
+    let db = TestDb::new("probe_connection");
+    let key = db.key("busy");
+    let flags = ["--migrate", "--db-max-connections", "1", "--health-interval-ms", "100"];
+    let server = Server::start_with(&db.url, &flags);
+    server
+        .call("PUT", "/v1/collections/c", &key, Some(&json!({"dims": 4})))
+        .ok();
+    let mut admin = db.client();
+    let mut lock = admin.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE zerodb.collections IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    std::thread::scope(|scope| {
+        let stuck = scope.spawn(|| {
+            let body = json!({"vectors": [{"id": "b", "values": [0.0, 1.0, 0.0, 0.0]}]});
+            server.call("PUT", "/v1/collections/c/vectors", &key, Some(&body))
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let before = probes(&server);
+        std::thread::sleep(Duration::from_secs(2));
+        let during = probes_since(&server, before);
+        assert!(during >= 5.0, "only {during} probes ran while the pool was stuck");
+        assert!(postgres_up(&server), "a stuck pool made the probe fail");
+        let down = server
+            .metrics()
+            .get("zerodb_health_transitions_total{service=\"postgres\",to=\"down\"}")
+            .copied();
+        assert_eq!(
+            down.unwrap_or(0.0),
+            0.0,
+            "postgres went down while only its pool was busy"
+        );
+        lock.rollback().unwrap();
+        assert_eq!(stuck.join().unwrap().status, 200);
+    });
 }

@@ -138,6 +138,7 @@ impl Store {
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
         if !self.health.usable() {
+            crate::metrics::count(&crate::metrics::COUNTERS.db_breaker_refusals);
             // Not logged: the breaker's state change already was, once.
             return Err(ApiError::unavailable(
                 "database_unavailable",
@@ -145,6 +146,7 @@ impl Store {
                 RETRY_AFTER_SECS,
             ));
         }
+        crate::metrics::count(&crate::metrics::COUNTERS.db_pool_acquisitions);
         match self.pool.get().await {
             Ok(client) => {
                 self.health.record_traffic(true);

@@ -78,6 +78,10 @@ impl Drop for OutboxBatch {
     }
 }
 
+/// The advisory lock that orders writers' events (an arbitrary constant,
+/// "zerodb-o" in ASCII).
+const OUTBOX_TURN: i64 = 0x7a65_726f_6462_2d6f;
+
 impl Store {
     /// Adds a change event to the write transaction `tx`; a no-op when no
     /// broker is configured (nothing would ever drain the outbox).
@@ -91,6 +95,17 @@ impl Store {
         if self.events.is_none() {
             return Ok(());
         }
+        // Writers take their `seq` one at a time and keep that turn until
+        // they commit, so that `seq` order is commit order: the publisher
+        // reads in `seq` order, and must never publish a later event while
+        // an earlier one is still uncommitted (and so invisible to it).
+        // Only the tail of each write waits: this is its last statement
+        // before the commit.
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+            .await
+            .map_err(db_error)?;
+        tx.execute(&lock, &[&OUTBOX_TURN]).await.map_err(db_error)?;
         let stmt = tx
             .prepare_cached("INSERT INTO zerodb.outbox (project_id, kind, payload) VALUES ($1, $2, $3)")
             .await
