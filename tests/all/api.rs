@@ -362,3 +362,117 @@ fn memory_records() {
     let ids: Vec<&Value> = found["hits"].as_array().unwrap().iter().map(|h| &h["id"]).collect();
     assert_eq!(ids, vec![&own["id"]]);
 }
+
+/// `GET …/vectors?after=&limit=` pages through a collection in id order
+/// until `next` is null; every answer carries `server-timing`; memory
+/// content past 256 KiB is 413 `text_too_large`.
+#[test]
+fn listing_pages_in_id_order_and_answers_carry_server_timing() {
+    let db = TestDb::new("listing");
+    let key = db.key("acme");
+    let server = Server::start(&db.url);
+    server
+        .call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": 2})))
+        .ok();
+    let mut ids: Vec<String> = (0..250).map(|i| format!("id-{i}")).collect();
+    let body: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| json!({"id": id, "values": [1.0, i as f32], "metadata": {"i": i}}))
+        .collect();
+    let written = server
+        .call(
+            "PUT",
+            "/v1/collections/docs/vectors",
+            &key,
+            Some(&json!({"vectors": body})),
+        )
+        .ok();
+    ids.sort();
+    let (mut listed, mut after, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let path = format!("/v1/collections/docs/vectors?limit=100{after}");
+        let reply = server.call("GET", &path, &key, None);
+        let timing = reply.server_timing.clone().unwrap_or_default();
+        assert!(timing.contains("edge;dur="), "server-timing: {timing:?}");
+        let page = reply.ok();
+        assert_eq!(page["version"], written["version"]);
+        let vectors = page["vectors"].as_array().unwrap();
+        assert!(vectors.len() <= 100);
+        for v in vectors {
+            let i = v["metadata"]["i"].as_u64().unwrap();
+            assert_eq!(v["values"], json!([1.0, i as f64]), "{v}");
+            listed.push(v["id"].as_str().unwrap().to_string());
+        }
+        pages += 1;
+        match page["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(listed, ids, "every vector once, in id order");
+    let long = "x".repeat(256 * 1024 + 1);
+    let memory = json!({"session_id": "s", "role": "user", "content": long, "embedding": vec![0.5f32; 1536]});
+    let reply = server.call("POST", "/v1/memory", &key, Some(&memory));
+    assert_eq!((reply.status, reply.error_code()), (413, "text_too_large"));
+}
+
+/// A body of exactly 32 MiB is read and answered; one byte more is 413.
+#[test]
+fn bodies_up_to_32_mib_are_accepted() {
+    let db = TestDb::new("body_limit");
+    let key = db.key("acme");
+    let server = Server::start(&db.url);
+    server
+        .call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": 2})))
+        .ok();
+    let limit = 32 << 20;
+    let json = json!({"vectors": [{"id": "a", "values": [1.0, 0.0]}]}).to_string();
+    for (size, status) in [(limit, 200), (limit + 1, 413)] {
+        // Whitespace is valid JSON padding.
+        let mut body = json.clone().into_bytes();
+        body.resize(size, b' ');
+        let reply = server.send("PUT", "/v1/collections/docs/vectors", Some(&key), Some(body));
+        assert_eq!(reply.status, status, "{size} bytes: {}", reply.json);
+    }
+}
+
+/// Writers to one collection do not wait for each other: with one writer
+/// stuck on a row lock the test holds, another writer's upsert to the same
+/// collection is acknowledged.
+#[test]
+fn writers_to_one_collection_run_concurrently() {
+    let db = TestDb::new("key_share");
+    let key = db.key("acme");
+    let server = Server::start(&db.url);
+    server
+        .call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": 2})))
+        .ok();
+    let upsert = |id: &str| {
+        let body = json!({"vectors": [{"id": id, "values": [1.0, 0.0]}]});
+        server.call("PUT", "/v1/collections/docs/vectors", &key, Some(&body))
+    };
+    upsert("stuck").ok();
+    let table: i64 = db
+        .client()
+        .query_one("SELECT id FROM zerodb.collections WHERE name = 'docs'", &[])
+        .unwrap()
+        .get(0);
+    let mut admin = db.client();
+    let mut lock = admin.transaction().unwrap();
+    lock.batch_execute(&format!(
+        "SELECT 1 FROM zerodb_data.c{table} WHERE id = 'stuck' FOR UPDATE"
+    ))
+    .unwrap();
+    let (stuck, free) = std::thread::scope(|scope| {
+        let stuck = scope.spawn(|| upsert("stuck"));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let free = upsert("free");
+        assert!(!stuck.is_finished(), "the row lock did not hold the first writer");
+        lock.rollback().unwrap();
+        (stuck.join().unwrap(), free)
+    });
+    let (stuck, free) = (stuck.ok(), free.ok());
+    assert_ne!(stuck["version"], free["version"]);
+}

@@ -450,3 +450,26 @@ fn expired_entries_are_served_stale_while_the_database_is_down() {
     );
     assert!(server.metric("zerodb_db_breaker_refusals_total") >= refusals + 2.0);
 }
+
+/// All requests of one key about one collection reach the same shard: of
+/// four shards, only one ever has a request in flight.
+#[test]
+fn one_keys_requests_about_one_collection_reach_one_shard() {
+    let db = TestDb::new("cache_shards");
+    let key = db.key("acme");
+    let server = Server::start_with(&db.url, &["--migrate", "--edge-shards", "4"]);
+    create(&server, &key, "docs", json!({"dims": 4}), &random_vectors(24, 20, 4));
+    for i in 0..20 {
+        let body = json!({"vector": [1.0, i as f32, 0.0, 0.5], "k": 3});
+        server
+            .call("POST", "/v1/collections/docs/search", &key, Some(&body))
+            .ok();
+        server
+            .call("GET", &format!("/v1/collections/docs/vectors/v{i}"), &key, None)
+            .ok();
+    }
+    let used: Vec<usize> = (0..4)
+        .filter(|shard| server.metric(&format!("zerodb_edge_in_flight_high_water{{shard=\"{shard}\"}}")) > 0.0)
+        .collect();
+    assert_eq!(used.len(), 1, "shards used: {used:?}");
+}

@@ -185,6 +185,7 @@ impl Server {
         let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
         let (cache, retry_after) = (header("x-zerodb-cache"), header("retry-after"));
         let instance = header("x-zerodb-edge-instance");
+        let server_timing = header("server-timing");
         let content_type = header("content-type");
         let body = response.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap();
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -195,6 +196,7 @@ impl Server {
             retry_after,
             content_type,
             instance,
+            server_timing,
             body,
             elapsed,
         }
@@ -329,6 +331,8 @@ pub struct Reply {
     pub content_type: Option<String>,
     /// `x-zerodb-edge-instance`: which warm instance answered.
     pub instance: Option<String>,
+    /// `server-timing`: the edge's and the origin's time.
+    pub server_timing: Option<String>,
     pub body: Vec<u8>,
     pub elapsed: Duration,
 }

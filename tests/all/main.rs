@@ -4,6 +4,7 @@
 
 mod api;
 mod cache;
+mod cli;
 mod coherence;
 mod containment;
 mod errors;

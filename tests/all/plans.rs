@@ -145,3 +145,125 @@ fn ivfflat_l2_search_uses_the_index() {
     let spec = json!({"dims": 128, "index": "ivfflat", "metric": "l2"});
     assert_search_uses_index("plan_ivf", spec, "<->", "ivfflat", "vector_l2_ops");
 }
+
+/// HNSW searches set `hnsw.ef_search` to at least k: on uniform random
+/// vectors (hard for a graph index), a k of 200 with pgvector's default of
+/// 40 candidates finds markedly fewer of the true top 200 than with 200.
+#[test]
+fn hnsw_ef_search_grows_with_k() {
+    let db = TestDb::new("plan_ef_search");
+    let key = db.key("acme");
+    let server = Server::start_with(&db.url, &["--migrate", "--hot-collection-max-vectors", "0"]);
+    let spec = json!({"dims": 64, "index": "hnsw", "metric": "l2"});
+    server.call("PUT", "/v1/collections/wide_k", &key, Some(&spec)).ok();
+    let mut rng = rng(9);
+    let vectors: Vec<Vec<f32>> = (0..5000)
+        .map(|_| (0..64).map(|_| rand::Rng::gen_range(&mut rng, -1.0f32..1.0)).collect())
+        .collect();
+    let ids: Vec<String> = (0..vectors.len()).map(|i| format!("v{i}")).collect();
+    for (chunk, id_chunk) in vectors.chunks(1000).zip(ids.chunks(1000)) {
+        let body: Vec<_> = chunk
+            .iter()
+            .zip(id_chunk)
+            .map(|(v, id)| json!({"id": id, "values": v}))
+            .collect();
+        server
+            .call(
+                "PUT",
+                "/v1/collections/wide_k/vectors",
+                &key,
+                Some(&json!({"vectors": body})),
+            )
+            .ok();
+    }
+    db.client().batch_execute("ANALYZE").unwrap();
+    let neg_l2 = |a: &[f32], b: &[f32]| -l2(a, b);
+    let (k, queries) = (200, 10);
+    let mut found_total = 0;
+    for _ in 0..queries {
+        let query: Vec<f32> = (0..64).map(|_| rand::Rng::gen_range(&mut rng, -1.0f32..1.0)).collect();
+        let exact = exact_top_k(
+            ids.iter().map(String::as_str).zip(vectors.iter().map(Vec::as_slice)),
+            &query,
+            k,
+            neg_l2,
+        );
+        let found = server
+            .call(
+                "POST",
+                "/v1/collections/wide_k/search",
+                &key,
+                Some(&json!({"vector": query, "k": k, "include_metadata": false})),
+            )
+            .ok();
+        let got: std::collections::HashSet<String> = hit_ids(&found).into_iter().collect();
+        assert_eq!(got.len(), k);
+        found_total += exact.iter().filter(|(id, _)| got.contains(id)).count();
+    }
+    let recall = found_total as f64 / (k * queries) as f64;
+    eprintln!("HNSW recall@{k} with ef_search = k: {recall:.3}");
+    assert!(recall >= 0.9, "recall@{k} {recall:.3}: ef_search does not follow k");
+}
+
+/// Past 2000 dimensions the HNSW index is built on `halfvec` (pgvector
+/// indexes `vector` only up to 2000), and searches still find the nearest;
+/// `index: none` searches exactly up to 16000 dimensions.
+#[test]
+fn wide_vectors_use_halfvec_indexes_and_exact_search_to_16000_dims() {
+    let db = TestDb::new("plan_wide");
+    let key = db.key("acme");
+    let server = Server::start_with(&db.url, &["--migrate", "--hot-collection-max-vectors", "0"]);
+    let mut rng = rng(10);
+    for (name, dims, spec_index, opclass) in [
+        ("half", 2048usize, "hnsw", Some("halfvec_cosine_ops")),
+        ("widest", 16000, "none", None),
+    ] {
+        let spec = json!({"dims": dims, "index": spec_index});
+        server
+            .call("PUT", &format!("/v1/collections/{name}"), &key, Some(&spec))
+            .ok();
+        let vectors: Vec<Vec<f32>> = (0..20)
+            .map(|_| {
+                (0..dims)
+                    .map(|_| rand::Rng::gen_range(&mut rng, -1.0f32..1.0))
+                    .collect()
+            })
+            .collect();
+        let body: Vec<_> = vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| json!({"id": format!("v{i}"), "values": v}))
+            .collect();
+        server
+            .call(
+                "PUT",
+                &format!("/v1/collections/{name}/vectors"),
+                &key,
+                Some(&json!({"vectors": body})),
+            )
+            .ok();
+        if let Some(opclass) = opclass {
+            let index = format!("c{}_ann", collection_id(&db, name));
+            assert_eq!(index_method(&db, &index), ("hnsw".to_string(), opclass.to_string()));
+        }
+        for (i, v) in vectors.iter().enumerate().take(5) {
+            let found = server
+                .call(
+                    "POST",
+                    &format!("/v1/collections/{name}/search"),
+                    &key,
+                    Some(&json!({"vector": v, "k": 3})),
+                )
+                .ok();
+            assert_eq!(
+                hit_ids(&found)[0],
+                format!("v{i}"),
+                "{name}: a vector is its own nearest"
+            );
+            assert!(
+                (found["hits"][0]["score"].as_f64().unwrap() - 1.0).abs() < 1e-3,
+                "{name}: {found}"
+            );
+        }
+    }
+}
