@@ -202,7 +202,8 @@ fn hnsw_ef_search_grows_with_k() {
     }
     let recall = found_total as f64 / (k * queries) as f64;
     eprintln!("HNSW recall@{k} with ef_search = k: {recall:.3}");
-    assert!(recall >= 0.9, "recall@{k} {recall:.3}: ef_search does not follow k");
+    // With ef_search held at 40 this measured 0.893; with ef_search = k, 1.000.
+    assert!(recall >= 0.97, "recall@{k} {recall:.3}: ef_search does not follow k");
 }
 
 /// Past 2000 dimensions the HNSW index is built on `halfvec` (pgvector

@@ -132,16 +132,14 @@ fn scenario_under_wasmtime_serve(component: &str, flags: &[&str]) {
     let body = json!({"vector": [1, 0.5, 0, 0], "k": 2});
     let first = edge.call("POST", "/v1/collections/again/search", &key, Some(&body));
     assert_eq!(first.cache.as_deref(), Some("miss"));
-    // The host may hand a request to another idle instance of its pool (one
-    // still finishing the last request, say): a repeat hits once it reaches
-    // the instance that cached the answer. Without reuse, none would.
+    // wasmtime reuses the instance: every repeat is answered from its cache.
     let repeats: Vec<_> = (0..8)
         .map(|_| edge.call("POST", "/v1/collections/again/search", &key, Some(&body)))
         .collect();
-    let hit = repeats
-        .iter()
-        .find(|r| r.cache.as_deref() == Some("hit"))
-        .expect("no repeated search was answered from the cache: instances were not reused");
+    let labels: Vec<_> = repeats.iter().map(|r| r.cache.as_deref()).collect();
+    eprintln!("repeats answered {labels:?}");
+    assert!(labels.iter().all(|l| *l == Some("hit")), "repeats: {labels:?}");
+    let hit = &repeats[0];
     assert_eq!(first.json["hits"], hit.json["hits"]);
     // The origin's registry shows through the adapter.
     let health = edge.call("GET", "/v1/health", &key, None).ok();
