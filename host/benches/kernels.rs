@@ -5,9 +5,20 @@
 //! wasm, against the floor set by this instance's memory bandwidth.
 //!
 //! `cargo bench -p zerodb-edge --bench kernels` (after `scripts/build`).
+//!
+//! With `ZERODB_BENCH_SHORT=1` (as `scripts/test` runs it) criterion is
+//! skipped and the bench fails unless wasm SIMD is at least 3x its scalar
+//! loop (target 4x), at most 3x native (target 2x), and the hot search at
+//! most 3x the bandwidth floor: loose bounds for a shared machine, which a
+//! kernel that lost its SIMD, or a scan that lost its speed, still fails.
 
 #[path = "../../tests/all/wasm_command.rs"]
 mod wasm_command;
+
+/// The short mode's bounds (see the module docs).
+const SHORT_SIMD_OVER_SCALAR: f64 = 3.0;
+const SHORT_WASM_OVER_NATIVE: f64 = 3.0;
+const SHORT_SEARCH_OVER_FLOOR: f64 = 3.0;
 
 use criterion::Criterion;
 use simsimd::SpatialSimilarity;
@@ -35,11 +46,14 @@ fn time_ns(iters: u32, mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let (a, b) = (vector(1, 1536), vector(2, 1536));
-    let mut criterion = Criterion::default().configure_from_args();
-    criterion.bench_function("native simsimd cosine 1536", |bench| {
-        bench.iter(|| f32::cosine(black_box(&a), black_box(&b)))
-    });
-    criterion.final_summary();
+    let short = std::env::var("ZERODB_BENCH_SHORT").is_ok_and(|v| v == "1");
+    if !short {
+        let mut criterion = Criterion::default().configure_from_args();
+        criterion.bench_function("native simsimd cosine 1536", |bench| {
+            bench.iter(|| f32::cosine(black_box(&a), black_box(&b)))
+        });
+        criterion.final_summary();
+    }
 
     let native = time_ns(200_000, || {
         black_box(f32::cosine(black_box(&a), black_box(&b)));
@@ -76,4 +90,21 @@ fn main() {
         10_000.0 * 1536.0 * 4.0 / 1e6,
         search / floor
     );
+    if short {
+        assert!(
+            scalar / simd >= SHORT_SIMD_OVER_SCALAR,
+            "wasm SIMD is only {:.2}x its scalar loop",
+            scalar / simd
+        );
+        assert!(
+            simd / native <= SHORT_WASM_OVER_NATIVE,
+            "wasm SIMD is {:.2}x native",
+            simd / native
+        );
+        assert!(
+            search / floor <= SHORT_SEARCH_OVER_FLOOR,
+            "the hot search is {:.2}x the bandwidth floor",
+            search / floor
+        );
+    }
 }

@@ -15,6 +15,15 @@
 //! (after `scripts/build` and one run of the http bench, which loads the
 //! data; with faults, put `scripts/tools` on PATH: `PATH=$(scripts/tools):$PATH`).
 //! `ZERODB_LOAD_CLIENTS` (200) and `ZERODB_LOAD_SECS` (60) size it.
+//!
+//! With `ZERODB_BENCH_SHORT=1` (as `scripts/test` runs it) the data set is
+//! 5000 vectors in a database of the run's own; one client runs the same
+//! mix for 3 s, then 32 clients for 8 s, and the bench fails on any error,
+//! on an acknowledged upsert missing from the database, or unless the 32
+//! clients together get at least 0.8x the throughput of the one. On a
+//! 2-core machine that serves both there is little to gain from more
+//! clients (measured 1.12x), but requests that serialised behind a lock or
+//! a stalled connection would lose much more than a fifth.
 
 #[allow(dead_code)]
 #[path = "../../tests/all/harness.rs"]
@@ -34,6 +43,11 @@ use std::time::{Duration, Instant};
 
 const DIMS: usize = 1536;
 const ROWS: u32 = 100_000;
+/// Vectors in the short mode's collection.
+const SHORT_ROWS: u32 = 5_000;
+/// The least throughput 32 clients must get in the short mode, as a
+/// fraction of one client's.
+const SHORT_MIN_SCALING: f64 = 0.8;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -156,22 +170,33 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let clients = env("ZERODB_LOAD_CLIENTS", 200) as usize;
-    let secs = env("ZERODB_LOAD_SECS", 60);
+    let short = harness::bench_short();
+    let (clients, secs) = if short {
+        (32, 8)
+    } else {
+        (env("ZERODB_LOAD_CLIENTS", 200) as usize, env("ZERODB_LOAD_SECS", 60))
+    };
     let admin = std::env::var("ZERODB_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".into());
     let (base, _) = admin.rsplit_once('/').unwrap();
-    let db = TestDb::existing("zerodb_bench", &format!("{base}/zerodb_bench"));
+    let (db, rows) = if short {
+        (TestDb::new("load_short"), SHORT_ROWS)
+    } else {
+        (TestDb::existing("zerodb_bench", &format!("{base}/zerodb_bench")), ROWS)
+    };
     let key = db.key("bench");
+    if short {
+        harness::bulk_collection(&db, &key, "bench", rows as i64, DIMS);
+    }
     warm(&db);
-    let faulty = env("ZERODB_LOAD_FAULTS", 0) == 1;
+    let faulty = !short && env("ZERODB_LOAD_FAULTS", 0) == 1;
     let mut faults = faulty.then(Faults::start);
     let services = faults.as_ref().map(Faults::env).unwrap_or_default();
     let server = Server::start_env(&db.url, &["--db-max-connections", "32", "--migrate"], &services);
     let count = server.call("GET", "/v1/collections/bench", &key, None).ok()["count"]
         .as_u64()
         .unwrap_or(0);
-    assert_eq!(count, ROWS as u64, "run the http bench once first: it loads the data");
+    assert_eq!(count, rows as u64, "run the http bench once first: it loads the data");
     server
         .call("PUT", "/v1/collections/load", &key, Some(&json!({"dims": DIMS})))
         .ok();
@@ -179,73 +204,22 @@ fn main() {
     let repeats: Vec<Vec<u8>> = (0..64)
         .map(|_| json!({"vector": vector(&mut rng), "k": 10}).to_string().into_bytes())
         .collect();
-
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let started = Instant::now();
-    let samples: Vec<Sample> = std::thread::scope(|scope| {
-        if let Some(faults) = faults.as_mut() {
-            scope.spawn(move || faults.inject(secs));
-        }
-        let workers: Vec<_> = (0..clients)
-            .map(|c| {
-                let (server, key, repeats) = (&server, &key, &repeats);
-                scope.spawn(move || {
-                    let mut rng = harness::rng(1000 + c as u64);
-                    let mut out = Vec::new();
-                    let mut n = 0u64;
-                    while Instant::now() < deadline {
-                        let roll = rng.gen_range(0..100);
-                        let mut written = None;
-                        let (op, reply) = if faulty && roll < 5 {
-                            let path = format!("/v1/files/c{c}/{n}.bin");
-                            ("file", server.send("PUT", &path, Some(key), Some(vec![7u8; 1024])))
-                        } else if roll < 70 {
-                            let body = if rng.gen_range(0..100) < 80 {
-                                repeats[rng.gen_range(0..repeats.len())].clone()
-                            } else {
-                                json!({"vector": vector(&mut rng), "k": 10}).to_string().into_bytes()
-                            };
-                            (
-                                "search",
-                                server.send("POST", "/v1/collections/bench/search", Some(key), Some(body)),
-                            )
-                        } else if roll < 85 {
-                            let (id, values) = (format!("c{c}-{n}"), vector(&mut rng));
-                            let body = json!({"vectors": [{"id": id, "values": values}]});
-                            written = Some((id, values));
-                            (
-                                "upsert",
-                                server.call("PUT", "/v1/collections/load/vectors", key, Some(&body)),
-                            )
-                        } else {
-                            let id = rng.gen_range(1..=ROWS);
-                            (
-                                "get",
-                                server.call("GET", &format!("/v1/collections/bench/vectors/v{id}"), key, None),
-                            )
-                        };
-                        let acknowledged = (200..300).contains(&reply.status);
-                        let retry_after = reply.retry_after.is_some();
-                        out.push((
-                            op,
-                            reply.status,
-                            reply.elapsed,
-                            retry_after,
-                            written.filter(|_| acknowledged),
-                        ));
-                        n += 1;
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    let mix = Mix {
+        server: &server,
+        key: &key,
+        repeats: &repeats,
+        rows,
+        faulty,
+    };
+    let alone = short.then(|| {
+        let (samples, wall) = mix.run(1, 3, None);
+        samples.len() as f64 / wall.as_secs_f64()
     });
-    let wall = started.elapsed();
+    let (samples, wall) = mix.run(clients, secs, faults.as_mut());
     let peak = peak_rss_mb(server.pid());
 
     println!(
-        "load: {clients} connections for {:.0} s on {ROWS} x {DIMS} (HNSW):",
+        "load: {clients} connections for {:.0} s on {rows} x {DIMS} (HNSW):",
         wall.as_secs_f64()
     );
     let mut by_op: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
@@ -296,7 +270,107 @@ fn main() {
     } else {
         assert_eq!(errors, 0, "requests failed under load");
     }
+    if let Some(alone) = alone {
+        let acknowledged: Vec<&(String, Vec<f32>)> = samples.iter().filter_map(|s| s.4.as_ref()).collect();
+        harness::assert_stored(&db, "load", &acknowledged);
+        let together = samples.len() as f64 / wall.as_secs_f64();
+        println!(
+            "  one client alone {alone:.0} req/s; {clients} together {together:.0} req/s ({:.2}x)",
+            together / alone
+        );
+        assert!(
+            together >= SHORT_MIN_SCALING * alone,
+            "{clients} clients got {together:.0} req/s against one alone's {alone:.0}"
+        );
+    }
     server.call("DELETE", "/v1/collections/load", &key, None);
+}
+
+/// The load's request mix against one server.
+struct Mix<'a> {
+    server: &'a Server,
+    key: &'a str,
+    /// Search bodies that 80 % of searches repeat.
+    repeats: &'a [Vec<u8>],
+    /// Vectors in the searched collection (`v1` …).
+    rows: u32,
+    /// Whether 5 % of requests store files.
+    faulty: bool,
+}
+
+impl Mix<'_> {
+    /// `clients` connections for `secs`, while `faults` (if any) are
+    /// injected; every answer, and the wall time taken.
+    fn run(&self, clients: usize, secs: u64, faults: Option<&mut Faults>) -> (Vec<Sample>, Duration) {
+        let Mix {
+            server,
+            key,
+            repeats,
+            rows,
+            faulty,
+        } = *self;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let started = Instant::now();
+        let samples = std::thread::scope(|scope| {
+            if let Some(faults) = faults {
+                scope.spawn(move || faults.inject(secs));
+            }
+            let workers: Vec<_> = (0..clients)
+                .map(|c| {
+                    scope.spawn(move || {
+                        let mut rng = harness::rng(1000 + c as u64);
+                        let mut out = Vec::new();
+                        let mut n = 0u64;
+                        while Instant::now() < deadline {
+                            let roll = rng.gen_range(0..100);
+                            let mut written = None;
+                            let (op, reply) = if faulty && roll < 5 {
+                                let path = format!("/v1/files/c{c}/{n}.bin");
+                                ("file", server.send("PUT", &path, Some(key), Some(vec![7u8; 1024])))
+                            } else if roll < 70 {
+                                let body = if rng.gen_range(0..100) < 80 {
+                                    repeats[rng.gen_range(0..repeats.len())].clone()
+                                } else {
+                                    json!({"vector": vector(&mut rng), "k": 10}).to_string().into_bytes()
+                                };
+                                (
+                                    "search",
+                                    server.send("POST", "/v1/collections/bench/search", Some(key), Some(body)),
+                                )
+                            } else if roll < 85 {
+                                let (id, values) = (format!("c{c}-{clients}-{n}"), vector(&mut rng));
+                                let body = json!({"vectors": [{"id": id, "values": values}]});
+                                written = Some((id, values));
+                                (
+                                    "upsert",
+                                    server.call("PUT", "/v1/collections/load/vectors", key, Some(&body)),
+                                )
+                            } else {
+                                let id = rng.gen_range(1..=rows);
+                                (
+                                    "get",
+                                    server.call("GET", &format!("/v1/collections/bench/vectors/v{id}"), key, None),
+                                )
+                            };
+                            let acknowledged = (200..300).contains(&reply.status);
+                            let retry_after = reply.retry_after.is_some();
+                            out.push((
+                                op,
+                                reply.status,
+                                reply.elapsed,
+                                retry_after,
+                                written.filter(|_| acknowledged),
+                            ));
+                            n += 1;
+                        }
+                        out
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        });
+        (samples, started.elapsed())
+    }
 }
 
 /// Every acknowledged write is stored with its values, and the outbox drains.

@@ -277,6 +277,58 @@ pub fn assert_stored(db: &TestDb, name: &str, writes: &[&(String, Vec<f32>)]) {
     }
 }
 
+/// Whether a bench runs in its short mode (`ZERODB_BENCH_SHORT=1`, which
+/// `scripts/test` sets): a small data set and few requests, and the bench's
+/// target asserted as a ratio measured in the same run.
+#[allow(dead_code, reason = "used by the benches, which share this file")]
+pub fn bench_short() -> bool {
+    std::env::var("ZERODB_BENCH_SHORT").is_ok_and(|v| v == "1")
+}
+
+/// Makes collection `name` in `db` hold `rows` random vectors (`v1` …) of
+/// `dims` in [-1, 1) with an HNSW cosine index, unless it already does:
+/// bulk-loaded in SQL, then indexed once, in parallel (for 100 000 × 1536,
+/// a few minutes, mostly the index build).
+#[allow(dead_code, reason = "used by the benches, which share this file")]
+pub fn bulk_collection(db: &TestDb, key: &str, name: &str, rows: i64, dims: usize) {
+    let mut client = db.client();
+    let loaded: Option<i64> = client
+        .query_opt("SELECT vector_count FROM zerodb.collections WHERE name = $1", &[&name])
+        .ok()
+        .flatten()
+        .map(|r| r.get(0));
+    if loaded == Some(rows) {
+        return;
+    }
+    eprintln!("loading {rows} x {dims} vectors into {name} and building HNSW (once)...");
+    let started = Instant::now();
+    let server = Server::start(&db.url);
+    server.call("DELETE", &format!("/v1/collections/{name}"), key, None);
+    let spec = serde_json::json!({"dims": dims, "index": "hnsw"});
+    server
+        .call("PUT", &format!("/v1/collections/{name}"), key, Some(&spec))
+        .ok();
+    drop(server);
+    let id: i64 = client
+        .query_one("SELECT id FROM zerodb.collections WHERE name = $1", &[&name])
+        .unwrap()
+        .get(0);
+    client
+        .batch_execute(&format!(
+            "DROP INDEX zerodb_data.c{id}_ann;
+             INSERT INTO zerodb_data.c{id} (id, embedding)
+               SELECT 'v' || g, (SELECT array_agg(random()::real * 2 - 1) FROM generate_series(1, {dims}) WHERE g > 0)::vector
+               FROM generate_series(1, {rows}) g;
+             SET maintenance_work_mem = '2GB';
+             SET max_parallel_maintenance_workers = 2;
+             CREATE INDEX c{id}_ann ON zerodb_data.c{id} USING hnsw (embedding vector_cosine_ops);
+             UPDATE zerodb.collections SET vector_count = {rows}, version = version + 1 WHERE id = {id};
+             ANALYZE zerodb_data.c{id};"
+        ))
+        .unwrap();
+    eprintln!("loaded in {:.0} s", started.elapsed().as_secs_f64());
+}
+
 /// Runs `n` clients at once and returns what each returned, in order.
 ///
 /// The suite's concurrency layer: every client starts at the same moment
