@@ -474,3 +474,68 @@ fn default_component() -> anyhow::Result<PathBuf> {
         .cloned()
         .context("edge component not found next to the binary; run scripts/build or pass --component")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    /// The default the README's configuration table gives for `variable`
+    /// (its third column, up to the first space, without backticks).
+    fn readme_default(variable: &str) -> String {
+        let row = include_str!("../../README.md")
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{variable}`")))
+            .unwrap_or_else(|| panic!("the README has no row for {variable}"));
+        let cell = row.split('|').nth(3).unwrap().trim().replace('`', "");
+        cell.split(' ').next().unwrap().to_string()
+    }
+
+    /// `serve` with nothing set uses the defaults the README documents.
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let component = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let cli =
+            Cli::try_parse_from(["serve", "--database-url", "postgres://u@h/db", "--component", component]).unwrap();
+        let c = cli.serve.resolve().unwrap();
+        let cache = edge_core::cache::CacheConfig::default();
+        let probe = &c.services.probe;
+        let ms = |d: Duration| d.as_millis().to_string();
+        let expected = [
+            ("ZERODB_LISTEN", c.listen.clone()),
+            ("ZERODB_DB_MAX_CONNECTIONS", c.max_connections.to_string()),
+            ("ZERODB_DB_POOL_WAIT_MS", ms(c.pool_wait)),
+            ("ZERODB_INSTANCE_MAX_REQUESTS", c.limits.max_requests.to_string()),
+            (
+                "ZERODB_INSTANCE_MAX_MEMORY_MB",
+                (c.limits.max_memory_bytes >> 20).to_string(),
+            ),
+            ("ZERODB_REQUEST_TIMEOUT_MS", ms(c.limits.request_timeout)),
+            ("ZERODB_MAX_RESPONSE_BYTES", c.max_response_bytes.to_string()),
+            ("ZERODB_CACHE_BYTES", cache.budget_bytes.to_string()),
+            ("ZERODB_CACHE_TTL_MS", ms(cache.ttl)),
+            ("ZERODB_HOT_COLLECTION_MAX_VECTORS", cache.hot_max_vectors.to_string()),
+            ("ZERODB_EDGE_INSTANCES_PER_SHARD", c.limits.max_per_shard.to_string()),
+            ("ZERODB_AUTH_CACHE_MS", ms(c.auth_cache)),
+            ("ZERODB_REDPANDA_TOPIC", c.services.topic.clone()),
+            ("ZERODB_HEALTH_INTERVAL_MS", ms(probe.interval)),
+            ("ZERODB_HEALTH_DOWN_INTERVAL_MS", ms(probe.down_interval)),
+            ("ZERODB_HEALTH_TIMEOUT_MS", ms(probe.timeout)),
+            (
+                "ZERODB_HEALTH_UNHEALTHY_THRESHOLD",
+                probe.unhealthy_threshold.to_string(),
+            ),
+            ("ZERODB_HEALTH_HEALTHY_THRESHOLD", probe.healthy_threshold.to_string()),
+            ("ZERODB_HEALTH_LATENCY_BOUND_MS", ms(probe.latency_bound)),
+        ];
+        for (variable, value) in expected {
+            assert_eq!(readme_default(variable), value, "{variable}");
+        }
+    }
+}

@@ -117,6 +117,16 @@ fn projects_never_see_each_other() {
     for (method, path, body) in &refused {
         let reply = server.call(method, path, &b, body.as_ref());
         assert_eq!(reply.status, 404, "{method} {path} by another project: {}", reply.json);
+        let expected = if path.starts_with("/v1/memory") {
+            ["memory_not_found"].as_slice()
+        } else {
+            ["collection_not_found", "vector_not_found"].as_slice()
+        };
+        assert!(
+            expected.contains(&reply.error_code()),
+            "{method} {path}: {}",
+            reply.json
+        );
     }
     let memories = server
         .call(

@@ -493,7 +493,7 @@ impl Store {
         // probes sqrt(lists) lists (pgvector's guidance). Iterative scans keep
         // a filtered search from coming back short.
         let ef_search = request.k.max(40).to_string();
-        let probes = ((collection.ivf_lists.max(1) as f64).sqrt().ceil() as i64).to_string();
+        let probes = ivfflat_probes(collection.ivf_lists).to_string();
         tx.execute(
             "SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'strict_order', true),
                     set_config('ivfflat.probes', $2, true), set_config('ivfflat.iterative_scan', 'relaxed_order', true)",
@@ -703,4 +703,19 @@ pub(super) async fn drift(store: &Store) -> Result<Vec<String>> {
         }
     }
     Ok(drift)
+}
+
+/// Lists an IVFFlat search probes: the square root of the index's lists,
+/// rounded up (pgvector's guidance), at least 1.
+fn ivfflat_probes(lists: i32) -> i64 {
+    (lists.max(1) as f64).sqrt().ceil() as i64
+}
+
+#[cfg(test)]
+mod probe_tests {
+    #[test]
+    fn ivfflat_probes_the_square_root_of_its_lists() {
+        let probes: Vec<i64> = [0, 1, 4, 5, 16, 100, 128].map(super::ivfflat_probes).to_vec();
+        assert_eq!(probes, [1, 1, 2, 3, 4, 10, 12]);
+    }
 }
