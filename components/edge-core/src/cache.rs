@@ -1236,41 +1236,122 @@ mod tests {
         assert!(matches!(cache.vector(&coll("c"), "a", Some(T1)), Lookup::Expired(_)));
     }
 
+    /// A hot collection's exact search against an oracle written here in
+    /// f64 (cosine similarity, Euclidean distance, inner product) over 500
+    /// rows × 16 dims: 50 queries, k of 1, 5 and 20, every metric, with and
+    /// without equality filters, which the oracle applies to the rows'
+    /// attributes directly (not through JSON or [`Filter`]).
     #[test]
     fn hot_search_is_exact() {
-        let rows: Vec<VectorRecord> = (0..50)
-            .map(|i| {
-                record(
-                    &format!("r{i}"),
-                    vec![(i as f32).sin(), (i as f32).cos(), i as f32 / 50.0],
-                )
+        let (rows, dims) = (500usize, 16usize);
+        let mut state = 0x0DDB_1A5E_5BAD_5EEDu64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        let tag = |i: usize| format!("t{}", i % 4);
+        let n = |i: usize| ((i / 4) % 3) as i64;
+        let records: Vec<VectorRecord> = (0..rows)
+            .map(|i| VectorRecord {
+                id: format!("r{i}"),
+                values: (0..dims).map(|_| next()).collect(),
+                metadata: format!(r#"{{"tag":"{}","n":{},"i":{i}}}"#, tag(i), n(i)),
             })
             .collect();
-        let q = vec![0.3, -0.2, 0.9];
+        let queries: Vec<Vec<f32>> = (0..50).map(|_| (0..dims).map(|_| next()).collect()).collect();
+        // (filter text, the tag and n a row must have). `2.0` equals the
+        // integer 2 under jsonb equality; "t9" matches no row.
+        let filters: [(Option<&str>, Option<&str>, Option<i64>); 5] = [
+            (None, None, None),
+            (Some(r#"{"tag":"t1"}"#), Some("t1"), None),
+            (Some(r#"{"tag":"t2","n":1}"#), Some("t2"), Some(1)),
+            (Some(r#"{"n":2.0}"#), None, Some(2)),
+            (Some(r#"{"tag":"t9"}"#), Some("t9"), None),
+        ];
+        let f64s = |v: &[f32]| v.iter().map(|x| f64::from(*x)).collect::<Vec<f64>>();
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let mut checked = 0;
         for metric in [Metric::Cosine, Metric::L2, Metric::Dot] {
-            let hot = HotCollection::new(metric, 3, 1, rows.clone());
-            let mut expected: Vec<(f32, &str)> = rows
-                .iter()
-                .map(|r| {
-                    let s = match metric {
-                        Metric::Cosine => -kernels::cosine(&q, &r.values),
-                        Metric::L2 => kernels::scalar::l2_squared(&q, &r.values),
-                        Metric::Dot => -kernels::scalar::dot(&q, &r.values),
-                    };
-                    (s, r.id.as_str())
-                })
-                .collect();
-            expected.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let found = hot.search(
-                &SearchRequest {
-                    k: 5,
-                    ..request(q.clone())
-                },
-                None,
-            );
-            let ids: Vec<&str> = found.hits.iter().map(|h| h.id.as_str()).collect();
-            let want: Vec<&str> = expected.iter().take(5).map(|e| e.1).collect();
-            assert_eq!(ids, want, "{metric:?}");
+            let hot = HotCollection::new(metric, dims, 1, records.clone());
+            for (qi, query) in queries.iter().enumerate() {
+                let q = f64s(query);
+                for (text, want_tag, want_n) in filters {
+                    // The oracle: (score, row), best first.
+                    let mut expected: Vec<(f64, usize)> = (0..rows)
+                        .filter(|&i| want_tag.is_none_or(|t| tag(i) == t) && want_n.is_none_or(|v| n(i) == v))
+                        .map(|i| {
+                            let r = f64s(&records[i].values);
+                            let score = match metric {
+                                Metric::Cosine => dot(&q, &r) / (dot(&q, &q).sqrt() * dot(&r, &r).sqrt()),
+                                Metric::L2 => q.iter().zip(&r).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt(),
+                                Metric::Dot => dot(&q, &r),
+                            };
+                            (score, i)
+                        })
+                        .collect();
+                    match metric {
+                        Metric::L2 => expected.sort_by(|a, b| a.0.total_cmp(&b.0)),
+                        _ => expected.sort_by(|a, b| b.0.total_cmp(&a.0)),
+                    }
+                    let filter = text.map(|t| Filter::parse(t).unwrap());
+                    for k in [1u32, 5, 20] {
+                        let request = SearchRequest {
+                            vector: query.clone(),
+                            k,
+                            filter: text.map(Into::into),
+                            include_values: qi % 2 == 0,
+                            include_metadata: qi % 3 == 0,
+                        };
+                        let found = hot.search(&request, filter.as_ref());
+                        let what = format!("{metric:?}, query {qi}, filter {text:?}, k {k}");
+                        assert_eq!(found.version, 1);
+                        assert_eq!(found.hits.len(), expected.len().min(k as usize), "{what}");
+                        for (at, hit) in found.hits.iter().enumerate() {
+                            let (score, row) = expected[at];
+                            assert!(
+                                (f64::from(hit.score) - score).abs() <= 1e-5,
+                                "{what}: hit {at} scores {} where {score} is expected",
+                                hit.score
+                            );
+                            // Rows scored within 1e-6 of each other may come in
+                            // either order; any other row is in its exact place.
+                            let tied: Vec<String> = expected
+                                .iter()
+                                .filter(|(s, _)| (s - score).abs() <= 1e-6)
+                                .map(|(_, i)| format!("r{i}"))
+                                .collect();
+                            if tied.len() == 1 {
+                                assert_eq!(hit.id, format!("r{row}"), "{what}: hit {at}");
+                            } else {
+                                assert!(
+                                    tied.contains(&hit.id),
+                                    "{what}: hit {at} is {}, not one of {tied:?}",
+                                    hit.id
+                                );
+                            }
+                            let i: usize = hit.id[1..].parse().unwrap();
+                            assert_eq!(
+                                hit.values.as_ref(),
+                                request.include_values.then_some(&records[i].values)
+                            );
+                            let metadata = hit
+                                .metadata
+                                .as_deref()
+                                .map(|m| serde_json::from_str::<Json>(m).unwrap());
+                            let want = serde_json::from_str::<Json>(&records[i].metadata).unwrap();
+                            assert_eq!(metadata, request.include_metadata.then_some(want), "{what}");
+                        }
+                        let mut ids: Vec<&str> = found.hits.iter().map(|h| h.id.as_str()).collect();
+                        ids.sort_unstable();
+                        ids.dedup();
+                        assert_eq!(ids.len(), found.hits.len(), "{what}: a row is returned twice");
+                        checked += 1;
+                    }
+                }
+            }
         }
+        assert_eq!(checked, 3 * 50 * 5 * 3);
     }
 }
