@@ -865,6 +865,209 @@ mod tests {
         assert!(cache.vector(&coll("c"), "v0", Some(T1)).fresh().is_none());
     }
 
+    /// Whether the cache holds vector `id` of `coll`, without touching it
+    /// (a lookup would move it in the LRU order).
+    fn holds_vector(cache: &Cache, coll: &CollKey, id: &str) -> bool {
+        cache.map.contains_key(&Key::Vector(coll.clone(), id.into()))
+    }
+
+    /// Whether the cache holds a result entry for `request`, without touching it.
+    fn holds_result(cache: &Cache, coll: &CollKey, request: &SearchRequest) -> bool {
+        let ((coll, shape), hash) = result_key(coll, request);
+        cache.map.contains_key(&Key::Result(coll, shape, hash))
+    }
+
+    /// Eviction order: a read moves an entry to the back, so of a full
+    /// cache the entry read last survives the next insertion and the least
+    /// recently used one goes (FIFO would evict the oldest insertion).
+    #[test]
+    fn eviction_drops_the_least_recently_read_vector() {
+        let c = coll("c");
+        // Every entry the same size: 32 + 2 (id) + 4 × 4 (values) + 2 ("{}").
+        let entry = 32 + 2 + 16 + 2 + ENTRY_OVERHEAD;
+        let mut cache = Cache::new(CacheConfig {
+            budget_bytes: 4 * entry,
+            ..CacheConfig::default()
+        });
+        for i in 0..4 {
+            cache.put_vector(&c, record(&format!("v{i}"), vec![0.5; 4]), T1);
+        }
+        assert_eq!((cache.stats().entries, cache.stats().bytes), (4, 4 * entry));
+        assert_eq!(cache.stats().evictions, 0);
+        // v0 is the oldest insertion, but read last.
+        assert!(cache.vector(&c, "v0", Some(T1)).fresh().is_some());
+        cache.put_vector(&c, record("v4", vec![0.5; 4]), T1);
+        assert_eq!(cache.stats().evictions, 1);
+        let held: Vec<bool> = (0..5).map(|i| holds_vector(&cache, &c, &format!("v{i}"))).collect();
+        assert_eq!(held, [true, false, true, true, true], "v1 (least recently used) goes");
+        // Again, from the middle of the order: read v3, then v2; insert two.
+        assert!(cache.vector(&c, "v3", Some(T1)).fresh().is_some());
+        assert!(cache.vector(&c, "v2", Some(T1)).fresh().is_some());
+        cache.put_vector(&c, record("v5", vec![0.5; 4]), T1);
+        cache.put_vector(&c, record("v6", vec![0.5; 4]), T1);
+        let held: Vec<bool> = (0..7).map(|i| holds_vector(&cache, &c, &format!("v{i}"))).collect();
+        // Order before the inserts, least recent first: v0, v4, v3, v2.
+        assert_eq!(held, [false, false, true, true, false, true, true]);
+    }
+
+    /// The same for search results: an exact hit counts as a use.
+    #[test]
+    fn eviction_drops_the_least_recently_read_result() {
+        let c = coll("c");
+        let q = |i: usize| request(vec![i as f32, 1.0]);
+        // 64 + 2 × 4 (query) + 48 + 1 (one hit, id "a") + overhead.
+        let entry = 64 + 8 + 48 + 1 + ENTRY_OVERHEAD;
+        let mut cache = Cache::new(CacheConfig {
+            budget_bytes: 4 * entry,
+            ..CacheConfig::default()
+        });
+        for i in 0..4 {
+            cache.put_search(&c, &q(i), result("a"), None, T1);
+        }
+        assert_eq!((cache.stats().entries, cache.stats().bytes), (4, 4 * entry));
+        assert!(cache.search(&c, &q(0), 1.0, Some(T1)).fresh().is_some());
+        cache.put_search(&c, &q(4), result("a"), None, T1);
+        assert_eq!(cache.stats().evictions, 1);
+        let held: Vec<bool> = (0..5).map(|i| holds_result(&cache, &c, &q(i))).collect();
+        assert_eq!(held, [true, false, true, true, true], "q1 (least recently used) goes");
+    }
+
+    /// An entry larger than the whole budget is refused before anything is
+    /// evicted for it: what the cache held stays, counters unchanged. One of
+    /// exactly the budget is admitted (and takes the whole cache).
+    #[test]
+    fn an_entry_larger_than_the_budget_is_refused_without_evicting() {
+        let c = coll("c");
+        // A vector entry with a 3-byte id is 32 + 3 + 4 × values + 2 ("{}")
+        // + overhead: 975 values fill the budget exactly.
+        let fixed = 32 + 3 + 2 + ENTRY_OVERHEAD;
+        let budget = fixed + 4 * 975;
+        let mut cache = Cache::new(CacheConfig {
+            budget_bytes: budget,
+            ..CacheConfig::default()
+        });
+        for i in 0..4 {
+            cache.put_vector(&c, record(&format!("v{i}"), vec![0.5; 4]), T1);
+        }
+        let before = cache.stats();
+        assert_eq!(before.entries, 4);
+        // 976 values: 4 bytes past the budget.
+        cache.put_vector(&c, record("big", vec![0.5; 976]), T1);
+        assert!(!holds_vector(&cache, &c, "big"));
+        assert_eq!(cache.stats(), before, "nothing evicted, nothing counted");
+        for i in 0..4 {
+            assert!(holds_vector(&cache, &c, &format!("v{i}")), "v{i} kept");
+        }
+        // A result too large: not admitted, and its body is not remembered.
+        let hits = (0..budget / 48)
+            .map(|i| SearchHit {
+                id: format!("h{i}"),
+                score: 1.0,
+                values: None,
+                metadata: None,
+            })
+            .collect();
+        let big = SearchResult { hits, version: 1 };
+        let body = BodyKey::of(b"big");
+        cache.put_search(&c, &request(vec![1.0, 0.0]), big, Some(body), T1);
+        assert_eq!(cache.stats(), before);
+        assert!(cache.bodies.is_empty() && cache.groups.is_empty());
+        // Exactly the budget fits, in place of everything else.
+        cache.put_vector(&c, record("all", vec![0.5; 975]), T1);
+        assert!(holds_vector(&cache, &c, "all"));
+        assert_eq!((cache.stats().entries, cache.stats().bytes), (1, budget));
+        assert_eq!(cache.stats().evictions, 4);
+    }
+
+    /// A body fingerprint is kept per project and collection: the same
+    /// bytes sent to a collection of the same name in another project are
+    /// never answered from the first project's entry.
+    #[test]
+    fn a_body_is_never_answered_across_projects() {
+        let mut cache = Cache::new(CacheConfig::default());
+        let p = coll("c");
+        let q = CollKey {
+            project: "q".into(),
+            name: "c".into(),
+        };
+        let info = CollectionInfo {
+            name: "c".into(),
+            spec: CollectionSpec {
+                dims: 2,
+                metric: Metric::Cosine,
+                index: IndexKind::Hnsw,
+                cache_similarity: 1.0,
+            },
+            count: 100_000,
+            version: 1,
+        };
+        // Both projects' descriptions are cached, so a miss is the key's doing.
+        cache.put_info(&p, info.clone(), T1);
+        cache.put_info(&q, info, T1);
+        let body = BodyKey::of(br#"{"vector":[1,0]}"#);
+        cache.put_search(&p, &request(vec![1.0, 0.0]), result("from-p"), Some(body), T1);
+        assert_eq!(cache.search_by_body(&p, body, T1).unwrap().hits[0].id, "from-p");
+        assert!(cache.search_by_body(&q, body, T1).is_none());
+        // Each project answers the same bytes with its own entry.
+        cache.put_search(&q, &request(vec![1.0, 0.0]), result("from-q"), Some(body), T1);
+        assert_eq!(cache.search_by_body(&q, body, T1).unwrap().hits[0].id, "from-q");
+        assert_eq!(cache.search_by_body(&p, body, T1).unwrap().hits[0].id, "from-p");
+        // Dropping one project's collection leaves the other's entry.
+        cache.forget_collection(&q);
+        assert!(cache.search_by_body(&q, body, T1).is_none());
+        assert_eq!(cache.search_by_body(&p, body, T1).unwrap().hits[0].id, "from-p");
+    }
+
+    /// A result answers only searches of its shape: the same vector with
+    /// another k, filter or include flag is a miss, exact or semantic.
+    #[test]
+    fn results_are_keyed_by_k_filter_and_include_flags() {
+        let mut cache = Cache::new(CacheConfig::default());
+        let c = coll("c");
+        let base = SearchRequest {
+            vector: vec![1.0, 0.0],
+            k: 3,
+            filter: Some(r#"{"tag":"a"}"#.into()),
+            include_values: false,
+            include_metadata: true,
+        };
+        cache.put_search(&c, &base, result("a"), None, T1);
+        let variants = [
+            SearchRequest { k: 4, ..base.clone() },
+            SearchRequest {
+                filter: None,
+                ..base.clone()
+            },
+            SearchRequest {
+                filter: Some(r#"{"tag":"b"}"#.into()),
+                ..base.clone()
+            },
+            SearchRequest {
+                include_values: true,
+                ..base.clone()
+            },
+            SearchRequest {
+                include_metadata: false,
+                ..base.clone()
+            },
+        ];
+        for variant in &variants {
+            for similarity in [1.0, 0.5] {
+                assert!(
+                    matches!(cache.search(&c, variant, similarity, Some(T1)), Lookup::Absent),
+                    "{variant:?} at similarity {similarity}"
+                );
+            }
+        }
+        // The same shape hits, exactly and (a nearby vector) semantically.
+        assert_eq!(cache.search(&c, &base, 1.0, Some(T1)).fresh().unwrap().hits[0].id, "a");
+        let near = SearchRequest {
+            vector: vec![1.0, 0.01],
+            ..base.clone()
+        };
+        assert_eq!(cache.search(&c, &near, 0.99, Some(T1)).fresh().unwrap().hits[0].id, "a");
+    }
+
     #[test]
     fn writes_invalidate_and_patch_hot_collections() {
         let mut cache = Cache::new(CacheConfig::default());
@@ -946,10 +1149,12 @@ mod tests {
     }
 
     /// The eviction policy, measured: on a Zipf(1) stream over 5000 vectors
-    /// with room for about a tenth of them, LRU keeps most of what an oracle
-    /// holding the most popular tenth would.
+    /// with room for a tenth of them, the cache against an oracle holding the
+    /// most popular tenth, and against a FIFO cache of the same room (simulated
+    /// here) on the same stream.
     #[test]
     fn lru_hit_rate_on_a_skewed_workload() {
+        use std::collections::{HashSet, VecDeque};
         let (keys, room) = (5000usize, 500usize);
         let entry_bytes = 32 + 5 + 64 * 4 + 2 + ENTRY_OVERHEAD;
         let mut cache = Cache::new(CacheConfig {
@@ -973,22 +1178,50 @@ mod tests {
             let u = (state >> 11) as f64 / (1u64 << 53) as f64;
             cdf.partition_point(|&c| c < u).min(keys - 1)
         };
-        let (mut hits, rounds) = (0, 60_000);
-        for round in 0..rounds + 10_000 {
-            let id = format!("{:05}", next());
+        let (warm_up, rounds) = (10_000, 60_000);
+        let stream: Vec<usize> = (0..warm_up + rounds).map(|_| next()).collect();
+
+        let mut hits = 0;
+        for (round, key) in stream.iter().enumerate() {
+            let id = format!("{key:05}");
             let hit = cache.vector(&coll("c"), &id, Some(T1)).fresh().is_some();
             if !hit {
                 cache.put_vector(&coll("c"), record(&id, vec![0.5; 64]), T1);
             }
-            if round >= 10_000 && hit {
+            if round >= warm_up && hit {
                 hits += 1;
             }
         }
         let lru = hits as f64 / rounds as f64;
+
+        let (mut fifo_hits, mut order, mut held) = (0, VecDeque::new(), HashSet::new());
+        for (round, key) in stream.iter().enumerate() {
+            let hit = held.contains(key);
+            if !hit {
+                order.push_back(*key);
+                held.insert(*key);
+                if order.len() > room {
+                    held.remove(&order.pop_front().unwrap());
+                }
+            }
+            if round >= warm_up && hit {
+                fifo_hits += 1;
+            }
+        }
+        let fifo = fifo_hits as f64 / rounds as f64;
+
         let oracle: f64 = weights[..room].iter().sum::<f64>() / total;
-        println!("LRU hit rate {lru:.3}, oracle {oracle:.3}");
+        println!("hit rates: LRU {lru:.4}, FIFO {fifo:.4}, oracle {oracle:.4}");
         assert!(cache.stats().bytes <= room * entry_bytes);
         assert!(lru >= 0.8 * oracle, "LRU {lru:.3} vs oracle {oracle:.3}");
+        // Measured on this stream: LRU 0.652, FIFO 0.604, oracle 0.747. FIFO
+        // passes the oracle bound above (0.8 × 0.747 = 0.598), so that bound
+        // alone cannot tell the policies apart; LRU beats FIFO by 0.048. The
+        // margin sits halfway: LRU clears it by 0.023 (the stream is fixed, and
+        // 60 000 rounds put the sampling error near 0.002), and a cache that
+        // evicted in insertion order would score FIFO's rate and miss it by as much.
+        const MARGIN: f64 = 0.025;
+        assert!(lru >= fifo + MARGIN, "LRU {lru:.4} vs FIFO {fifo:.4}");
     }
 
     #[test]
@@ -1003,41 +1236,122 @@ mod tests {
         assert!(matches!(cache.vector(&coll("c"), "a", Some(T1)), Lookup::Expired(_)));
     }
 
+    /// A hot collection's exact search against an oracle written here in
+    /// f64 (cosine similarity, Euclidean distance, inner product) over 500
+    /// rows × 16 dims: 50 queries, k of 1, 5 and 20, every metric, with and
+    /// without equality filters, which the oracle applies to the rows'
+    /// attributes directly (not through JSON or [`Filter`]).
     #[test]
     fn hot_search_is_exact() {
-        let rows: Vec<VectorRecord> = (0..50)
-            .map(|i| {
-                record(
-                    &format!("r{i}"),
-                    vec![(i as f32).sin(), (i as f32).cos(), i as f32 / 50.0],
-                )
+        let (rows, dims) = (500usize, 16usize);
+        let mut state = 0x0DDB_1A5E_5BAD_5EEDu64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        let tag = |i: usize| format!("t{}", i % 4);
+        let n = |i: usize| ((i / 4) % 3) as i64;
+        let records: Vec<VectorRecord> = (0..rows)
+            .map(|i| VectorRecord {
+                id: format!("r{i}"),
+                values: (0..dims).map(|_| next()).collect(),
+                metadata: format!(r#"{{"tag":"{}","n":{},"i":{i}}}"#, tag(i), n(i)),
             })
             .collect();
-        let q = vec![0.3, -0.2, 0.9];
+        let queries: Vec<Vec<f32>> = (0..50).map(|_| (0..dims).map(|_| next()).collect()).collect();
+        // (filter text, the tag and n a row must have). `2.0` equals the
+        // integer 2 under jsonb equality; "t9" matches no row.
+        let filters: [(Option<&str>, Option<&str>, Option<i64>); 5] = [
+            (None, None, None),
+            (Some(r#"{"tag":"t1"}"#), Some("t1"), None),
+            (Some(r#"{"tag":"t2","n":1}"#), Some("t2"), Some(1)),
+            (Some(r#"{"n":2.0}"#), None, Some(2)),
+            (Some(r#"{"tag":"t9"}"#), Some("t9"), None),
+        ];
+        let f64s = |v: &[f32]| v.iter().map(|x| f64::from(*x)).collect::<Vec<f64>>();
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let mut checked = 0;
         for metric in [Metric::Cosine, Metric::L2, Metric::Dot] {
-            let hot = HotCollection::new(metric, 3, 1, rows.clone());
-            let mut expected: Vec<(f32, &str)> = rows
-                .iter()
-                .map(|r| {
-                    let s = match metric {
-                        Metric::Cosine => -kernels::cosine(&q, &r.values),
-                        Metric::L2 => kernels::scalar::l2_squared(&q, &r.values),
-                        Metric::Dot => -kernels::scalar::dot(&q, &r.values),
-                    };
-                    (s, r.id.as_str())
-                })
-                .collect();
-            expected.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let found = hot.search(
-                &SearchRequest {
-                    k: 5,
-                    ..request(q.clone())
-                },
-                None,
-            );
-            let ids: Vec<&str> = found.hits.iter().map(|h| h.id.as_str()).collect();
-            let want: Vec<&str> = expected.iter().take(5).map(|e| e.1).collect();
-            assert_eq!(ids, want, "{metric:?}");
+            let hot = HotCollection::new(metric, dims, 1, records.clone());
+            for (qi, query) in queries.iter().enumerate() {
+                let q = f64s(query);
+                for (text, want_tag, want_n) in filters {
+                    // The oracle: (score, row), best first.
+                    let mut expected: Vec<(f64, usize)> = (0..rows)
+                        .filter(|&i| want_tag.is_none_or(|t| tag(i) == t) && want_n.is_none_or(|v| n(i) == v))
+                        .map(|i| {
+                            let r = f64s(&records[i].values);
+                            let score = match metric {
+                                Metric::Cosine => dot(&q, &r) / (dot(&q, &q).sqrt() * dot(&r, &r).sqrt()),
+                                Metric::L2 => q.iter().zip(&r).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt(),
+                                Metric::Dot => dot(&q, &r),
+                            };
+                            (score, i)
+                        })
+                        .collect();
+                    match metric {
+                        Metric::L2 => expected.sort_by(|a, b| a.0.total_cmp(&b.0)),
+                        _ => expected.sort_by(|a, b| b.0.total_cmp(&a.0)),
+                    }
+                    let filter = text.map(|t| Filter::parse(t).unwrap());
+                    for k in [1u32, 5, 20] {
+                        let request = SearchRequest {
+                            vector: query.clone(),
+                            k,
+                            filter: text.map(Into::into),
+                            include_values: qi % 2 == 0,
+                            include_metadata: qi % 3 == 0,
+                        };
+                        let found = hot.search(&request, filter.as_ref());
+                        let what = format!("{metric:?}, query {qi}, filter {text:?}, k {k}");
+                        assert_eq!(found.version, 1);
+                        assert_eq!(found.hits.len(), expected.len().min(k as usize), "{what}");
+                        for (at, hit) in found.hits.iter().enumerate() {
+                            let (score, row) = expected[at];
+                            assert!(
+                                (f64::from(hit.score) - score).abs() <= 1e-5,
+                                "{what}: hit {at} scores {} where {score} is expected",
+                                hit.score
+                            );
+                            // Rows scored within 1e-6 of each other may come in
+                            // either order; any other row is in its exact place.
+                            let tied: Vec<String> = expected
+                                .iter()
+                                .filter(|(s, _)| (s - score).abs() <= 1e-6)
+                                .map(|(_, i)| format!("r{i}"))
+                                .collect();
+                            if tied.len() == 1 {
+                                assert_eq!(hit.id, format!("r{row}"), "{what}: hit {at}");
+                            } else {
+                                assert!(
+                                    tied.contains(&hit.id),
+                                    "{what}: hit {at} is {}, not one of {tied:?}",
+                                    hit.id
+                                );
+                            }
+                            let i: usize = hit.id[1..].parse().unwrap();
+                            assert_eq!(
+                                hit.values.as_ref(),
+                                request.include_values.then_some(&records[i].values)
+                            );
+                            let metadata = hit
+                                .metadata
+                                .as_deref()
+                                .map(|m| serde_json::from_str::<Json>(m).unwrap());
+                            let want = serde_json::from_str::<Json>(&records[i].metadata).unwrap();
+                            assert_eq!(metadata, request.include_metadata.then_some(want), "{what}");
+                        }
+                        let mut ids: Vec<&str> = found.hits.iter().map(|h| h.id.as_str()).collect();
+                        ids.sort_unstable();
+                        ids.dedup();
+                        assert_eq!(ids.len(), found.hits.len(), "{what}: a row is returned twice");
+                        checked += 1;
+                    }
+                }
+            }
         }
+        assert_eq!(checked, 3 * 50 * 5 * 3);
     }
 }

@@ -4,11 +4,14 @@
 //! Built for `wasm32` with `+simd128`, the public functions use 128-bit wasm
 //! SIMD (several f32x4 accumulators, so more partial sums and independent
 //! adds, and a scalar tail).
-//! Everywhere else they are the [`scalar`] versions, which also serve as the
-//! reference the SIMD ones are checked against.
+//! Everywhere else they are the [`scalar`] versions.
+//!
+//! [`disagreement`] checks whichever kernels are in use against a reference
+//! it computes itself in f64, so the check means the same in a native build
+//! (scalar kernels) as in wasm (SIMD kernels).
 
-/// Plain loops accumulating in f64: slower, but accurate enough to be the
-/// reference the SIMD kernels are checked against.
+/// Plain loops accumulating in f64, rounded once to f32 at the end: the
+/// kernels of a build without SIMD128.
 pub mod scalar {
     pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>() as f32
@@ -152,22 +155,52 @@ pub fn norm(a: &[f32]) -> f32 {
     dot(a, a).sqrt()
 }
 
-/// Largest relative disagreement between the kernels in use and the scalar
-/// reference over `a` and `b` (used by the wasm kernel check).
+/// Largest relative difference between the kernels in use (dot, squared
+/// L2, the three parts of `dot_and_norms`, cosine) and a reference computed
+/// here in f64 over `a` and `b`: `|x - ref| / max(|ref|, 1)` per output.
+///
+/// Any output that is not finite (NaN or infinite), or a reference that is
+/// not (inputs with NaN), makes the result `f32::INFINITY`, never NaN, so a
+/// caller's `worst <= tolerance` fails on it however the comparison is
+/// written. Used by the native unit test and by `kernel-check verify` in wasm.
 pub fn disagreement(a: &[f32], b: &[f32]) -> f32 {
-    let rel = |x: f32, y: f32| (x - y).abs() / y.abs().max(1.0);
+    let (mut dot_ref, mut l2_ref, mut na_ref, mut nb_ref) = (0f64, 0f64, 0f64, 0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(*x), f64::from(*y));
+        dot_ref += x * y;
+        l2_ref += (x - y) * (x - y);
+        na_ref += x * x;
+        nb_ref += y * y;
+    }
+    let cosine_ref = if na_ref == 0.0 || nb_ref == 0.0 {
+        0.0
+    } else {
+        dot_ref / (na_ref.sqrt() * nb_ref.sqrt())
+    };
+    let rel = |x: f32, reference: f64| {
+        let diff = (f64::from(x) - reference).abs() / reference.abs().max(1.0);
+        if x.is_finite() && diff.is_finite() {
+            diff
+        } else {
+            f64::INFINITY
+        }
+    };
     let (d, na, nb) = dot_and_norms(a, b);
-    let (sd, sna, snb) = scalar::dot_and_norms(a, b);
-    [
-        rel(dot(a, b), scalar::dot(a, b)),
-        rel(l2_squared(a, b), scalar::l2_squared(a, b)),
-        rel(d, sd),
-        rel(na, sna),
-        rel(nb, snb),
-        rel(cosine(a, b), cosine_from(sd, sna.sqrt(), snb.sqrt())),
+    let worst = [
+        rel(dot(a, b), dot_ref),
+        rel(l2_squared(a, b), l2_ref),
+        rel(d, dot_ref),
+        rel(na, na_ref),
+        rel(nb, nb_ref),
+        rel(cosine(a, b), cosine_ref),
     ]
     .into_iter()
-    .fold(0.0, f32::max)
+    .fold(0f64, |worst, x| if x > worst || x.is_nan() { x } else { worst });
+    if worst.is_finite() {
+        worst as f32
+    } else {
+        f32::INFINITY
+    }
 }
 
 #[cfg(test)]
@@ -183,5 +216,59 @@ mod tests {
         assert!((cosine(&a, &a) - 1.0).abs() < 1e-6);
         assert_eq!(cosine(&a, &[0.0; 9]), 0.0);
         assert!(disagreement(&a, &b) < 1e-6);
+    }
+
+    /// xorshift64*: values uniform in `[-scale, scale)`.
+    struct Rng(u64);
+
+    impl Rng {
+        fn vector(&mut self, dims: usize, scale: f32) -> Vec<f32> {
+            (0..dims)
+                .map(|_| {
+                    self.0 ^= self.0 >> 12;
+                    self.0 ^= self.0 << 25;
+                    self.0 ^= self.0 >> 27;
+                    let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
+                    (bits as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+                })
+                .collect()
+        }
+    }
+
+    /// The kernels of this build against the f64 reference of
+    /// [`disagreement`], at every length up to 2048, for values in ±1 and
+    /// in ±1000.
+    #[test]
+    fn kernels_match_an_f64_reference_for_every_length_up_to_2048() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for scale in [1.0, 1000.0] {
+            let (mut worst, mut at) = (0f32, 0);
+            for dims in 1..=2048 {
+                let (a, b) = (rng.vector(dims, scale), rng.vector(dims, scale));
+                let d = disagreement(&a, &b);
+                assert!(
+                    d <= 1e-5,
+                    "length {dims}, values in ±{scale}: relative difference {d:e}"
+                );
+                if d > worst {
+                    (worst, at) = (d, dims);
+                }
+            }
+            println!("values in ±{scale}: largest relative difference {worst:e} at length {at}");
+        }
+    }
+
+    /// What the check must catch: a wrong or non-finite output.
+    #[test]
+    fn disagreement_flags_wrong_and_non_finite_outputs() {
+        let a = [1.0, 2.0, 3.0];
+        let b = [3.0, 2.0, 1.0];
+        assert!(disagreement(&a, &b) < 1e-6);
+        // Inputs that make an output overflow f32 (or hold NaN) are reported
+        // as infinitely far off, not as NaN that `<=` would let through or
+        // `f32::max` would drop.
+        assert_eq!(disagreement(&[f32::MAX, f32::MAX], &[1.0, 1.0]), f32::INFINITY);
+        assert_eq!(disagreement(&[f32::NAN, 1.0], &[1.0, 1.0]), f32::INFINITY);
+        assert_eq!(disagreement(&[1.0, 1.0], &[1.0, f32::INFINITY]), f32::INFINITY);
     }
 }

@@ -443,8 +443,51 @@ mod tests {
         assert_eq!(metadata(&json!({"a": 1})).unwrap(), r#"{"a":1}"#);
         assert!(metadata(&json!([1])).is_err());
         assert!(metadata(&json!({"a": "x\u{0}"})).is_err());
-        assert!(filter(&json!({"tag": "a", "n": 2})).is_ok());
-        assert!(filter(&json!({"tag": {"$gt": 1}})).is_err());
+    }
+
+    /// The text `filter` returns is what the origin runs as
+    /// `metadata @> filter`: compact JSON, keys in sorted order (so the same
+    /// filter written in another order is the same cache shape), numbers as
+    /// written (digits kept exactly; serde_json writes an exponent's `E` as
+    /// `e`), strings escaped as JSON.
+    #[test]
+    fn filters_become_the_exact_containment_text() {
+        // Parsed from text, as a request body is, so numbers keep their text.
+        let text = |body: &str| filter(&serde_json::from_str(body).unwrap());
+        for (body, sql) in [
+            ("{}", "{}"),
+            (r#"{"tag": "a", "n": 2}"#, r#"{"n":2,"tag":"a"}"#),
+            (r#"{ "n" : 2 , "tag" : "a" }"#, r#"{"n":2,"tag":"a"}"#),
+            (
+                r#"{"z": null, "b": true, "f": false}"#,
+                r#"{"b":true,"f":false,"z":null}"#,
+            ),
+            (
+                r#"{"price": 2.50, "big": 18446744073709551617, "e": -1E+3}"#,
+                r#"{"big":18446744073709551617,"e":-1e+3,"price":2.50}"#,
+            ),
+            (
+                r#"{"q": "say \"hi\"\\", "u": "\u00e9\u0001", "k y": "v"}"#,
+                r#"{"k y":"v","q":"say \"hi\"\\","u":"é\u0001"}"#,
+            ),
+            (r#"{"s": "'); drop table x; --"}"#, r#"{"s":"'); drop table x; --"}"#),
+        ] {
+            assert_eq!(text(body).unwrap(), sql, "{body}");
+        }
+        let refused = |value: serde_json::Value| {
+            let err = filter(&value).unwrap_err();
+            (err.kind, err.code)
+        };
+        let invalid = (ErrorKind::Invalid, "invalid_filter".to_string());
+        assert_eq!(refused(json!({"tag": {"$gt": 1}})), invalid);
+        assert_eq!(refused(json!({"tag": [1]})), invalid);
+        assert_eq!(refused(json!(["tag", "a"])), invalid);
+        assert_eq!(refused(json!("tag")), invalid);
+        assert_eq!(refused(json!({"tag": "a\u{0}"})), invalid);
+        assert_eq!(refused(json!({"a\u{0}": 1})), invalid);
+        assert_eq!(refused(serde_json::from_str(r#"{"n": 1e131072}"#).unwrap()), invalid);
+        let long = json!({"tag": "x".repeat(MAX_METADATA_BYTES)});
+        assert_eq!(refused(long), (ErrorKind::TooLarge, "invalid_filter".to_string()));
     }
 
     #[test]

@@ -1,16 +1,25 @@
 //! Property-based fuzzing of the edge front's request handling: any method,
 //! path, header and body must get an answer (never a panic), every error is
 //! JSON `{"error":{"code","message"}}`, and no malformed input gets a 5xx.
-//! The origin is a fake that always succeeds, so a 5xx can only come from
-//! the front itself. `scripts/fuzz` runs this longer; `tests/corpus/`
-//! holds requests that once mattered, replayed on every run.
+//! The fake origin answers, or fails as the real one does (unavailable,
+//! missing, internal) from a call the input chooses; the check holds the
+//! answer to the front's rules for each (`support/fake_origin.rs`):
+//! origin errors passed on with their status and `Retry-After`, stale
+//! answers only from the cache while the origin is unavailable, 2xx bodies
+//! in their route's shape. `scripts/fuzz` runs this longer;
+//! `tests/corpus/` holds requests that once mattered, replayed on every run.
 
 #[path = "support/fake_origin.rs"]
 mod fake_origin;
 
 use edge_core::cache::CacheConfig;
 use edge_core::{Edge, Request};
+use fake_origin::{Failure, Fault, Outcome};
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 const PATHS: &[&str] = &[
     "/healthz",
@@ -49,8 +58,9 @@ fn near_valid() -> impl Strategy<Value = Request> {
         prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
         any::<Option<prop::sample::Index>>(),
         prop::option::of("(Bearer|bearer|Basic) ?[ -~]{0,40}"),
+        prop::option::weighted(0.2, prop::sample::select(vec!["0", "1", "2", "x"])),
     )
-        .prop_map(|(method, path, suffix, body, flips, cut, auth)| {
+        .prop_map(|(method, path, suffix, body, flips, cut, auth, min_version)| {
             let mut body = body.as_bytes().to_vec();
             for (at, byte) in flips {
                 let at = at.index(body.len());
@@ -64,9 +74,87 @@ fn near_valid() -> impl Strategy<Value = Request> {
                 path: format!("{path}{suffix}"),
                 authorization: auth.or(Some("Bearer zdb_key".into())),
                 content_type: None,
-                min_version: None,
+                min_version: min_version.map(Into::into),
                 body,
             }
+        })
+}
+
+/// How the origin behaves for one request: it answers (half the time), or
+/// from a session call on (or at that call only) it is unavailable (with
+/// some Retry-After), says the collection is missing, or fails otherwise.
+fn failure() -> impl Strategy<Value = Option<Failure>> {
+    let fault = prop_oneof![
+        3 => (1u32..=9).prop_map(|retry_after_secs| Fault::Unavailable { retry_after_secs }),
+        1 => Just(Fault::Missing),
+        1 => Just(Fault::Internal),
+    ];
+    prop::option::of(
+        (fault, 0u32..4, any::<bool>()).prop_map(|(fault, after, transient)| Failure {
+            fault,
+            after,
+            transient,
+        }),
+    )
+}
+
+/// Valid requests of the routes that read through the cache, few enough
+/// that a sequence repeats them: they hit cached entries, and are answered
+/// stale from them while the origin is down.
+const VALID: &[(&str, &str, &str)] = &[
+    (
+        "POST",
+        "/v1/collections/docs/search",
+        r#"{"vector": [1, 0, 0], "k": 5}"#,
+    ),
+    (
+        "POST",
+        "/v1/collections/docs/search",
+        r#"{"vector": [0.5, 0.5, 0], "k": 1, "include_values": true, "include_metadata": false}"#,
+    ),
+    (
+        "POST",
+        "/v1/collections/docs/search",
+        r#"{"vector": [1, 0, 0], "k": 2, "filter": {"k": "v"}}"#,
+    ),
+    (
+        "POST",
+        "/v1/collections/docs/search",
+        r#"{"vector": [1, 0, 0], "k": 5, "min_version": 2}"#,
+    ),
+    (
+        "POST",
+        "/v1/collections/docs/search",
+        r#"{"vector": [1, 0, 0], "consistency": "strong"}"#,
+    ),
+    ("GET", "/v1/collections/docs/vectors/a", ""),
+    ("GET", "/v1/collections/docs/vectors/b", ""),
+    (
+        "PUT",
+        "/v1/collections/docs/vectors",
+        r#"{"vectors": [{"id": "a", "values": [1, 0, 0], "metadata": {"k": "v"}}]}"#,
+    ),
+    ("GET", "/v1/collections/docs", ""),
+    ("GET", "/v1/collections/docs/vectors?limit=2", ""),
+    (
+        "POST",
+        "/v1/memory/search",
+        r#"{"embedding": [1, 0, 0], "k": 3, "session_id": "s"}"#,
+    ),
+];
+
+fn valid() -> impl Strategy<Value = Request> {
+    (
+        prop::sample::select(VALID.to_vec()),
+        prop::option::weighted(0.2, prop::sample::select(vec!["1", "2"])),
+    )
+        .prop_map(|((method, path, body), min_version)| Request {
+            method: method.into(),
+            path: path.into(),
+            authorization: Some("Bearer zdb_key".into()),
+            content_type: None,
+            min_version: min_version.map(Into::into),
+            body: body.as_bytes().to_vec(),
         })
 }
 
@@ -88,26 +176,175 @@ fn arbitrary() -> impl Strategy<Value = Request> {
         })
 }
 
-proptest! {
+fn cases() -> u32 {
     // `scripts/fuzz` raises the count through ZERODB_FUZZ_CASES.
+    std::env::var("ZERODB_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2000)
+}
+
+/// Sequences of near-valid and valid requests on one edge (cached state from earlier
+/// requests is exercised too), each meeting an origin that answers or fails
+/// as the input says, under the default TTL or one that makes every entry
+/// expire at once (so entries are stale-only as soon as they are stored).
+/// Counts what became of the requests and requires, on a run of at least
+/// 1000 cases, that each kind of outcome happened: the rules of the check
+/// were all exercised.
+#[test]
+fn near_valid_requests_never_break_the_front() {
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: cases(),
+        source_file: Some(file!()),
+        ..ProptestConfig::default()
+    });
+    let outcomes = RefCell::new(BTreeMap::<Outcome, u32>::new());
+    let strategy = (
+        prop::collection::vec((prop_oneof![1 => near_valid(), 2 => valid()], failure()), 1..12),
+        any::<bool>(),
+    );
+    let result = runner.run(&strategy, |(requests, expire_at_once)| {
+        let mut edge = Edge::new(CacheConfig {
+            ttl: if expire_at_once {
+                Duration::ZERO
+            } else {
+                CacheConfig::default().ttl
+            },
+            ..CacheConfig::default()
+        });
+        for (request, failure) in &requests {
+            let (outcome, _) = fake_origin::check_with(&mut edge, request, *failure);
+            *outcomes.borrow_mut().entry(outcome).or_default() += 1;
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let outcomes = outcomes.into_inner();
+    println!("outcomes: {outcomes:?}");
+    if cases() >= 1000 {
+        for outcome in [
+            Outcome::Answered,
+            Outcome::Stale,
+            Outcome::OriginError,
+            Outcome::EdgeError,
+            Outcome::VersionNotReached,
+        ] {
+            assert!(outcomes.contains_key(&outcome), "no {outcome:?} in {outcomes:?}");
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("ZERODB_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(2000),
+        cases: cases(),
         ..ProptestConfig::default()
     })]
 
     #[test]
-    fn near_valid_requests_never_break_the_front(requests in prop::collection::vec(near_valid(), 1..8)) {
-        // One edge for the sequence: cached state from earlier requests is exercised too.
-        let mut edge = Edge::new(CacheConfig::default());
-        for request in &requests {
-            fake_origin::check(&mut edge, request);
-        }
+    fn arbitrary_requests_never_break_the_front(request in arbitrary(), failure in failure()) {
+        fake_origin::check_with(&mut Edge::new(CacheConfig::default()), &request, failure);
     }
+}
 
-    #[test]
-    fn arbitrary_requests_never_break_the_front(request in arbitrary()) {
-        fake_origin::check(&mut Edge::new(CacheConfig::default()), &request);
-    }
+/// The rules the property checks, played once in order, each outcome named:
+/// a cached search is served stale while the origin is unavailable (the
+/// same hits, `source: "edge"`), an uncached one gets the origin's 503 and
+/// its Retry-After, an internal error is a 500 never covered by the cache,
+/// and a missing collection is a 404 after which nothing of it is served.
+#[test]
+fn origin_failures_reach_the_client_as_the_front_promises() {
+    let mut edge = Edge::new(CacheConfig::default());
+    let request = |method: &str, path: &str, body: &str| Request {
+        method: method.into(),
+        path: path.into(),
+        authorization: Some("Bearer zdb_key".into()),
+        content_type: None,
+        min_version: None,
+        body: body.as_bytes().to_vec(),
+    };
+    let search = request(
+        "POST",
+        "/v1/collections/docs/search",
+        r#"{"vector": [1, 0, 0], "k": 5}"#,
+    );
+    let other = request(
+        "POST",
+        "/v1/collections/docs/search",
+        r#"{"vector": [0, 1, 0], "k": 5}"#,
+    );
+    let vector = request("GET", "/v1/collections/docs/vectors/a", "");
+    let down = |retry_after_secs| {
+        Some(Failure {
+            fault: Fault::Unavailable { retry_after_secs },
+            after: 0,
+            transient: false,
+        })
+    };
+    let answer = |edge: &mut Edge, request: &Request, failure| {
+        let (outcome, response) = fake_origin::check_with(edge, request, failure);
+        let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        (
+            outcome,
+            response.status,
+            response.header("retry-after").map(String::from),
+            body,
+        )
+    };
+
+    let (outcome, status, _, fresh) = answer(&mut edge, &search, None);
+    assert_eq!(
+        (outcome, status, fresh["source"].as_str()),
+        (Outcome::Answered, 200, Some("origin"))
+    );
+    assert_eq!(answer(&mut edge, &vector, None).0, Outcome::Answered);
+
+    // Down: the cached search and vector are served stale; the other search is a 503.
+    let (outcome, status, retry, stale) = answer(&mut edge, &search, down(7));
+    assert_eq!((outcome, status, retry), (Outcome::Stale, 200, None));
+    assert_eq!(
+        (&stale["hits"], stale["source"].as_str()),
+        (&fresh["hits"], Some("edge"))
+    );
+    assert_eq!(answer(&mut edge, &vector, down(7)).0, Outcome::Stale);
+    let (outcome, status, retry, error) = answer(&mut edge, &other, down(7));
+    assert_eq!(
+        (outcome, status, retry.as_deref()),
+        (Outcome::OriginError, 503, Some("7"))
+    );
+    assert_eq!(error["error"]["code"], "database_unavailable");
+    // With x-zerodb-min-version and no current token, a vector is not served stale.
+    let pinned = Request {
+        min_version: Some("1".into()),
+        ..vector.clone()
+    };
+    assert_eq!(answer(&mut edge, &pinned, down(4)).0, Outcome::OriginError);
+
+    // An internal error is passed on; the cache does not cover it.
+    let (outcome, status, retry, error) = answer(
+        &mut edge,
+        &search,
+        Some(Failure {
+            fault: Fault::Internal,
+            after: 0,
+            transient: false,
+        }),
+    );
+    assert_eq!((outcome, status, retry), (Outcome::OriginError, 500, None));
+    assert_eq!(error["error"]["code"], "internal");
+
+    // The collection is gone: 404, and its entries with it.
+    let missing = Some(Failure {
+        fault: Fault::Missing,
+        after: 0,
+        transient: false,
+    });
+    let (outcome, status, _, error) = answer(&mut edge, &search, missing);
+    assert_eq!((outcome, status), (Outcome::OriginError, 404));
+    assert_eq!(error["error"]["code"], "collection_not_found");
+    assert_eq!(answer(&mut edge, &search, down(2)).0, Outcome::OriginError);
+    assert_eq!(answer(&mut edge, &vector, down(2)).0, Outcome::OriginError);
 }
 
 /// Requests that once mattered: `tests/corpus/*.json`, each
@@ -129,6 +366,18 @@ fn corpus() {
             body: case["body"].as_str().unwrap_or_default().as_bytes().to_vec(),
         };
         fake_origin::check(&mut edge, &request);
+        // And again with the origin down, then missing the collection.
+        for fault in [Fault::Unavailable { retry_after_secs: 3 }, Fault::Missing] {
+            fake_origin::check_with(
+                &mut edge,
+                &request,
+                Some(Failure {
+                    fault,
+                    after: 0,
+                    transient: false,
+                }),
+            );
+        }
         replayed += 1;
     }
     assert!(replayed > 0);
