@@ -265,7 +265,12 @@ pub(crate) fn route<C: Connect>(
             // the entry it would find may have been stored by another body.
             let replay = search.min_version.is_none().then_some(body_key);
             let (result, source) = search::run(cache, &session, &c, &request, freshness, replay, served)?;
-            let result = search::at_least(result, min_version)?;
+            let result = search::at_least(result, min_version).inspect_err(|_| {
+                // A stale answer refused for its version was not served.
+                if served.cache == CacheStatus::Stale {
+                    served.cache = CacheStatus::Miss;
+                }
+            })?;
             ok(200, wire::search(&result, source))
         }
         ("POST", Route::Memory) => {
