@@ -65,6 +65,25 @@ fn hold(server: &Server, key: &str, name: &str, never: &str, span: Duration) {
     }
 }
 
+/// The routing table's entry for `operation` in `/v1/health`.
+fn route(server: &Server, key: &str, operation: &str) -> Value {
+    let health = server.call("GET", "/v1/health", key, None).ok();
+    let routes = health["routes"].as_array().expect("routes").clone();
+    routes
+        .into_iter()
+        .find(|r| r["operation"] == operation)
+        .unwrap_or_else(|| panic!("no {operation} route in {health}"))
+}
+
+/// Waits until `peer` has answered `n` probes since it was last switched.
+fn wait_probes(peer: &HealthPeer, n: usize, limit: Duration) {
+    let start = Instant::now();
+    while peer.probes() < n {
+        assert!(start.elapsed() < limit, "only {} probes in {limit:?}", peer.probes());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -135,13 +154,7 @@ fn lifecycle(kind: Kind, name: &str, url_var: &'static str, extra_env: &[(&'stat
 #[test]
 fn qdrant_readyz_thresholds_and_timeouts() {
     let Watch { server, peer, key, _db } = lifecycle(Kind::Qdrant, "qdrant", "ZERODB_QDRANT_URL", &[]);
-    let routes = server.call("GET", "/v1/health", &key, None).ok()["routes"].clone();
-    let search = routes
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["operation"] == "search")
-        .unwrap();
+    let search = route(&server, &key, "search");
     assert_eq!(
         search["preferred"], "qdrant",
         "a healthy Qdrant is the preferred search route"
@@ -159,6 +172,49 @@ fn qdrant_readyz_thresholds_and_timeouts() {
         ms((INTERVAL_MS + TIMEOUT_MS) * UNHEALTHY + SLACK_MS),
     );
     assert!(peer.paths().iter().any(|p| p == "/readyz"));
+    // A Qdrant that is down is no longer the preferred search route.
+    let search = route(&server, &key, "search");
+    assert!(search["preferred"].is_null(), "{search}");
+    assert_eq!(search["route"], "postgres");
+}
+
+#[test]
+fn qdrant_cluster_consensus_not_working_is_degraded() {
+    let db = TestDb::new("health_qdrant_cluster");
+    let key = db.key("ops");
+    let peer = HealthPeer::start(Kind::Qdrant);
+    let mut env = probe_env();
+    env.push(("ZERODB_QDRANT_URL", peer.url()));
+    let server = Server::start_env(&db.url, &["--migrate"], &env);
+    wait_status(&server, &key, "qdrant", "healthy", Duration::from_secs(5));
+
+    // Cluster mode with consensus working is healthy. Three probes
+    // requested after the switch: at least two have been read.
+    peer.set(Mode::Clustered);
+    wait_probes(&peer, 3, bound(3));
+    assert_eq!(
+        status(&server, &key, "qdrant"),
+        "healthy",
+        "{}",
+        service(&server, &key, "qdrant")
+    );
+
+    // Consensus stopped: degraded after one probe (it answers), still used.
+    peer.set(Mode::Degraded);
+    wait_status(&server, &key, "qdrant", "degraded", bound(1));
+    let entry = service(&server, &key, "qdrant");
+    assert_eq!(
+        entry["last_error"], "cluster consensus thread is \"stopped_with_err\"",
+        "{entry}"
+    );
+    assert_eq!(entry["consecutive_failures"], 0, "{entry}");
+    let health = server.call("GET", "/v1/health", &key, None).ok();
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(peer.paths().iter().any(|p| p == "/cluster"));
+
+    peer.set(Mode::Clustered);
+    wait_status(&server, &key, "qdrant", "healthy", bound(1));
+    assert!(service(&server, &key, "qdrant")["last_error"].is_null());
 }
 
 #[test]

@@ -19,8 +19,11 @@ pub enum Mode {
     /// Qdrant 503 "some shards are not ready"; MinIO 503 on the quorum
     /// checks (while `/live` still says 200); Redpanda `{"status":"booting"}`.
     Unhealthy,
-    /// Redpanda: ready, but `is_healthy: false`.
+    /// Redpanda: ready, but `is_healthy: false`. Qdrant: ready, in cluster
+    /// mode, with its consensus thread stopped on an error.
     Degraded,
+    /// Qdrant: ready, in cluster mode, consensus working (healthy).
+    Clustered,
     /// Answers after longer than any probe timeout.
     Slow,
     /// Nothing listens: connections are refused.
@@ -56,6 +59,7 @@ struct State {
     mode: Mode,
     /// When not empty, the modes answered in turn, one per probe.
     pattern: Vec<Mode>,
+    /// Probes answered since the last [`HealthPeer::set`] or [`HealthPeer::flap`].
     probes: usize,
     current: Mode,
     paths: Vec<String>,
@@ -110,6 +114,7 @@ impl HealthPeer {
         let mut state = self.shared.state.lock().unwrap();
         state.mode = mode;
         state.pattern.clear();
+        state.probes = 0;
     }
 
     /// Answers `pattern` in turn, one entry per probe, until [`set`](Self::set).
@@ -117,6 +122,13 @@ impl HealthPeer {
         let mut state = self.shared.state.lock().unwrap();
         state.pattern = pattern.to_vec();
         state.probes = 0;
+    }
+
+    /// Probes (requests to the kind's first probe path) answered since the
+    /// last [`set`](Self::set) or [`flap`](Self::flap). A probe is counted
+    /// when its request arrives, before the host has read the answer.
+    pub fn probes(&self) -> usize {
+        self.shared.state.lock().unwrap().probes
     }
 
     /// Paths requested so far.
@@ -204,17 +216,31 @@ fn answer(peer: &Shared, mut stream: TcpStream) {
 /// What each service answers on its health endpoints (DESIGN.md §5).
 fn respond(kind: Kind, path: &str, mode: Mode) -> (u16, String, String) {
     let json = "content-type: application/json\r\n".to_string();
-    let healthy = matches!(mode, Mode::Healthy | Mode::Slow);
+    let healthy = matches!(mode, Mode::Healthy | Mode::Slow | Mode::Clustered);
     match (kind, path) {
         (Kind::Qdrant, "/readyz") if healthy || mode == Mode::Degraded => {
             (200, "all shards are ready".into(), String::new())
         }
         (Kind::Qdrant, "/readyz") => (503, "some shards are not ready".into(), String::new()),
-        (Kind::Qdrant, "/cluster") => (
-            200,
-            r#"{"result":{"status":"disabled"},"status":"ok","time":0.0}"#.into(),
-            json,
-        ),
+        // Qdrant's `ClusterStatus`: `disabled` on a single node; in cluster
+        // mode the consensus thread's state (`working`, `stopped`,
+        // `stopped_with_err`) among the raft details.
+        (Kind::Qdrant, "/cluster") => {
+            let consensus = match mode {
+                Mode::Clustered => {
+                    Some(r#"{"consensus_thread_status":"working","last_update":"2025-01-01T00:00:00Z"}"#)
+                }
+                Mode::Degraded => Some(r#"{"consensus_thread_status":"stopped_with_err","err":"raft log corrupted"}"#),
+                _ => None,
+            };
+            let result = match consensus {
+                Some(consensus) => format!(
+                    r#"{{"status":"enabled","peer_id":1,"peers":{{"1":{{"uri":"http://qdrant-0:6335/"}}}},"raft_info":{{"term":3,"commit":42,"pending_operations":0,"leader":1,"role":"Leader","is_voter":true}},"consensus_thread_status":{consensus},"message_send_failures":{{}}}}"#
+                ),
+                None => r#"{"status":"disabled"}"#.into(),
+            };
+            (200, format!(r#"{{"result":{result},"status":"ok","time":0.0}}"#), json)
+        }
         // `/live` says 200 even while the node is offline.
         (Kind::Minio, "/minio/health/live") => {
             let status = if healthy { "online" } else { "offline" };
