@@ -243,6 +243,17 @@ fn minio_probe_checks_quorum_not_live() {
     assert_eq!((reply.status, reply.error_code()), (503, "files_unavailable"));
     assert!(reply.retry_after.is_some());
     assert!(reply.elapsed < Duration::from_secs(1));
+
+    // 412 (maintenance) is down too, after the threshold like any answer
+    // that is not 200.
+    peer.set(Mode::Healthy);
+    wait_status(&server, &key, "minio", "healthy", bound(HEALTHY));
+    peer.set(Mode::Maintenance);
+    wait_status(&server, &key, "minio", "down", bound(UNHEALTHY));
+    let entry = service(&server, &key, "minio");
+    let error = entry["last_error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("/minio/health/cluster answered 412"), "{entry}");
+    assert!(!route(&server, &key, "files")["available"].as_bool().unwrap());
 }
 
 #[test]

@@ -24,6 +24,8 @@ pub enum Mode {
     Degraded,
     /// Qdrant: ready, in cluster mode, consensus working (healthy).
     Clustered,
+    /// MinIO: 412 on the quorum checks, as a node in maintenance answers.
+    Maintenance,
     /// Answers after longer than any probe timeout.
     Slow,
     /// Nothing listens: connections are refused.
@@ -203,6 +205,7 @@ fn answer(peer: &Shared, mut stream: TcpStream) {
     let reason = match status {
         200 => "OK",
         404 => "Not Found",
+        412 => "Precondition Failed",
         _ => "Service Unavailable",
     };
     let response = format!(
@@ -248,6 +251,9 @@ fn respond(kind: Kind, path: &str, mode: Mode) -> (u16, String, String) {
         }
         (Kind::Minio, "/minio/health/cluster" | "/minio/health/cluster/read") if healthy => {
             (200, String::new(), "x-minio-write-quorum: 1\r\n".into())
+        }
+        (Kind::Minio, "/minio/health/cluster" | "/minio/health/cluster/read") if mode == Mode::Maintenance => {
+            (412, String::new(), String::new())
         }
         (Kind::Minio, "/minio/health/cluster" | "/minio/health/cluster/read") => (503, String::new(), String::new()),
         // Always 200: the body says whether the node is ready.
