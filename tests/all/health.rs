@@ -3,8 +3,8 @@
 //! flapping below the thresholds never flips a state, and each service's
 //! probe reads its endpoints the way the service defines them.
 
-use crate::harness::{Server, TestDb};
-use crate::peers::{HealthPeer, Kind, Mode};
+use crate::harness::{with_port, Server, TestDb};
+use crate::peers::{HealthPeer, Kind, Mode, StallLink};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -268,6 +268,48 @@ fn redpanda_ready_probe_reads_the_body() {
     assert!(entry["last_error"].as_str().unwrap().contains("nodes_down"), "{entry}");
     peer.set(Mode::Healthy);
     wait_status(&server, &key, "redpanda", "healthy", bound(1));
+}
+
+/// The port of a database URL.
+fn port_of(url: &str) -> u16 {
+    let (_, tail) = url.rsplit_once(':').unwrap();
+    tail.split('/').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn postgres_probe_that_times_out_is_down() {
+    let db = TestDb::new("health_pg_timeout");
+    let key = db.key("ops");
+    let link = StallLink::open(port_of(&db.url));
+    let mut env = probe_env();
+    // The key stays resolved while the database hangs.
+    env.push(("ZERODB_AUTH_CACHE_MS", "600000".into()));
+    let server = Server::start_env(&with_port(&db.url, link.port), &["--migrate"], &env);
+    wait_status(&server, &key, "postgres", "healthy", Duration::from_secs(5));
+
+    // Connections stay open, nothing answers: each probe fails at its
+    // timeout, and the threshold's worth of them make it down.
+    link.stall();
+    wait_status(
+        &server,
+        &key,
+        "postgres",
+        "down",
+        ms((INTERVAL_MS + TIMEOUT_MS) * UNHEALTHY + SLACK_MS),
+    );
+    let entry = service(&server, &key, "postgres");
+    assert_eq!(
+        entry["last_error"],
+        format!("no answer within {TIMEOUT_MS} ms"),
+        "{entry}"
+    );
+    let latency = entry["latency_ms"].as_f64().unwrap();
+    assert!(
+        (TIMEOUT_MS as f64..(TIMEOUT_MS + 200) as f64).contains(&latency),
+        "a timed-out probe took its timeout: {entry}"
+    );
+    let health = server.call("GET", "/v1/health", &key, None).ok();
+    assert_eq!(health["status"], "down", "{health}");
 }
 
 #[test]

@@ -293,6 +293,87 @@ fn forward(client: TcpStream, head: &[u8], port: u16) {
     let _ = up.join();
 }
 
+/// A TCP relay to a local port that can be made to stall, the way a
+/// database hangs: after [`stall`](Self::stall) every connection, open or
+/// new, stays open but no byte passes any more.
+pub struct StallLink {
+    pub port: u16,
+    stalled: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl StallLink {
+    pub fn open(target: u16) -> StallLink {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stalled2, stop2) = (stalled.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // Connections accepted while stalled: held open, never read.
+            let mut held = Vec::new();
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                if stalled2.load(Ordering::Relaxed) {
+                    held.push(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                for (from, to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let (stalled, stop) = (stalled2.clone(), stop2.clone());
+                    std::thread::spawn(move || pump(from, to, &stalled, &stop));
+                }
+            }
+        });
+        StallLink { port, stalled, stop }
+    }
+
+    /// From now on, nothing passes.
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for StallLink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Copies `from` to `to` until either closes or `stop`; while `stalled`,
+/// stops reading (what was sent waits, unanswered).
+fn pump(mut from: TcpStream, mut to: TcpStream, stalled: &AtomicBool, stop: &AtomicBool) {
+    from.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let mut buf = [0u8; 16 << 10];
+    while !stop.load(Ordering::Relaxed) {
+        if stalled.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+}
+
 /// A free loopback port (bound and released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
