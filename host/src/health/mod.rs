@@ -603,6 +603,37 @@ mod tests {
     }
 
     #[test]
+    fn a_service_not_probed_yet_is_unknown_and_used() {
+        let r = Registry::new(
+            config(),
+            [Some("pg".into()), Some("q".into()), Some("m".into()), Some("rp".into())],
+        );
+        for s in &r.services {
+            assert_eq!(s.status(), Status::Unknown, "{}", s.id.name());
+            assert!(s.usable(), "{} is used before its first probe", s.id.name());
+        }
+        for route in r.routes() {
+            assert!(route.available, "{} is available before any probe", route.operation);
+        }
+        let route = |op: &str| r.routes().into_iter().find(|x| x.operation == op).unwrap();
+        assert_eq!(route("events").route, "redpanda");
+        // Preferred only once a probe has seen it answer.
+        assert_eq!(route("search").preferred, None);
+        assert_eq!(r.overall(), "ok");
+        let json = r.to_json();
+        for name in ["postgres", "qdrant", "minio", "redpanda"] {
+            assert_eq!(json["services"][name]["status"], "unknown", "{json}");
+        }
+
+        // Without a URL: disabled, never used.
+        let r = Registry::new(config(), [Some("pg".into()), None, None, None]);
+        let minio = r.service(ServiceId::Minio);
+        assert_eq!(minio.status(), Status::Disabled);
+        assert!(!minio.usable());
+        assert!(!r.routes().iter().find(|x| x.operation == "files").unwrap().available);
+    }
+
+    #[test]
     fn routes_follow_states() {
         let c = config();
         let r = Registry::new(
