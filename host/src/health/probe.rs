@@ -199,7 +199,7 @@ pub fn spawn(registry: Arc<Registry>, service: ServiceId, probe: Probe) {
         // An initial jitter, so that probers started together spread out.
         tokio::time::sleep(jittered(config.interval / 10)).await;
         loop {
-            target.expire_ejection();
+            target.expire_ejection(Instant::now());
             let start = Instant::now();
             let outcome = match tokio::time::timeout(config.timeout, probe.check(config.timeout)).await {
                 Ok(outcome) => outcome,
