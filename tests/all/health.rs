@@ -6,6 +6,7 @@
 use crate::harness::{with_port, Server, TestDb};
 use crate::peers::{HealthPeer, Kind, Mode, StallLink};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 const INTERVAL_MS: u64 = 200;
@@ -342,4 +343,264 @@ fn unconfigured_services_are_disabled_and_metrics_are_exported() {
         "{text}"
     );
     assert!(text.contains("zerodb_health_up{service=\"minio\"} 0"));
+}
+
+/// What `zerodb-edge health` did: exit code, stdout, stderr.
+struct HealthRun {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+/// Runs `zerodb-edge health` against `db` with `args`.
+fn health_command(db: &TestDb, args: &[&str]) -> HealthRun {
+    let mut all = vec!["health", "--health-timeout-ms", "1000"];
+    all.extend_from_slice(args);
+    let out = db.cli(&all);
+    HealthRun {
+        code: out.status.code().expect("exit code"),
+        out: String::from_utf8(out.stdout).unwrap(),
+        err: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// One service row of the table.
+#[derive(Debug)]
+struct ServiceRow {
+    status: String,
+    latency_ms: Option<f64>,
+    failures: u32,
+    endpoint: String,
+    error: String,
+}
+
+/// One route row of the table.
+#[derive(Debug)]
+struct RouteRow {
+    route: String,
+    available: String,
+}
+
+/// Parses the two tables `zerodb-edge health` prints, checking their
+/// headers and the order of their rows.
+fn parse_table(text: &str) -> (HashMap<String, ServiceRow>, HashMap<String, RouteRow>) {
+    let (services, routes) = text.split_once("\n\n").unwrap_or_else(|| panic!("two tables: {text}"));
+    let mut lines = services.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["SERVICE", "STATUS", "LATENCY", "FAILURES", "ENDPOINT", "LAST", "ERROR"],
+        "{text}"
+    );
+    let mut by_name = HashMap::new();
+    let mut order = Vec::new();
+    for line in lines {
+        let mut words = line.split_whitespace();
+        let name = words.next().unwrap().to_string();
+        let status = words.next().unwrap().to_string();
+        let latency_ms = match words.next().unwrap() {
+            "-" => None,
+            n => {
+                assert_eq!(words.next(), Some("ms"), "{line}");
+                Some(n.parse::<f64>().unwrap_or_else(|_| panic!("latency {n:?} in {line}")))
+            }
+        };
+        let failures = words.next().unwrap().parse().unwrap();
+        let endpoint = words.next().unwrap().to_string();
+        let error = words.collect::<Vec<_>>().join(" ");
+        order.push(name.clone());
+        by_name.insert(
+            name,
+            ServiceRow {
+                status,
+                latency_ms,
+                failures,
+                endpoint,
+                error,
+            },
+        );
+    }
+    assert_eq!(order, ["postgres", "qdrant", "minio", "redpanda"], "{text}");
+
+    // Left-aligned columns: each starts where its header word does.
+    let mut lines = routes.lines();
+    let header = lines.next().unwrap();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["OPERATION", "ROUTE", "AVAILABLE", "FALLBACK"],
+        "{text}"
+    );
+    let at = |word: &str| header.find(word).unwrap();
+    let (route_at, available_at, fallback_at) = (at("ROUTE"), at("AVAILABLE"), at("FALLBACK"));
+    let mut by_op = HashMap::new();
+    let mut order = Vec::new();
+    for line in lines {
+        let operation = line[..route_at].trim().to_string();
+        order.push(operation.clone());
+        by_op.insert(
+            operation,
+            RouteRow {
+                route: line[route_at..available_at].trim().to_string(),
+                available: line[available_at..fallback_at].trim().to_string(),
+            },
+        );
+    }
+    assert_eq!(order, ["search", "read", "write", "events", "files"], "{text}");
+    (by_name, by_op)
+}
+
+/// A loopback URL where nothing listens.
+fn refused_url() -> String {
+    format!("http://127.0.0.1:{}", crate::peers::free_port())
+}
+
+#[test]
+fn health_command_prints_the_table_and_needs_only_postgres() {
+    let db = TestDb::new("health_cli");
+    let minio = HealthPeer::start(Kind::Minio);
+    minio.set(Mode::Unhealthy);
+    let (qdrant, brokers) = (refused_url(), format!("127.0.0.1:{}", crate::peers::free_port()));
+    let minio_url = minio.url();
+    let run = health_command(
+        &db,
+        &[
+            "--qdrant-url",
+            &qdrant,
+            "--minio-url",
+            &minio_url,
+            "--minio-access-key",
+            "k",
+            "--minio-secret-key",
+            "s",
+            "--minio-bucket",
+            "files",
+            "--redpanda-brokers",
+            &brokers,
+        ],
+    );
+    let text = format!("{}{}", run.out, run.err);
+    // Only Postgres is required: the others being down is no failure.
+    assert_eq!(run.code, 0, "{text}");
+    assert!(!run.err.contains("required service(s) down"), "{text}");
+    let (services, routes) = parse_table(&run.out);
+
+    let pg = &services["postgres"];
+    assert_eq!(pg.status, "healthy", "{text}");
+    assert!(pg.latency_ms.is_some_and(|ms| ms >= 0.0), "{text}");
+    assert_eq!((pg.failures, pg.error.as_str()), (0, "-"), "{text}");
+    assert_eq!(pg.endpoint, format!("127.0.0.1:{}/{}", port_of(&db.url), db.name));
+    // Each probed once: one failure, and why.
+    for name in ["qdrant", "minio", "redpanda"] {
+        let row = &services[name];
+        assert_eq!((row.status.as_str(), row.failures), ("down", 1), "{name}: {text}");
+        assert!(row.latency_ms.is_some(), "{name}: {text}");
+    }
+    assert_eq!(services["qdrant"].endpoint, qdrant);
+    assert!(services["qdrant"].error.contains("Connection refused"), "{text}");
+    assert!(
+        services["minio"]
+            .error
+            .starts_with("/minio/health/cluster answered 503"),
+        "{text}"
+    );
+    assert!(
+        services["redpanda"]
+            .error
+            .to_ascii_lowercase()
+            .contains("connection refused"),
+        "{text}"
+    );
+
+    for op in ["search", "read", "write"] {
+        assert_eq!(routes[op].route, "postgres", "{text}");
+        assert_eq!(routes[op].available, "yes", "{text}");
+    }
+    assert_eq!(
+        (routes["events"].route.as_str(), routes["events"].available.as_str()),
+        ("outbox", "yes"),
+        "{text}"
+    );
+    assert_eq!(
+        (routes["files"].route.as_str(), routes["files"].available.as_str()),
+        ("minio", "no"),
+        "{text}"
+    );
+}
+
+#[test]
+fn health_command_fails_when_postgres_is_unreachable() {
+    let db = TestDb::new("health_cli_pg");
+    let unreachable = with_port(&db.url, crate::peers::free_port());
+    let run = health_command(&db, &["--database-url", &unreachable]);
+    let text = format!("{}{}", run.out, run.err);
+    assert_eq!(run.code, 1, "{text}");
+    assert!(run.err.contains("required service(s) down: postgres"), "{text}");
+    let (services, routes) = parse_table(&run.out);
+    assert_eq!(services["postgres"].status, "down", "{text}");
+    assert!(services["postgres"].error.contains("refused"), "{text}");
+    for name in ["qdrant", "minio", "redpanda"] {
+        assert_eq!(services[name].status, "disabled", "{text}");
+        assert_eq!(services[name].latency_ms, None, "{text}");
+    }
+    for op in ["search", "read", "write", "events", "files"] {
+        assert_eq!(routes[op].available, "no", "{op}: {text}");
+    }
+}
+
+#[test]
+fn health_command_fails_when_a_required_service_is_down() {
+    let db = TestDb::new("health_cli_require");
+    let qdrant = HealthPeer::start(Kind::Qdrant);
+    let minio = HealthPeer::start(Kind::Minio);
+    let (qdrant_url, minio_url) = (qdrant.url(), minio.url());
+    let args = |require: &'static str| {
+        let mut args = vec![
+            "--qdrant-url",
+            &qdrant_url,
+            "--minio-url",
+            &minio_url,
+            "--minio-access-key",
+            "k",
+            "--minio-secret-key",
+            "s",
+            "--minio-bucket",
+            "files",
+        ];
+        if !require.is_empty() {
+            args.extend(["--require", require]);
+        }
+        args.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let run = |require: &'static str| {
+        let args = args(require);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        health_command(&db, &args)
+    };
+
+    // Both required, both healthy.
+    let ok = run("qdrant,minio");
+    let text = format!("{}{}", ok.out, ok.err);
+    assert_eq!(ok.code, 0, "{text}");
+    let (services, routes) = parse_table(&ok.out);
+    assert_eq!(services["qdrant"].status, "healthy", "{text}");
+    assert_eq!(services["minio"].status, "healthy", "{text}");
+    assert_eq!(routes["search"].route, "postgres (preferred: qdrant)", "{text}");
+    assert_eq!(routes["files"].available, "yes", "{text}");
+
+    // Qdrant down: the run that requires it fails and names only it...
+    qdrant.set(Mode::Unhealthy);
+    let failed = run("qdrant,minio");
+    let text = format!("{}{}", failed.out, failed.err);
+    assert_eq!(failed.code, 1, "{text}");
+    assert!(
+        failed.err.lines().any(|l| l == "required service(s) down: qdrant"),
+        "{text}"
+    );
+    assert_eq!(parse_table(&failed.out).0["qdrant"].status, "down", "{text}");
+    // ...one that requires only MinIO does not, nor one that requires none.
+    assert_eq!(run("minio").code, 0);
+    assert_eq!(run("").code, 0);
+    let unknown = run("kafka");
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.err.contains("unknown service \"kafka\""), "{}", unknown.err);
 }
