@@ -328,9 +328,47 @@ fn unconfigured_services_are_disabled_and_metrics_are_exported() {
         health["edge"]["cache"].is_object(),
         "the edge's cache stats stay in /v1/health"
     );
+    assert_eq!(health["edge"]["simd128"], true, "the component runs its SIMD kernels");
+    // Without brokers there is no outbox to measure.
+    assert!(health["outbox"]["depth"].is_null(), "{health}");
+    for name in ["qdrant", "minio", "redpanda"] {
+        let entry = &health["services"][name];
+        assert!(
+            entry["latency_ms"].is_null() && entry["last_check_ms"].is_null(),
+            "{entry}"
+        );
+    }
+
+    // Postgres' last probe: how long it took, and when (ms since the epoch,
+    // now or a moment ago), later at the next probe.
+    let pg = service(&server, &key, "postgres");
+    let latency = pg["latency_ms"].as_f64().expect("latency_ms is a number");
+    assert!((0.0..TIMEOUT_MS as f64).contains(&latency), "{pg}");
+    let first = pg["last_check_ms"].as_u64().expect("last_check_ms is an integer");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        first <= now_ms && now_ms - first < 5_000,
+        "{first} is not about {now_ms}"
+    );
+    let start = Instant::now();
+    let second = loop {
+        let check = service(&server, &key, "postgres")["last_check_ms"].as_u64().unwrap();
+        if check != first {
+            break check;
+        }
+        assert!(start.elapsed() < ms(INTERVAL_MS * 3), "no probe since {first}");
+        std::thread::sleep(ms(5));
+    };
+    // The next probe came after the interval less its jitter, at least.
+    assert!(second >= first + INTERVAL_MS * 85 / 100, "{first} then {second}");
+
     let metrics = server.send("GET", "/metrics", None, None);
     assert_eq!(metrics.status, 200);
     let text = String::from_utf8(metrics.body).unwrap();
+    assert!(!text.contains("zerodb_outbox_depth"), "{text}");
     let probes: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("zerodb_health_probe_duration_seconds_count{service=\"postgres\"} "))
@@ -343,6 +381,87 @@ fn unconfigured_services_are_disabled_and_metrics_are_exported() {
         "{text}"
     );
     assert!(text.contains("zerodb_health_up{service=\"minio\"} 0"));
+}
+
+/// Events waiting in the outbox table.
+fn outbox_rows(db: &TestDb) -> i64 {
+    db.client()
+        .query_one("SELECT count(*) FROM zerodb.outbox", &[])
+        .unwrap()
+        .get(0)
+}
+
+fn wait_drained(db: &TestDb) {
+    let start = Instant::now();
+    while outbox_rows(db) != 0 {
+        assert!(start.elapsed() < Duration::from_secs(15), "the outbox did not drain");
+        std::thread::sleep(ms(20));
+    }
+}
+
+/// `outbox.depth` of `/v1/health` and `zerodb_outbox_depth` of `/metrics`.
+fn depths(server: &Server, key: &str) -> (Value, Option<i64>) {
+    let health = server.call("GET", "/v1/health", key, None).ok();
+    let metrics = String::from_utf8(server.send("GET", "/metrics", None, None).body).unwrap();
+    let gauge = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("zerodb_outbox_depth "))
+        .map(|n| n.parse().unwrap_or_else(|_| panic!("zerodb_outbox_depth {n:?}")));
+    (health["outbox"]["depth"].clone(), gauge)
+}
+
+/// Waits until both depths are `want`.
+fn wait_depth(server: &Server, key: &str, want: i64) {
+    let start = Instant::now();
+    loop {
+        let (depth, gauge) = depths(server, key);
+        if depth.as_i64() == Some(want) && gauge == Some(want) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "outbox depth {depth}, gauge {gauge:?}, not {want}"
+        );
+        std::thread::sleep(ms(20));
+    }
+}
+
+#[test]
+fn outbox_depth_counts_the_waiting_events() {
+    let mut broker = crate::peers::tansu();
+    let db = TestDb::new("health_outbox");
+    let key = db.key("ops");
+    let mut env = probe_env();
+    env.push(("ZERODB_REDPANDA_BROKERS", format!("127.0.0.1:{}", broker.port)));
+    env.push(("ZERODB_REDPANDA_TOPIC", "zerodb.test-depth".into()));
+    let server = Server::start_env(&db.url, &["--migrate"], &env);
+    wait_status(&server, &key, "redpanda", "healthy", Duration::from_secs(10));
+    server
+        .call(
+            "PUT",
+            "/v1/collections/docs",
+            &key,
+            Some(&serde_json::json!({"dims": 2})),
+        )
+        .ok();
+    wait_drained(&db);
+    wait_depth(&server, &key, 0);
+
+    // The broker gone, each write's event waits, and the depth says how many.
+    broker.stop();
+    wait_status(&server, &key, "redpanda", "down", Duration::from_secs(5));
+    for i in 0..3 {
+        let body = serde_json::json!({"vectors": [{"id": format!("v{i}"), "values": [1.0, 0.0]}]});
+        server
+            .call("PUT", "/v1/collections/docs/vectors", &key, Some(&body))
+            .ok();
+    }
+    assert_eq!(outbox_rows(&db), 3);
+    wait_depth(&server, &key, 3);
+
+    broker.start();
+    wait_drained(&db);
+    wait_depth(&server, &key, 0);
 }
 
 /// What `zerodb-edge health` did: exit code, stdout, stderr.
