@@ -89,6 +89,47 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// Once `peer` fails every probe: waits for `name` to go down, checking
+/// against the probe counts that it stayed up while fewer than the
+/// threshold of failed probes in a row had been read, and went down at
+/// exactly the threshold. Returns how long that took.
+fn wait_down_at_threshold(server: &Server, key: &str, name: &str, peer: &HealthPeer) -> Duration {
+    let start = Instant::now();
+    let mut counts = Vec::new();
+    loop {
+        let entry = service(server, key, name);
+        // Read after the entry: every failure the host has read was
+        // answered (and counted) by the peer before.
+        let answered = peer.probes() as u64;
+        let failures = entry["consecutive_failures"].as_u64().expect("consecutive_failures");
+        assert!(
+            failures <= answered,
+            "{name}: {failures} failed probes read, {answered} answered: {entry}"
+        );
+        counts.push(failures);
+        match entry["status"].as_str() {
+            Some("healthy") => assert!(
+                failures < UNHEALTHY,
+                "{name} still healthy after {failures} failed probes in a row: {entry}"
+            ),
+            Some("down") => {
+                assert_eq!(
+                    failures, UNHEALTHY,
+                    "{name} went down after {failures} failed probes, not {UNHEALTHY}: {entry}"
+                );
+                return start.elapsed();
+            }
+            _ => panic!("{name}: {entry}"),
+        }
+        assert!(
+            start.elapsed() < bound(UNHEALTHY),
+            "{name} not down after {:?}; failed probes seen: {counts:?}",
+            bound(UNHEALTHY)
+        );
+        std::thread::sleep(ms(5));
+    }
+}
+
 /// The bound of the issue: interval × threshold + one timeout.
 fn bound(threshold: u64) -> Duration {
     ms(INTERVAL_MS * threshold + TIMEOUT_MS + SLACK_MS)
@@ -115,12 +156,7 @@ fn lifecycle(kind: Kind, name: &str, url_var: &'static str, extra_env: &[(&'stat
     wait_status(&server, &key, name, "healthy", Duration::from_secs(5));
 
     peer.set(Mode::Unhealthy);
-    let took = wait_status(&server, &key, name, "down", bound(UNHEALTHY));
-    // The threshold held: it took more than one failed probe.
-    assert!(
-        took >= ms(INTERVAL_MS * (UNHEALTHY - 1) * 85 / 100 - SLACK_MS),
-        "{name} went down after {took:?}, before {UNHEALTHY} probes could fail"
-    );
+    let took = wait_down_at_threshold(&server, &key, name, &peer);
     let error = service(&server, &key, name)["last_error"].clone();
     assert!(error.is_string(), "a down service says why: {error}");
 
@@ -172,7 +208,18 @@ fn qdrant_readyz_thresholds_and_timeouts() {
         "down",
         ms((INTERVAL_MS + TIMEOUT_MS) * UNHEALTHY + SLACK_MS),
     );
-    assert!(peer.paths().iter().any(|p| p == "/readyz"));
+    // Each probe gave up at its timeout, and says so.
+    let entry = service(&server, &key, "qdrant");
+    assert_eq!(
+        entry["last_error"],
+        format!("no answer within {TIMEOUT_MS} ms"),
+        "{entry}"
+    );
+    let latency = entry["latency_ms"].as_f64().unwrap();
+    assert!(
+        (TIMEOUT_MS as f64..(TIMEOUT_MS + 200) as f64).contains(&latency),
+        "{entry}"
+    );
     // A Qdrant that is down is no longer the preferred search route.
     let search = route(&server, &key, "search");
     assert!(search["preferred"].is_null(), "{search}");
