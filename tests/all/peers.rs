@@ -19,8 +19,13 @@ pub enum Mode {
     /// Qdrant 503 "some shards are not ready"; MinIO 503 on the quorum
     /// checks (while `/live` still says 200); Redpanda `{"status":"booting"}`.
     Unhealthy,
-    /// Redpanda: ready, but `is_healthy: false`.
+    /// Redpanda: ready, but `is_healthy: false`. Qdrant: ready, in cluster
+    /// mode, with its consensus thread stopped on an error.
     Degraded,
+    /// Qdrant: ready, in cluster mode, consensus working (healthy).
+    Clustered,
+    /// MinIO: 412 on the quorum checks, as a node in maintenance answers.
+    Maintenance,
     /// Answers after longer than any probe timeout.
     Slow,
     /// Nothing listens: connections are refused.
@@ -56,6 +61,7 @@ struct State {
     mode: Mode,
     /// When not empty, the modes answered in turn, one per probe.
     pattern: Vec<Mode>,
+    /// Probes answered since the last [`HealthPeer::set`] or [`HealthPeer::flap`].
     probes: usize,
     current: Mode,
     paths: Vec<String>,
@@ -110,6 +116,7 @@ impl HealthPeer {
         let mut state = self.shared.state.lock().unwrap();
         state.mode = mode;
         state.pattern.clear();
+        state.probes = 0;
     }
 
     /// Answers `pattern` in turn, one entry per probe, until [`set`](Self::set).
@@ -117,6 +124,13 @@ impl HealthPeer {
         let mut state = self.shared.state.lock().unwrap();
         state.pattern = pattern.to_vec();
         state.probes = 0;
+    }
+
+    /// Probes (requests to the kind's first probe path) answered since the
+    /// last [`set`](Self::set) or [`flap`](Self::flap). A probe is counted
+    /// when its request arrives, before the host has read the answer.
+    pub fn probes(&self) -> usize {
+        self.shared.state.lock().unwrap().probes
     }
 
     /// Paths requested so far.
@@ -191,6 +205,7 @@ fn answer(peer: &Shared, mut stream: TcpStream) {
     let reason = match status {
         200 => "OK",
         404 => "Not Found",
+        412 => "Precondition Failed",
         _ => "Service Unavailable",
     };
     let response = format!(
@@ -204,17 +219,31 @@ fn answer(peer: &Shared, mut stream: TcpStream) {
 /// What each service answers on its health endpoints (DESIGN.md §5).
 fn respond(kind: Kind, path: &str, mode: Mode) -> (u16, String, String) {
     let json = "content-type: application/json\r\n".to_string();
-    let healthy = matches!(mode, Mode::Healthy | Mode::Slow);
+    let healthy = matches!(mode, Mode::Healthy | Mode::Slow | Mode::Clustered);
     match (kind, path) {
         (Kind::Qdrant, "/readyz") if healthy || mode == Mode::Degraded => {
             (200, "all shards are ready".into(), String::new())
         }
         (Kind::Qdrant, "/readyz") => (503, "some shards are not ready".into(), String::new()),
-        (Kind::Qdrant, "/cluster") => (
-            200,
-            r#"{"result":{"status":"disabled"},"status":"ok","time":0.0}"#.into(),
-            json,
-        ),
+        // Qdrant's `ClusterStatus`: `disabled` on a single node; in cluster
+        // mode the consensus thread's state (`working`, `stopped`,
+        // `stopped_with_err`) among the raft details.
+        (Kind::Qdrant, "/cluster") => {
+            let consensus = match mode {
+                Mode::Clustered => {
+                    Some(r#"{"consensus_thread_status":"working","last_update":"2025-01-01T00:00:00Z"}"#)
+                }
+                Mode::Degraded => Some(r#"{"consensus_thread_status":"stopped_with_err","err":"raft log corrupted"}"#),
+                _ => None,
+            };
+            let result = match consensus {
+                Some(consensus) => format!(
+                    r#"{{"status":"enabled","peer_id":1,"peers":{{"1":{{"uri":"http://qdrant-0:6335/"}}}},"raft_info":{{"term":3,"commit":42,"pending_operations":0,"leader":1,"role":"Leader","is_voter":true}},"consensus_thread_status":{consensus},"message_send_failures":{{}}}}"#
+                ),
+                None => r#"{"status":"disabled"}"#.into(),
+            };
+            (200, format!(r#"{{"result":{result},"status":"ok","time":0.0}}"#), json)
+        }
         // `/live` says 200 even while the node is offline.
         (Kind::Minio, "/minio/health/live") => {
             let status = if healthy { "online" } else { "offline" };
@@ -222,6 +251,9 @@ fn respond(kind: Kind, path: &str, mode: Mode) -> (u16, String, String) {
         }
         (Kind::Minio, "/minio/health/cluster" | "/minio/health/cluster/read") if healthy => {
             (200, String::new(), "x-minio-write-quorum: 1\r\n".into())
+        }
+        (Kind::Minio, "/minio/health/cluster" | "/minio/health/cluster/read") if mode == Mode::Maintenance => {
+            (412, String::new(), String::new())
         }
         (Kind::Minio, "/minio/health/cluster" | "/minio/health/cluster/read") => (503, String::new(), String::new()),
         // Always 200: the body says whether the node is ready.
@@ -259,6 +291,87 @@ fn forward(client: TcpStream, head: &[u8], port: u16) {
     let _ = std::io::copy(&mut upstream, &mut client);
     let _ = client.shutdown(Shutdown::Write);
     let _ = up.join();
+}
+
+/// A TCP relay to a local port that can be made to stall, the way a
+/// database hangs: after [`stall`](Self::stall) every connection, open or
+/// new, stays open but no byte passes any more.
+pub struct StallLink {
+    pub port: u16,
+    stalled: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl StallLink {
+    pub fn open(target: u16) -> StallLink {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (stalled2, stop2) = (stalled.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // Connections accepted while stalled: held open, never read.
+            let mut held = Vec::new();
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                if stalled2.load(Ordering::Relaxed) {
+                    held.push(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                for (from, to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let (stalled, stop) = (stalled2.clone(), stop2.clone());
+                    std::thread::spawn(move || pump(from, to, &stalled, &stop));
+                }
+            }
+        });
+        StallLink { port, stalled, stop }
+    }
+
+    /// From now on, nothing passes.
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for StallLink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Copies `from` to `to` until either closes or `stop`; while `stalled`,
+/// stops reading (what was sent waits, unanswered).
+fn pump(mut from: TcpStream, mut to: TcpStream, stalled: &AtomicBool, stop: &AtomicBool) {
+    from.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let mut buf = [0u8; 16 << 10];
+    while !stop.load(Ordering::Relaxed) {
+        if stalled.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
 }
 
 /// A free loopback port (bound and released).

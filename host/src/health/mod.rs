@@ -273,6 +273,11 @@ impl Service {
     /// for 30 s, doubling with each ejection up to 300 s, or until probes
     /// see it healthy again.
     pub fn record_traffic(&self, ok: bool) {
+        self.record_traffic_at(ok, Instant::now());
+    }
+
+    /// [`record_traffic`](Self::record_traffic) with the time it happened.
+    fn record_traffic_at(&self, ok: bool, now: Instant) {
         if ok {
             if self.traffic_failures.load(Ordering::Relaxed) != 0 {
                 self.traffic_failures.store(0, Ordering::Relaxed);
@@ -287,18 +292,18 @@ impl Service {
         if state.status.usable() {
             let period = EJECT_BASE.saturating_mul(1 << state.ejections.min(4)).min(EJECT_MAX);
             state.ejections += 1;
-            state.ejected_until = Some(Instant::now() + period);
+            state.ejected_until = Some(now + period);
             state.consecutive_successes = 0;
             state.last_error = Some(format!("ejected for {} s after failed requests", period.as_secs()));
             self.set(&mut state, Status::Down);
         }
     }
 
-    /// Ends an ejection whose period is over; the prober calls it before each
-    /// probe, so that the probe's outcome decides what follows.
-    fn expire_ejection(&self) {
+    /// Ends an ejection whose period is over at `now`; the prober calls it
+    /// before each probe, so that the probe's outcome decides what follows.
+    fn expire_ejection(&self, now: Instant) {
         let mut state = self.lock();
-        if state.ejected_until.is_some_and(|until| Instant::now() >= until) {
+        if state.ejected_until.is_some_and(|until| now >= until) {
             state.ejected_until = None;
             self.set(&mut state, Status::Unknown);
         }
@@ -600,6 +605,107 @@ mod tests {
         s.record_probe(Outcome::Up, FAST, &c);
         s.record_probe(Outcome::Up, FAST, &c);
         assert_eq!(s.status(), Status::Healthy);
+    }
+
+    /// `n` failed requests in a row at `now`.
+    fn fail_traffic(s: &Service, n: u32, now: Instant) {
+        for _ in 0..n {
+            s.record_traffic_at(false, now);
+        }
+    }
+
+    fn ejected_until(s: &Service) -> Option<Instant> {
+        s.lock().ejected_until
+    }
+
+    #[test]
+    fn ejections_last_30_s_doubling_up_to_300_s_and_expire() {
+        let c = config();
+        let s = Service::new(ServiceId::Minio, Some("m".into()));
+        s.record_probe(Outcome::Up, FAST, &c);
+        let mut now = Instant::now();
+        for secs in [30, 60, 120, 240, 300, 300] {
+            fail_traffic(&s, 4, now);
+            assert_eq!(s.status(), Status::Healthy, "four failures do not eject");
+            fail_traffic(&s, 1, now);
+            assert_eq!(s.status(), Status::Down);
+            assert!(!s.usable());
+            let until = ejected_until(&s).expect("ejected");
+            assert_eq!(until - now, Duration::from_secs(secs), "ejection period");
+            assert_eq!(
+                s.snapshot().last_error.as_deref(),
+                Some(format!("ejected for {secs} s after failed requests").as_str())
+            );
+            // More failures while ejected neither extend nor double it.
+            fail_traffic(&s, 5, now + Duration::from_secs(1));
+            assert_eq!(ejected_until(&s), Some(until));
+            // Not over a moment before its end; over at its end, when the
+            // service is unknown (and used) until the next probe says.
+            s.expire_ejection(until - Duration::from_millis(1));
+            assert_eq!(s.status(), Status::Down);
+            s.expire_ejection(until);
+            assert_eq!(s.status(), Status::Unknown);
+            assert!(s.usable());
+            assert_eq!(ejected_until(&s), None);
+            s.record_probe(Outcome::Up, FAST, &c);
+            assert_eq!(s.status(), Status::Healthy);
+            now = until + Duration::from_secs(5);
+        }
+    }
+
+    #[test]
+    fn healthy_probes_end_an_ejection_early() {
+        let c = config();
+        let s = Service::new(ServiceId::Postgres, Some("pg".into()));
+        s.record_probe(Outcome::Up, FAST, &c);
+        let now = Instant::now();
+        fail_traffic(&s, 5, now);
+        assert_eq!(s.status(), Status::Down);
+        // One good probe is below the healthy threshold: still ejected.
+        s.record_probe(Outcome::Up, FAST, &c);
+        assert_eq!(s.status(), Status::Down);
+        assert!(ejected_until(&s).is_some());
+        // The second ends the ejection long before its 30 s.
+        s.record_probe(Outcome::Up, FAST, &c);
+        assert_eq!(s.status(), Status::Healthy);
+        assert_eq!(ejected_until(&s), None);
+        // Its old end passes without effect.
+        s.expire_ejection(now + Duration::from_secs(30));
+        assert_eq!(s.status(), Status::Healthy);
+        // And the failure count started again: four more do not eject.
+        fail_traffic(&s, 4, now);
+        assert_eq!(s.status(), Status::Healthy);
+    }
+
+    #[test]
+    fn a_service_not_probed_yet_is_unknown_and_used() {
+        let r = Registry::new(
+            config(),
+            [Some("pg".into()), Some("q".into()), Some("m".into()), Some("rp".into())],
+        );
+        for s in &r.services {
+            assert_eq!(s.status(), Status::Unknown, "{}", s.id.name());
+            assert!(s.usable(), "{} is used before its first probe", s.id.name());
+        }
+        for route in r.routes() {
+            assert!(route.available, "{} is available before any probe", route.operation);
+        }
+        let route = |op: &str| r.routes().into_iter().find(|x| x.operation == op).unwrap();
+        assert_eq!(route("events").route, "redpanda");
+        // Preferred only once a probe has seen it answer.
+        assert_eq!(route("search").preferred, None);
+        assert_eq!(r.overall(), "ok");
+        let json = r.to_json();
+        for name in ["postgres", "qdrant", "minio", "redpanda"] {
+            assert_eq!(json["services"][name]["status"], "unknown", "{json}");
+        }
+
+        // Without a URL: disabled, never used.
+        let r = Registry::new(config(), [Some("pg".into()), None, None, None]);
+        let minio = r.service(ServiceId::Minio);
+        assert_eq!(minio.status(), Status::Disabled);
+        assert!(!minio.usable());
+        assert!(!r.routes().iter().find(|x| x.operation == "files").unwrap().available);
     }
 
     #[test]

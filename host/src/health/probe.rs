@@ -196,10 +196,9 @@ pub fn spawn(registry: Arc<Registry>, service: ServiceId, probe: Probe) {
     tokio::spawn(async move {
         let config: ProbeConfig = registry.probe.clone();
         let target = registry.service(service).clone();
-        // An initial jitter, so that probers started together spread out.
-        tokio::time::sleep(jittered(config.interval / 10)).await;
+        tokio::time::sleep(first_delay(&config)).await;
         loop {
-            target.expire_ejection();
+            target.expire_ejection(Instant::now());
             let start = Instant::now();
             let outcome = match tokio::time::timeout(config.timeout, probe.check(config.timeout)).await {
                 Ok(outcome) => outcome,
@@ -209,14 +208,21 @@ pub fn spawn(registry: Arc<Registry>, service: ServiceId, probe: Probe) {
                 },
             };
             target.record_probe(outcome, start.elapsed(), &config);
-            let wait = if target.usable() {
-                config.interval
-            } else {
-                config.down_interval
-            };
-            tokio::time::sleep(jittered(wait)).await;
+            tokio::time::sleep(next_delay(&config, target.usable())).await;
         }
     });
+}
+
+/// Before a prober's first probe: an initial jitter, so that probers
+/// started together spread out.
+fn first_delay(config: &ProbeConfig) -> Duration {
+    jittered(config.interval / 10)
+}
+
+/// Between probes: the interval, or the down interval while the service is
+/// not usable, less up to 15 % jitter (so never later than the interval).
+fn next_delay(config: &ProbeConfig, usable: bool) -> Duration {
+    jittered(if usable { config.interval } else { config.down_interval })
 }
 
 fn jittered(d: Duration) -> Duration {
@@ -259,4 +265,37 @@ pub async fn check_once(registry: &Registry, probes: Vec<(ServiceId, Probe)>) {
         registry.service(id).record_probe(outcome, start.elapsed(), config);
     });
     futures::future::join_all(checks).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checks 1000 draws of `delay` against `[85 % of full, full]`, and that
+    /// they spread over that range.
+    fn spread(delay: impl Fn() -> Duration, full: Duration) {
+        let draws: Vec<Duration> = (0..1000).map(|_| delay()).collect();
+        for d in &draws {
+            assert!(*d <= full, "{d:?} is later than {full:?}");
+            assert!(*d >= full.mul_f64(0.85), "{d:?} is below 85 % of {full:?}");
+        }
+        let (min, max) = (draws.iter().min().unwrap(), draws.iter().max().unwrap());
+        // With 1000 uniform draws, both ends of the range are reached.
+        assert!(*min < full.mul_f64(0.87), "no draw near 85 %: min {min:?} of {full:?}");
+        assert!(*max > full.mul_f64(0.98), "no draw near 100 %: max {max:?} of {full:?}");
+    }
+
+    #[test]
+    fn probes_come_every_interval_less_up_to_15_percent() {
+        let config = ProbeConfig {
+            interval: Duration::from_millis(5000),
+            down_interval: Duration::from_millis(2000),
+            ..ProbeConfig::default()
+        };
+        spread(|| next_delay(&config, true), config.interval);
+        // While the service is down, the down interval, jittered alike.
+        spread(|| next_delay(&config, false), config.down_interval);
+        // The first probe waits a jittered tenth of the interval.
+        spread(|| first_delay(&config), config.interval / 10);
+    }
 }
