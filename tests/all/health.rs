@@ -91,8 +91,8 @@ fn ms(n: u64) -> Duration {
 
 /// Once `peer` fails every probe: waits for `name` to go down, checking
 /// against the probe counts that it stayed up while fewer than the
-/// threshold of failed probes in a row had been read, and went down at
-/// exactly the threshold. Returns how long that took.
+/// threshold of failed probes in a row had been read, and went down only
+/// once the threshold was reached. Returns how long that took.
 fn wait_down_at_threshold(server: &Server, key: &str, name: &str, peer: &HealthPeer) -> Duration {
     let start = Instant::now();
     let mut counts = Vec::new();
@@ -113,8 +113,11 @@ fn wait_down_at_threshold(server: &Server, key: &str, name: &str, peer: &HealthP
                 "{name} still healthy after {failures} failed probes in a row: {entry}"
             ),
             Some("down") => {
-                assert_eq!(
-                    failures, UNHEALTHY,
+                // At least the threshold (a poll delayed past the next probe
+                // on a busy machine may read one more failure; the healthy
+                // arm above catches a threshold that is too high).
+                assert!(
+                    failures >= UNHEALTHY,
                     "{name} went down after {failures} failed probes, not {UNHEALTHY}: {entry}"
                 );
                 return start.elapsed();
@@ -286,11 +289,13 @@ fn minio_probe_checks_quorum_not_live() {
     let paths = peer.paths();
     assert!(paths.iter().any(|p| p == "/minio/health/cluster"));
     assert!(paths.iter().any(|p| p == "/minio/health/cluster/read"));
-    // The files route follows: 503 with Retry-After, at once.
+    // The files route follows: 503 with Retry-After, refused without a
+    // call to the store.
+    let calls = server.metric("zerodb_object_store_requests_total");
     let reply = server.send("GET", "/v1/files/a.txt", Some(&key), None);
     assert_eq!((reply.status, reply.error_code()), (503, "files_unavailable"));
     assert!(reply.retry_after.is_some());
-    assert!(reply.elapsed < Duration::from_secs(1));
+    assert_eq!(server.metric("zerodb_object_store_requests_total"), calls);
 
     // 412 (maintenance) is down too, after the threshold like any answer
     // that is not 200.
