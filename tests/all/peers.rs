@@ -1,6 +1,6 @@
 //! Protocol peers the origin talks to: a scripted HTTP peer that answers the
 //! health endpoints of Qdrant, MinIO and Redpanda's admin API the way
-//! DESIGN.md §5 says those services do, plus real Kafka- and S3-compatible
+//! those services' own sources define them (the README's health table), plus real Kafka- and S3-compatible
 //! servers (`tansu`, `s3s-fs`) and a private PostgreSQL cluster, each run
 //! as a child process that a test can stop and start again.
 
@@ -216,7 +216,7 @@ fn answer(peer: &Shared, mut stream: TcpStream) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// What each service answers on its health endpoints (DESIGN.md §5).
+/// What each service answers on its health endpoints (as in the README's health table).
 fn respond(kind: Kind, path: &str, mode: Mode) -> (u16, String, String) {
     let json = "content-type: application/json\r\n".to_string();
     let healthy = matches!(mode, Mode::Healthy | Mode::Slow | Mode::Clustered);

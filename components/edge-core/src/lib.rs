@@ -1,5 +1,5 @@
 //! The host-independent core of the ZeroDB Edge front: HTTP routing of the v1
-//! API (DESIGN.md §2), request parsing and validation, the JSON shapes of
+//! API (the README's API section), request parsing and validation, the JSON shapes of
 //! answers and errors, and the seam where the hot-vector cache sits.
 //!
 //! It has no wasm dependency: the `edge` component wraps it in a wasi:http

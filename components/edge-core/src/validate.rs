@@ -1,4 +1,4 @@
-//! Input rules of the v1 API (DESIGN.md §2), shared by the edge and the
+//! Input rules of the v1 API (see the README's API section), shared by the edge and the
 //! origin: the origin checks again whatever the edge checked, since other
 //! fronts may call it.
 
