@@ -18,7 +18,7 @@
 //! alternating rounds, so that a change to the hit path is compared with
 //! what came before under the same load.
 
-#[allow(dead_code)]
+#[allow(dead_code, reason = "the bench uses part of the shared test harness")]
 #[path = "../../tests/all/harness.rs"]
 mod harness;
 

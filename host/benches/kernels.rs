@@ -4,7 +4,7 @@
 //! Also an exact top-10 search of a hot collection of 10 000 × 1536 inside
 //! wasm, against the floor set by this instance's memory bandwidth.
 //!
-//! `cargo bench -p zerodb-edge --bench kernels` (after `scripts/build`).
+//! `cargo bench -p zerodb-edge --bench kernels` (after `scripts/build --all`).
 //!
 //! With `ZERODB_BENCH_SHORT=1` (as `scripts/test` runs it) criterion is
 //! skipped and the bench fails unless wasm SIMD is at least 3x its scalar

@@ -25,11 +25,11 @@
 //! clients (measured 1.12x), but requests that serialised behind a lock or
 //! a stalled connection would lose much more than a fifth.
 
-#[allow(dead_code)]
+#[allow(dead_code, reason = "the bench uses part of the shared test harness")]
 #[path = "../../tests/all/harness.rs"]
 mod harness;
 
-#[allow(dead_code)]
+#[allow(dead_code, reason = "the bench uses part of the shared test peers")]
 #[path = "../../tests/all/peers.rs"]
 mod peers;
 

@@ -13,7 +13,11 @@ fn misbehaving_guest() -> PathBuf {
     let target =
         std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/../target", env!("CARGO_MANIFEST_DIR")));
     let path = PathBuf::from(target).join("wasm32-wasip2/release/misbehaving_guest.wasm");
-    assert!(path.is_file(), "{} is missing: scripts/build builds it", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: scripts/build --all builds it",
+        path.display()
+    );
     path
 }
 

@@ -18,7 +18,7 @@ fn dist(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist").join(name);
     assert!(
         path.is_file(),
-        "{} is missing: scripts/build composes it",
+        "{} is missing: scripts/build --portable composes it",
         path.display()
     );
     path

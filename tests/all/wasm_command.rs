@@ -33,7 +33,7 @@ pub fn built_component(name: &str) -> PathBuf {
 pub fn run(component: &Path, args: &[&str]) -> (i32, String) {
     let engine = Engine::new(&Config::new()).unwrap();
     let component = Component::from_file(&engine, component)
-        .unwrap_or_else(|e| panic!("loading {}: {e} (run scripts/build)", component.display()));
+        .unwrap_or_else(|e| panic!("loading {}: {e} (run scripts/build --all)", component.display()));
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
     let stdout = MemoryOutputPipe::new(1 << 20);

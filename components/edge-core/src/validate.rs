@@ -493,7 +493,7 @@ mod tests {
     #[test]
     fn json_errors() {
         #[derive(serde::Deserialize, Debug)]
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "only deserialised, to see the errors")]
         struct V {
             values: Vec<f32>,
         }

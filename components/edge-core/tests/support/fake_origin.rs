@@ -4,7 +4,7 @@
 //! (`fuzz/fuzz_targets/edge_request.rs`).
 
 // Each of the two crates that include this file uses a part of it.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test binary that includes this uses part of it")]
 
 use edge_core::model::*;
 use edge_core::origin::{Connect, Origin};
