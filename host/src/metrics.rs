@@ -92,51 +92,50 @@ pub struct ShardLoad {
     pub high_water: usize,
 }
 
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
-}
-
 /// The whole `/metrics` page.
 pub fn render(registry: &Registry, shards: &[ShardLoad]) -> String {
     let mut out = String::new();
     let c = &COUNTERS;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    counter(
-        &mut out,
-        "zerodb_db_pool_acquisitions_total",
-        "Connections asked of the request pool.",
-        load(&c.db_pool_acquisitions),
-    );
-    counter(
-        &mut out,
-        "zerodb_db_breaker_refusals_total",
-        "Store calls refused at once while PostgreSQL is down.",
-        load(&c.db_breaker_refusals),
-    );
-    counter(
-        &mut out,
-        "zerodb_object_store_requests_total",
-        "Calls sent to the object store.",
-        load(&c.object_store_requests),
-    );
-    counter(
-        &mut out,
-        "zerodb_object_store_refusals_total",
-        "File requests refused at once while the object store is down or absent.",
-        load(&c.object_store_refusals),
-    );
-    counter(
-        &mut out,
-        "zerodb_edge_epoch_yields_total",
-        "Epoch ticks at which a busy guest yielded its thread.",
-        load(&c.epoch_yields),
-    );
-    counter(
-        &mut out,
-        "zerodb_edge_instances_started_total",
-        "Edge component instances started.",
-        load(&c.instances_started),
-    );
+    let counters: [(&str, &str, &AtomicU64); 6] = [
+        (
+            "zerodb_db_pool_acquisitions_total",
+            "Connections asked of the request pool.",
+            &c.db_pool_acquisitions,
+        ),
+        (
+            "zerodb_db_breaker_refusals_total",
+            "Store calls refused at once while PostgreSQL is down.",
+            &c.db_breaker_refusals,
+        ),
+        (
+            "zerodb_object_store_requests_total",
+            "Calls sent to the object store.",
+            &c.object_store_requests,
+        ),
+        (
+            "zerodb_object_store_refusals_total",
+            "File requests refused at once while the object store is down or absent.",
+            &c.object_store_refusals,
+        ),
+        (
+            "zerodb_edge_epoch_yields_total",
+            "Epoch ticks at which a busy guest yielded its thread.",
+            &c.epoch_yields,
+        ),
+        (
+            "zerodb_edge_instances_started_total",
+            "Edge component instances started.",
+            &c.instances_started,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            load(value)
+        );
+    }
     out += "# HELP zerodb_edge_instances_retired_total Edge instances retired, by reason.\n";
     out += "# TYPE zerodb_edge_instances_retired_total counter\n";
     let _ = writeln!(

@@ -13,19 +13,32 @@ use std::time::{Duration, Instant};
 
 const TOPIC: &str = "zerodb.test-events";
 
-fn outbox_rows(db: &TestDb) -> i64 {
+/// Events waiting in the outbox table.
+pub fn outbox_rows(db: &TestDb) -> i64 {
     db.client()
         .query_one("SELECT count(*) FROM zerodb.outbox", &[])
         .unwrap()
         .get(0)
 }
 
-fn wait_drained(db: &TestDb) {
+/// Waits (up to 15 s) until the outbox is empty.
+pub fn wait_drained(db: &TestDb) {
     let start = Instant::now();
     while outbox_rows(db) != 0 {
         assert!(start.elapsed() < Duration::from_secs(15), "the outbox did not drain");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A server publishing to `broker`'s topic [`TOPIC`], once it sees the
+/// broker healthy.
+fn publishing_server(db: &TestDb, key: &str, broker: &peers::Process) -> Server {
+    let mut env = probe_env();
+    env.push(("ZERODB_REDPANDA_BROKERS", format!("127.0.0.1:{}", broker.port)));
+    env.push(("ZERODB_REDPANDA_TOPIC", TOPIC.into()));
+    let server = Server::start_env(&db.url, &["--migrate"], &env);
+    wait_status(&server, key, "redpanda", "healthy", Duration::from_secs(10));
+    server
 }
 
 /// Every record on partition 0 of the topic, as JSON.
@@ -60,11 +73,7 @@ fn outbox_drains_in_order_after_the_broker_returns() {
     let mut broker = peers::tansu();
     let db = TestDb::new("events");
     let key = db.key("events");
-    let mut env = probe_env();
-    env.push(("ZERODB_REDPANDA_BROKERS", format!("127.0.0.1:{}", broker.port)));
-    env.push(("ZERODB_REDPANDA_TOPIC", TOPIC.into()));
-    let server = Server::start_env(&db.url, &["--migrate"], &env);
-    wait_status(&server, &key, "redpanda", "healthy", Duration::from_secs(10));
+    let server = publishing_server(&db, &key, &broker);
 
     // (kind, version, ids) of every write, in the order made.
     let mut expected: Vec<(String, u64, Vec<String>)> = Vec::new();
@@ -202,11 +211,7 @@ fn concurrent_writers_events_arrive_in_seq_order() {
     let broker = peers::tansu();
     let db = TestDb::new("events_concurrent");
     let key = db.key("events");
-    let mut env = probe_env();
-    env.push(("ZERODB_REDPANDA_BROKERS", format!("127.0.0.1:{}", broker.port)));
-    env.push(("ZERODB_REDPANDA_TOPIC", TOPIC.into()));
-    let server = Server::start_env(&db.url, &["--migrate"], &env);
-    wait_status(&server, &key, "redpanda", "healthy", Duration::from_secs(10));
+    let server = publishing_server(&db, &key, &broker);
     let started_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

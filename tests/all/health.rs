@@ -3,6 +3,7 @@
 //! flapping below the thresholds never flips a state, and each service's
 //! probe reads its endpoints the way the service defines them.
 
+use crate::events::{outbox_rows, wait_drained};
 use crate::harness::{with_port, Server, TestDb};
 use crate::peers::{HealthPeer, Kind, Mode, StallLink};
 use serde_json::Value;
@@ -133,6 +134,30 @@ fn wait_down_at_threshold(server: &Server, key: &str, name: &str, peer: &HealthP
     }
 }
 
+/// Waits for `name` to go down on probes that time out (each costing
+/// interval + timeout), and checks that it says so and that its last probe
+/// took the timeout.
+fn wait_timed_out(server: &Server, key: &str, name: &str) {
+    wait_status(
+        server,
+        key,
+        name,
+        "down",
+        ms((INTERVAL_MS + TIMEOUT_MS) * UNHEALTHY + SLACK_MS),
+    );
+    let entry = service(server, key, name);
+    assert_eq!(
+        entry["last_error"],
+        format!("no answer within {TIMEOUT_MS} ms"),
+        "{entry}"
+    );
+    let latency = entry["latency_ms"].as_f64().unwrap();
+    assert!(
+        (TIMEOUT_MS as f64..(TIMEOUT_MS + 200) as f64).contains(&latency),
+        "a timed-out probe took its timeout: {entry}"
+    );
+}
+
 /// The bound of the issue: interval × threshold + one timeout.
 fn bound(threshold: u64) -> Duration {
     ms(INTERVAL_MS * threshold + TIMEOUT_MS + SLACK_MS)
@@ -204,25 +229,8 @@ fn qdrant_readyz_thresholds_and_timeouts() {
     // A probe that outlasts its timeout is a failure: down after the
     // threshold, each failed probe costing interval + timeout.
     peer.set(Mode::Slow);
-    wait_status(
-        &server,
-        &key,
-        "qdrant",
-        "down",
-        ms((INTERVAL_MS + TIMEOUT_MS) * UNHEALTHY + SLACK_MS),
-    );
-    // Each probe gave up at its timeout, and says so.
-    let entry = service(&server, &key, "qdrant");
-    assert_eq!(
-        entry["last_error"],
-        format!("no answer within {TIMEOUT_MS} ms"),
-        "{entry}"
-    );
-    let latency = entry["latency_ms"].as_f64().unwrap();
-    assert!(
-        (TIMEOUT_MS as f64..(TIMEOUT_MS + 200) as f64).contains(&latency),
-        "{entry}"
-    );
+    // Each probe gives up at its timeout, and says so.
+    wait_timed_out(&server, &key, "qdrant");
     // A Qdrant that is down is no longer the preferred search route.
     let search = route(&server, &key, "search");
     assert!(search["preferred"].is_null(), "{search}");
@@ -343,24 +351,7 @@ fn postgres_probe_that_times_out_is_down() {
     // Connections stay open, nothing answers: each probe fails at its
     // timeout, and the threshold's worth of them make it down.
     link.stall();
-    wait_status(
-        &server,
-        &key,
-        "postgres",
-        "down",
-        ms((INTERVAL_MS + TIMEOUT_MS) * UNHEALTHY + SLACK_MS),
-    );
-    let entry = service(&server, &key, "postgres");
-    assert_eq!(
-        entry["last_error"],
-        format!("no answer within {TIMEOUT_MS} ms"),
-        "{entry}"
-    );
-    let latency = entry["latency_ms"].as_f64().unwrap();
-    assert!(
-        (TIMEOUT_MS as f64..(TIMEOUT_MS + 200) as f64).contains(&latency),
-        "a timed-out probe took its timeout: {entry}"
-    );
+    wait_timed_out(&server, &key, "postgres");
     let health = server.call("GET", "/v1/health", &key, None).ok();
     assert_eq!(health["status"], "down", "{health}");
 }
@@ -433,22 +424,6 @@ fn unconfigured_services_are_disabled_and_metrics_are_exported() {
         "{text}"
     );
     assert!(text.contains("zerodb_health_up{service=\"minio\"} 0"));
-}
-
-/// Events waiting in the outbox table.
-fn outbox_rows(db: &TestDb) -> i64 {
-    db.client()
-        .query_one("SELECT count(*) FROM zerodb.outbox", &[])
-        .unwrap()
-        .get(0)
-}
-
-fn wait_drained(db: &TestDb) {
-    let start = Instant::now();
-    while outbox_rows(db) != 0 {
-        assert!(start.elapsed() < Duration::from_secs(15), "the outbox did not drain");
-        std::thread::sleep(ms(20));
-    }
 }
 
 /// `outbox.depth` of `/v1/health` and `zerodb_outbox_depth` of `/metrics`.

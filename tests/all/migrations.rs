@@ -94,14 +94,7 @@ fn legacy_real_arrays_convert_to_vectors() {
     let out = db.cli(&["import-legacy", "--table", "old_embeddings", "--column", "embedding"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout(&out).contains("converted 250 of 250 rows"), "{}", stdout(&out));
-    let row = client
-        .query_one(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-             WHERE attrelid = 'old_embeddings'::regclass AND attname = 'embedding'",
-            &[],
-        )
-        .unwrap();
-    assert_eq!(row.get::<_, String>(0), "vector(3)");
+    assert_eq!(column_type(&mut client, "old_embeddings"), "vector(3)");
     let row = client
         .query_one(
             "SELECT count(*), (SELECT embedding::text FROM old_embeddings WHERE id = 2) FROM old_embeddings",
@@ -114,14 +107,7 @@ fn legacy_real_arrays_convert_to_vectors() {
     let out = db.cli(&["import-legacy", "--table", "old_doubles", "--column", "embedding"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout(&out).contains("converted 2 of 2 rows"), "{}", stdout(&out));
-    let row = client
-        .query_one(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-             WHERE attrelid = 'old_doubles'::regclass AND attname = 'embedding'",
-            &[],
-        )
-        .unwrap();
-    assert_eq!(row.get::<_, String>(0), "vector(2)");
+    assert_eq!(column_type(&mut client, "old_doubles"), "vector(2)");
 
     // Rows that cannot convert: refuse, change nothing.
     let out = db.cli(&["import-legacy", "--table", "broken", "--column", "embedding"]);
@@ -140,4 +126,16 @@ fn legacy_real_arrays_convert_to_vectors() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "real[]");
     assert_eq!(row.get::<_, i64>(1), 4);
+}
+
+/// The SQL type of `table`'s `embedding` column, as PostgreSQL writes it.
+fn column_type(client: &mut postgres::Client, table: &str) -> String {
+    client
+        .query_one(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+             WHERE attrelid = $1::text::regclass AND attname = 'embedding'",
+            &[&table],
+        )
+        .unwrap()
+        .get(0)
 }

@@ -48,21 +48,7 @@ fn load_and_search(db: &TestDb, name: &str, spec: serde_json::Value) -> (String,
         .ok();
     let mut rng = rng(5);
     let vectors = clustered_vectors(&mut rng, 5000, 128, 10);
-    for (batch_no, batch) in vectors.chunks(1000).enumerate() {
-        let body: Vec<_> = batch
-            .iter()
-            .enumerate()
-            .map(|(i, v)| json!({"id": format!("{batch_no}-{i}"), "values": v}))
-            .collect();
-        server
-            .call(
-                "PUT",
-                &format!("/v1/collections/{name}/vectors"),
-                &key,
-                Some(&json!({"vectors": body})),
-            )
-            .ok();
-    }
+    upsert_all(&server, &key, name, &vectors);
     if spec["index"] == "ivfflat" {
         // IVFFlat is rebuilt in the background as the collection grows:
         // rows/1000 lists rounded down to a power of two: 4 for 5000 rows.
@@ -88,6 +74,25 @@ fn load_and_search(db: &TestDb, name: &str, spec: serde_json::Value) -> (String,
         "API searches to scan the index",
     );
     (index, vectors[0].clone())
+}
+
+/// Upserts `vectors` into `name` as `v0`, `v1`, …, 1000 a request.
+fn upsert_all(server: &Server, key: &str, name: &str, vectors: &[Vec<f32>]) {
+    for (n, batch) in vectors.chunks(1000).enumerate() {
+        let body: Vec<_> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, v)| json!({"id": format!("v{}", n * 1000 + i), "values": v}))
+            .collect();
+        server
+            .call(
+                "PUT",
+                &format!("/v1/collections/{name}/vectors"),
+                key,
+                Some(&json!({"vectors": body})),
+            )
+            .ok();
+    }
 }
 
 /// The access method and operator class of a (one-column) index.
@@ -161,21 +166,7 @@ fn hnsw_ef_search_grows_with_k() {
         .map(|_| (0..64).map(|_| rand::Rng::gen_range(&mut rng, -1.0f32..1.0)).collect())
         .collect();
     let ids: Vec<String> = (0..vectors.len()).map(|i| format!("v{i}")).collect();
-    for (chunk, id_chunk) in vectors.chunks(1000).zip(ids.chunks(1000)) {
-        let body: Vec<_> = chunk
-            .iter()
-            .zip(id_chunk)
-            .map(|(v, id)| json!({"id": id, "values": v}))
-            .collect();
-        server
-            .call(
-                "PUT",
-                "/v1/collections/wide_k/vectors",
-                &key,
-                Some(&json!({"vectors": body})),
-            )
-            .ok();
-    }
+    upsert_all(&server, &key, "wide_k", &vectors);
     db.client().batch_execute("ANALYZE").unwrap();
     let neg_l2 = |a: &[f32], b: &[f32]| -l2(a, b);
     let (k, queries) = (200, 10);
@@ -230,19 +221,7 @@ fn wide_vectors_use_halfvec_indexes_and_exact_search_to_16000_dims() {
                     .collect()
             })
             .collect();
-        let body: Vec<_> = vectors
-            .iter()
-            .enumerate()
-            .map(|(i, v)| json!({"id": format!("v{i}"), "values": v}))
-            .collect();
-        server
-            .call(
-                "PUT",
-                &format!("/v1/collections/{name}/vectors"),
-                &key,
-                Some(&json!({"vectors": body})),
-            )
-            .ok();
+        upsert_all(&server, &key, name, &vectors);
         if let Some(opclass) = opclass {
             let index = format!("c{}_ann", collection_id(&db, name));
             assert_eq!(index_method(&db, &index), ("hnsw".to_string(), opclass.to_string()));
