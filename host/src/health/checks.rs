@@ -176,3 +176,45 @@ impl Check for Sequence {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(Outcome);
+
+    impl Check for Fixed {
+        fn check(&self, _timeout: Duration) -> BoxFuture<'_, Outcome> {
+            Box::pin(async move { self.0.clone() })
+        }
+    }
+
+    fn failed(error: &str) -> Outcome {
+        Outcome::Failed {
+            error: error.into(),
+            refused: false,
+        }
+    }
+
+    async fn run(outcomes: Vec<Outcome>) -> Outcome {
+        let checks = outcomes
+            .into_iter()
+            .map(|o| Box::new(Fixed(o)) as Box<dyn Check>)
+            .collect();
+        Sequence(checks).check(Duration::from_secs(1)).await
+    }
+
+    #[tokio::test]
+    async fn a_sequence_answers_its_first_failure_else_its_first_degradation() {
+        assert_eq!(run(vec![]).await, Outcome::Up);
+        assert_eq!(run(vec![Outcome::Up, Outcome::Up]).await, Outcome::Up);
+        let degraded = Outcome::Degraded("unhealthy".into());
+        assert_eq!(run(vec![degraded.clone(), Outcome::Up]).await, degraded);
+        assert_eq!(run(vec![degraded.clone(), failed("kafka")]).await, failed("kafka"));
+        assert_eq!(run(vec![failed("admin"), failed("kafka")]).await, failed("admin"));
+        assert_eq!(
+            run(vec![Outcome::Up, degraded.clone(), Outcome::Degraded("later".into())]).await,
+            degraded
+        );
+    }
+}

@@ -91,7 +91,7 @@ impl ServiceId {
 }
 
 /// What one probe found.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     Up,
     /// Answers, but says it is not well (e.g. Redpanda `is_healthy: false`).

@@ -112,4 +112,40 @@ mod tests {
         // The first probe waits a jittered tenth of the interval.
         spread(|| first_delay(&config), config.interval / 10);
     }
+
+    /// Counts its calls and answers up.
+    struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Check for Counting {
+        fn check(&self, _timeout: Duration) -> futures::future::BoxFuture<'_, Outcome> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(async { Outcome::Up })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_prober_stops_on_the_shutdown_signal() {
+        let config = ProbeConfig {
+            interval: Duration::from_millis(20),
+            down_interval: Duration::from_millis(20),
+            ..ProbeConfig::default()
+        };
+        let registry = Arc::new(Registry::new(config, [Some("pg".into()), None, None, None]));
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let prober = spawn(
+            registry,
+            ServiceId::Postgres,
+            Box::new(Counting(calls.clone())),
+            stopped,
+        );
+        while calls.load(std::sync::atomic::Ordering::Relaxed) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), prober)
+            .await
+            .expect("the prober ends once told to stop")
+            .unwrap();
+    }
 }
