@@ -172,12 +172,12 @@ impl ServicesArgs {
         let qdrant = self.qdrant_url.or(file.qdrant_url.clone());
         let redpanda_admin = self.redpanda_admin_url.or(file.redpanda_admin_url.clone());
         for url in [&qdrant, &redpanda_admin].into_iter().flatten() {
-            crate::health::probe::Endpoint::parse(url)?;
+            crate::health::checks::Endpoint::parse(url)?;
         }
         let s3 = match self.minio_url.or(file.minio_url.clone()) {
             None => None,
             Some(url) => {
-                crate::health::probe::Endpoint::parse(&url)?;
+                crate::health::checks::Endpoint::parse(&url)?;
                 let need = |flag: Option<String>, file: &Option<String>, name: &str| {
                     flag.or(file.clone())
                         .with_context(|| format!("ZERODB_MINIO_URL is set, so {name} must be too"))

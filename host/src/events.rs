@@ -5,8 +5,9 @@
 //! events to partition 0 of the topic in `seq` order, then deletes them;
 //! while it is down, events wait, and drain in order when it returns.
 
-use crate::health::{Registry, ServiceId};
+use crate::health::{Check, Outcome, Registry, ServiceId};
 use crate::store::Store;
+use futures::future::BoxFuture;
 use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
@@ -150,5 +151,37 @@ impl Publisher {
         client
             .partition_client(self.topic.clone(), 0, UnknownTopicHandling::Error)
             .await
+    }
+}
+
+/// The Kafka API's health check: connect to the brokers and ask for the
+/// cluster's metadata.
+pub struct KafkaCheck {
+    pub brokers: Vec<String>,
+}
+
+impl Check for KafkaCheck {
+    fn check(&self, timeout: Duration) -> BoxFuture<'_, Outcome> {
+        Box::pin(kafka(&self.brokers, timeout))
+    }
+}
+
+/// Connects to the brokers and asks for the cluster's metadata.
+async fn kafka(brokers: &[String], timeout: Duration) -> Outcome {
+    let check = async {
+        let client = kafka_client(brokers, timeout).await?;
+        client.list_topics().await.map(|_| ())
+    };
+    match tokio::time::timeout(timeout, check).await {
+        Ok(Ok(())) => Outcome::Up,
+        Ok(Err(e)) => {
+            let error = e.to_string();
+            let refused = error.to_ascii_lowercase().contains("connection refused");
+            Outcome::Failed { error, refused }
+        }
+        Err(_) => Outcome::Failed {
+            error: "kafka metadata timed out".into(),
+            refused: false,
+        },
     }
 }

@@ -3,12 +3,16 @@
 //! Serves the v1 HTTP API with the edge component running in wasmtime, and
 //! implements that component's `origin` import natively over PostgreSQL +
 //! pgvector. See `docs/architecture.md`.
+//!
+//! This file parses the command line and dispatches; `app` wires `serve`.
 
+mod app;
 mod coherence;
 mod config;
 mod events;
 mod files;
 mod health;
+mod histogram;
 mod metrics;
 mod origin;
 mod origin_http;
@@ -16,12 +20,9 @@ mod runtime;
 mod server;
 mod store;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::{HealthArgs, ServeArgs};
-use health::{probe, Registry, ServiceId};
 use std::process::ExitCode;
-use std::sync::Arc;
 use store::Store;
 
 #[derive(Parser)]
@@ -101,75 +102,7 @@ fn store(db: &DatabaseArgs) -> anyhow::Result<Store> {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => {
-            let config = args.resolve()?;
-            let services = &config.services;
-            let registry = Arc::new(Registry::for_config(
-                services,
-                config::database_endpoint(&config.database_url),
-            ));
-            let coherence = Arc::new(coherence::Coherence::default());
-            let mut store = Store::new(&config.database_url, config.max_connections, config.pool_wait)?
-                .with_coherence(coherence.clone())
-                .with_memory_dims(config.memory_dims)
-                .with_auth_cache(config.auth_cache)
-                .with_health(registry.service(ServiceId::Postgres).clone());
-            let events = (!services.brokers.is_empty()).then(|| Arc::new(tokio::sync::Notify::new()));
-            if let Some(wake) = &events {
-                store = store.with_events(wake.clone());
-            }
-            if config.migrate {
-                store.migrate().await.context("applying migrations")?;
-            }
-            coherence::spawn_feed(coherence.clone(), config.database_url.parse()?);
-            for (id, probe) in probe::configured(services, &store)? {
-                probe::spawn(registry.clone(), id, probe);
-            }
-            let publisher = events.map(|wake| {
-                events::Publisher {
-                    store: store.clone(),
-                    registry: registry.clone(),
-                    brokers: services.brokers.clone(),
-                    topic: services.topic.clone(),
-                    wake,
-                    timeout: services.probe.timeout,
-                }
-                .spawn()
-            });
-            let files = files::Files::new(
-                services.s3.as_ref(),
-                registry.service(ServiceId::Minio).clone(),
-                services.probe.timeout,
-            )?;
-            let backends = origin::Backends {
-                store,
-                registry: registry.clone(),
-                files,
-                coherence,
-            };
-            let origin_api = config
-                .origin_secret
-                .as_deref()
-                .map(|secret| origin_http::OriginApi::new(backends.clone(), secret));
-            let runtime = runtime::Runtime::new(&config.component, backends, config.limits.clone())?;
-            let front = server::Front {
-                shards: Arc::new(runtime).shards(config.shards),
-                registry,
-                origin_api,
-                max_response_bytes: config.max_response_bytes,
-            };
-            let listener = tokio::net::TcpListener::bind(&config.listen)
-                .await
-                .with_context(|| format!("binding {}", config.listen))?;
-            // Tests and scripts read the address from this line.
-            println!("zerodb-edge listening on http://{}", listener.local_addr()?);
-            server::serve(listener, front, shutdown_signal()).await?;
-            if let Some(publisher) = publisher {
-                publisher.flush(std::time::Duration::from_secs(10)).await;
-            }
-            runtime::SHUTTING_DOWN.store(true, std::sync::atomic::Ordering::Relaxed);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve(args) => app::serve(args.resolve()?, shutdown_signal()).await,
         Command::Migrate {
             db,
             check,
@@ -205,24 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Health(args) => {
-            let (database_url, services, required) = args.resolve()?;
-            let registry = Registry::for_config(&services, config::database_endpoint(&database_url));
-            let store = Store::new(&database_url, 1, store::POOL_WAIT_TIMEOUT)?;
-            probe::check_once(&registry, probe::configured(&services, &store)?).await;
-            print!("{}", registry.table());
-            let down: Vec<&str> = required
-                .iter()
-                .filter(|id| !registry.service(**id).usable())
-                .map(|id| id.name())
-                .collect();
-            if down.is_empty() {
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("required service(s) down: {}", down.join(", "));
-                Ok(ExitCode::from(1))
-            }
-        }
+        Command::Health(args) => app::health(*args).await,
         Command::Keys { command } => match command {
             KeysCommand::Create { db, project } => {
                 let store = store(&db)?;

@@ -1,15 +1,22 @@
 //! The service registry: which backing service can serve right now, and the
 //! routing table derived from it (DESIGN.md §5).
 //!
+//! A leaf module: it knows services by id and endpoint string, and checks
+//! them through the [`Check`] trait; the checks themselves live beside their
+//! clients (the store, the event publisher) or in [`checks`] (plain HTTP),
+//! and `app` wires them to the registry.
+//!
 //! Each configured service has one prober task ([`probe`]) that feeds
 //! [`Service::record_probe`]; real traffic feeds [`Service::record_traffic`]
 //! (passive ejection). Request paths only read [`Service::usable`], an atomic,
 //! so a dead service costs a request nothing: Postgres' circuit breaker, the
 //! file routes and the event publisher all consult it before trying.
 
+pub mod checks;
 pub mod probe;
 
-use crate::metrics::Histogram;
+use crate::histogram::Histogram;
+use futures::future::BoxFuture;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,7 +91,7 @@ impl ServiceId {
 }
 
 /// What one probe found.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     Up,
     /// Answers, but says it is not well (e.g. Redpanda `is_healthy: false`).
@@ -94,6 +101,12 @@ pub enum Outcome {
         error: String,
         refused: bool,
     },
+}
+
+/// One service's active health check. `timeout` bounds the whole check (the
+/// prober enforces it too); a check may use it for its own client.
+pub trait Check: Send + Sync + 'static {
+    fn check(&self, timeout: Duration) -> BoxFuture<'_, Outcome>;
 }
 
 /// How probes turn into states: Envoy-style thresholds.
@@ -356,25 +369,6 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The registry of `config`'s services; Postgres is always configured.
-    pub fn for_config(config: &crate::config::ServicesConfig, database: String) -> Registry {
-        let redpanda = config
-            .redpanda_admin
-            .clone()
-            .or_else(|| (!config.brokers.is_empty()).then(|| config.brokers.join(",")));
-        let mut registry = Registry::new(
-            config.probe.clone(),
-            [
-                Some(database),
-                config.qdrant.clone(),
-                config.s3.as_ref().map(|s3| s3.url.clone()),
-                redpanda,
-            ],
-        );
-        registry.events = !config.brokers.is_empty();
-        registry
-    }
-
     pub fn new(probe: ProbeConfig, endpoints: [Option<String>; 4]) -> Registry {
         let [pg, qdrant, minio, redpanda] = endpoints;
         let endpoints_redpanda = redpanda.is_some();
@@ -389,6 +383,13 @@ impl Registry {
             probe,
             outbox_depth: std::sync::atomic::AtomicI64::new(-1),
         }
+    }
+
+    /// Sets whether change events are published (Kafka brokers are
+    /// configured), which [`Registry::new`] guesses from the Redpanda endpoint.
+    pub fn with_events(mut self, events: bool) -> Registry {
+        self.events = events;
+        self
     }
 
     pub fn service(&self, id: ServiceId) -> &Arc<Service> {

@@ -16,7 +16,8 @@ pub mod schema;
 pub use keys::Project;
 
 use crate::coherence::{self, Change, Coherence};
-use crate::health::{Service, ServiceId};
+use crate::health::{Check, Outcome, Service, ServiceId};
+use futures::future::BoxFuture;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -254,4 +255,17 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> ApiError {
 /// never from a name a client chose.
 pub(crate) fn table_name(collection_id: i64) -> String {
     format!("zerodb_data.c{collection_id}")
+}
+
+/// The Postgres health check: `SELECT 1` on the store's probe connection,
+/// past the circuit breaker.
+impl Check for Store {
+    fn check(&self, _timeout: Duration) -> BoxFuture<'_, Outcome> {
+        Box::pin(async move {
+            match self.ping().await {
+                Ok(()) => Outcome::Up,
+                Err((error, refused)) => Outcome::Failed { error, refused },
+            }
+        })
+    }
 }
