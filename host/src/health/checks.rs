@@ -1,5 +1,5 @@
 //! The HTTP health checks (Qdrant, MinIO, the Redpanda admin API), each read
-//! the way the service's own sources define its endpoints (DESIGN.md §5),
+//! the way the service's own sources define its endpoints (the README's health table),
 //! and [`Sequence`], which runs checks in order. The Postgres check lives
 //! with the store, the Kafka check with the event publisher.
 
