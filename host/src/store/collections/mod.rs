@@ -2,28 +2,21 @@
 //! (`zerodb_data.c<id>`) with a `vector(dims)` column, a GIN index on its
 //! metadata, and the approximate index its spec asks for.
 
+mod drift;
+mod ivfflat;
+mod sql;
+
 use super::{db_error, table_name, Project, Result, Store};
 use crate::coherence::Change;
 use deadpool_postgres::GenericClient;
+pub(super) use drift::drift;
 use edge_core::model::*;
 use edge_core::validate;
+use ivfflat::ivfflat_probes;
 use pgvector::Vector;
+use sql::{index_kind_name, metric_name, HALFVEC_INDEX_MAX_DIMS};
 use std::collections::HashMap;
 use tokio_postgres::error::SqlState;
-
-/// pgvector indexes `vector` up to 2000 dimensions and `halfvec` up to 4000.
-const VECTOR_INDEX_MAX_DIMS: u32 = 2000;
-const HALFVEC_INDEX_MAX_DIMS: u32 = 4000;
-/// pgvector's guidance: IVFFlat lists ≈ rows / 1000 (up to 1M rows).
-const ROWS_PER_IVF_LIST: i64 = 1000;
-const MAX_IVF_LISTS: i64 = 4096;
-
-/// IVFFlat lists for `rows`: rows/1000 rounded down to a power of two, so an
-/// index is rebuilt only each time the collection doubles.
-fn ivf_lists_for(rows: i64) -> i32 {
-    let lists = (rows / ROWS_PER_IVF_LIST).clamp(1, MAX_IVF_LISTS) as u64;
-    (1u64 << lists.ilog2()) as i32
-}
 
 /// A collection as stored in `zerodb.collections`.
 #[derive(Clone, Debug)]
@@ -38,16 +31,8 @@ pub struct Collection {
 
 impl Collection {
     fn from_row(row: &tokio_postgres::Row) -> Result<Collection> {
-        let metric = match row.get::<_, &str>("metric") {
-            "cosine" => Metric::Cosine,
-            "l2" => Metric::L2,
-            _ => Metric::Dot,
-        };
-        let index = match row.get::<_, &str>("index_kind") {
-            "hnsw" => IndexKind::Hnsw,
-            "ivfflat" => IndexKind::Ivfflat,
-            _ => IndexKind::None,
-        };
+        let metric = sql::metric_from_name(row.get("metric"));
+        let index = sql::index_kind_from_name(row.get("index_kind"));
         Ok(Collection {
             id: row.get("id"),
             name: row.get("name"),
@@ -76,33 +61,6 @@ impl Collection {
         table_name(self.id)
     }
 
-    /// The expression the ANN index is built on, and searches order by.
-    fn indexed_column(&self) -> String {
-        if self.spec.dims > VECTOR_INDEX_MAX_DIMS && self.spec.index != IndexKind::None {
-            format!("(embedding::halfvec({}))", self.spec.dims)
-        } else {
-            "embedding".to_string()
-        }
-    }
-
-    /// The query parameter `$n` cast to match [`Self::indexed_column`].
-    fn query_param(&self, n: usize) -> String {
-        if self.spec.dims > VECTOR_INDEX_MAX_DIMS && self.spec.index != IndexKind::None {
-            format!("${n}::vector::halfvec({})", self.spec.dims)
-        } else {
-            format!("${n}::vector")
-        }
-    }
-
-    fn distance(&self, param: usize) -> String {
-        let op = match self.spec.metric {
-            Metric::Cosine => "<=>",
-            Metric::L2 => "<->",
-            Metric::Dot => "<#>",
-        };
-        format!("{} {op} {}", self.indexed_column(), self.query_param(param))
-    }
-
     /// The score clients see for a pgvector distance (see `zerodb:edge/origin.metric`).
     fn score(&self, distance: f64) -> f32 {
         (match self.spec.metric {
@@ -118,27 +76,7 @@ impl Collection {
 
     /// `CREATE INDEX` for the collection's ANN index, if it has one.
     fn index_ddl(&self, name: &str, concurrently: bool, lists: i32) -> Option<String> {
-        let family = if self.spec.dims > VECTOR_INDEX_MAX_DIMS {
-            "halfvec"
-        } else {
-            "vector"
-        };
-        let ops = match self.spec.metric {
-            Metric::Cosine => "cosine",
-            Metric::L2 => "l2",
-            Metric::Dot => "ip",
-        };
-        let (method, with) = match self.spec.index {
-            IndexKind::None => return None,
-            IndexKind::Hnsw => ("hnsw", String::new()),
-            IndexKind::Ivfflat => ("ivfflat", format!(" WITH (lists = {lists})")),
-        };
-        let concurrently = if concurrently { " CONCURRENTLY" } else { "" };
-        Some(format!(
-            "CREATE INDEX{concurrently} {name} ON {} USING {method} ({} {family}_{ops}_ops){with}",
-            self.table(),
-            self.indexed_column()
-        ))
+        sql::index_ddl(&self.table(), &self.spec, name, concurrently, lists)
     }
 }
 
@@ -185,22 +123,6 @@ async fn find(client: &impl GenericClient, project: &Project, name: &str, lock: 
     let stmt = client.prepare_cached(&sql).await.map_err(db_error)?;
     let row = client.query_opt(&stmt, &[&project.id, &name]).await.map_err(db_error)?;
     Collection::from_row(&row.ok_or_else(|| not_found(name))?)
-}
-
-fn metric_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Cosine => "cosine",
-        Metric::L2 => "l2",
-        Metric::Dot => "dot",
-    }
-}
-
-fn index_kind_name(index: IndexKind) -> &'static str {
-    match index {
-        IndexKind::Hnsw => "hnsw",
-        IndexKind::Ivfflat => "ivfflat",
-        IndexKind::None => "none",
-    }
 }
 
 impl Store {
@@ -501,7 +423,12 @@ impl Store {
         )
         .await
         .map_err(db_error)?;
-        let sql = search_sql(&collection, filter.is_some(), request.include_values);
+        let sql = sql::search_sql(
+            &collection.table(),
+            &collection.spec,
+            filter.is_some(),
+            request.include_values,
+        );
         let stmt = tx.prepare_cached(&sql).await.map_err(query_error(name))?;
         let query = Vector::from(request.vector.clone());
         let k = i64::from(request.k);
@@ -545,94 +472,6 @@ impl Store {
             version: collection.version as u64,
         })
     }
-
-    /// Rebuilds an IVFFlat index in the background each time the collection
-    /// doubles: an IVFFlat index built over few rows clusters badly.
-    fn maybe_rebuild_ivfflat(&self, collection: &Collection, count: i64) {
-        if collection.spec.index != IndexKind::Ivfflat || ivf_lists_for(count) <= collection.ivf_lists {
-            return;
-        }
-        let store = self.clone();
-        let collection = collection.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.rebuild_ivfflat(collection.id).await {
-                tracing::warn!(collection = collection.id, error = %e, "IVFFlat rebuild failed");
-            }
-        });
-    }
-
-    async fn rebuild_ivfflat(&self, collection_id: i64) -> Result<()> {
-        let mut client = self.client().await?;
-        // One rebuild per collection at a time, across hosts; whoever holds
-        // the lock rebuilds until the index fits the current row count.
-        let key = collection_id as i32;
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock(7201, $1::int)", &[&key])
-            .await
-            .map_err(db_error)?
-            .get(0);
-        if !locked {
-            return Ok(());
-        }
-        let result = async {
-            loop {
-                let row = client
-                    .query_opt(
-                        &format!("SELECT {COLLECTION_COLUMNS} FROM zerodb.collections WHERE id = $1"),
-                        &[&collection_id],
-                    )
-                    .await
-                    .map_err(db_error)?;
-                let Some(row) = row else { return Ok(()) };
-                let collection = Collection::from_row(&row)?;
-                let lists = ivf_lists_for(collection.count);
-                if lists <= collection.ivf_lists {
-                    return Ok(());
-                }
-                let temp = format!("c{}_ann_new", collection.id);
-                let ddl = collection.index_ddl(&temp, true, lists).unwrap_or_default();
-                client
-                    .batch_execute(&format!("DROP INDEX IF EXISTS zerodb_data.{temp}"))
-                    .await
-                    .map_err(db_error)?;
-                client.batch_execute(&ddl).await.map_err(db_error)?;
-                let tx = client.transaction().await.map_err(db_error)?;
-                // Collection row first, then the table: the order writes take
-                // their locks in, so a swap cannot deadlock with an upsert.
-                tx.batch_execute(&format!(
-                    "UPDATE zerodb.collections SET ivf_lists = {lists} WHERE id = {id};
-                     DROP INDEX zerodb_data.{old}; ALTER INDEX zerodb_data.{temp} RENAME TO {old};",
-                    old = collection.index_name(),
-                    id = collection.id
-                ))
-                .await
-                .map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
-                tracing::info!(
-                    collection = collection.id,
-                    lists,
-                    rows = collection.count,
-                    "rebuilt IVFFlat index"
-                );
-            }
-        }
-        .await;
-        let _ = client
-            .execute("SELECT pg_advisory_unlock(7201, $1::int)", &[&key])
-            .await;
-        result
-    }
-}
-
-/// The search statement for a collection: `$1` query vector, `$2` k, `$3` filter.
-pub(crate) fn search_sql(collection: &Collection, filtered: bool, include_values: bool) -> String {
-    let distance = collection.distance(1);
-    format!(
-        "SELECT id, ({distance})::float8, metadata{values} FROM {table}{filter} ORDER BY {distance} LIMIT $2",
-        values = if include_values { ", embedding" } else { "" },
-        table = collection.table(),
-        filter = if filtered { " WHERE metadata @> $3" } else { "" },
-    )
 }
 
 /// The change a write that left `collection` at `version` made.
@@ -656,66 +495,4 @@ async fn bump(tx: &deadpool_postgres::Transaction<'_>, collection: &Collection, 
         .await
         .map_err(db_error)?;
     Ok((row.get(0), row.get(1)))
-}
-
-/// Per-collection drift: every collection's table must exist with its
-/// `vector(dims)` column and, when it has one, its ANN index.
-pub(super) async fn drift(store: &Store) -> Result<Vec<String>> {
-    let client = store.client().await?;
-    let rows = client
-        .query(
-            &format!("SELECT {COLLECTION_COLUMNS} FROM zerodb.collections ORDER BY id"),
-            &[],
-        )
-        .await
-        .map_err(db_error)?;
-    let mut drift = Vec::new();
-    for row in &rows {
-        let c = Collection::from_row(row)?;
-        let table = c.table();
-        let column_type: Option<String> = client
-            .query_opt(
-                "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                 WHERE a.attrelid = to_regclass($1) AND a.attname = 'embedding' AND NOT a.attisdropped",
-                &[&table],
-            )
-            .await
-            .map_err(db_error)?
-            .map(|r| r.get(0));
-        let expected = format!("vector({})", c.spec.dims);
-        if column_type.as_deref() != Some(expected.as_str()) {
-            drift.push(format!(
-                "- collection {:?} (table {table}): embedding {expected}, found {}",
-                c.name,
-                column_type.unwrap_or_else(|| "no such column".into())
-            ));
-        }
-        if c.spec.index != IndexKind::None {
-            let index = format!("zerodb_data.{}", c.index_name());
-            let exists: bool = client
-                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&index])
-                .await
-                .map_err(db_error)?
-                .get(0);
-            if !exists {
-                drift.push(format!("- collection {:?}: index {index} is missing", c.name));
-            }
-        }
-    }
-    Ok(drift)
-}
-
-/// Lists an IVFFlat search probes: the square root of the index's lists,
-/// rounded up (pgvector's guidance), at least 1.
-fn ivfflat_probes(lists: i32) -> i64 {
-    (lists.max(1) as f64).sqrt().ceil() as i64
-}
-
-#[cfg(test)]
-mod probe_tests {
-    #[test]
-    fn ivfflat_probes_the_square_root_of_its_lists() {
-        let probes: Vec<i64> = [0, 1, 4, 5, 16, 100, 128].map(super::ivfflat_probes).to_vec();
-        assert_eq!(probes, [1, 1, 2, 3, 4, 10, 12]);
-    }
 }

@@ -1,0 +1,88 @@
+//! What cache entries are keyed by: a project's collection, the shape of
+//! a search, a query vector's hash and a request body's fingerprint.
+
+use crate::model::SearchRequest;
+
+/// A collection of a project.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CollKey {
+    /// The project (tenant) the collection belongs to.
+    pub project: String,
+    /// The collection's name within the project.
+    pub name: String,
+}
+
+/// What makes two searches answerable by the same result, besides the vector.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Shape {
+    k: u32,
+    filter: Option<String>,
+    include_values: bool,
+    include_metadata: bool,
+}
+
+/// Searches of one collection and shape: the result entries a new query
+/// may be answered from.
+pub(super) type Group = (CollKey, Shape);
+
+/// The key of one cache entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Key {
+    Info(CollKey),
+    Vector(CollKey, String),
+    /// One cached search, by a hash of its query vector's bits.
+    Result(CollKey, Shape, u64),
+    Hot(CollKey),
+}
+
+impl Key {
+    /// The collection the entry belongs to.
+    pub(super) fn collection(&self) -> &CollKey {
+        match self {
+            Key::Info(c) | Key::Vector(c, _) | Key::Result(c, ..) | Key::Hot(c) => c,
+        }
+    }
+}
+
+/// A 128-bit fingerprint of a search request's body. The same bytes sent
+/// again are the same request, so it is answered without parsing the body
+/// (parsing 1536 floats is most of a hit's time in the component).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BodyKey(u64, u64);
+
+impl BodyKey {
+    /// The fingerprint of `body`, the request's raw bytes (no parsing or
+    /// normalisation: bytes that differ in any way are different keys).
+    pub fn of(body: &[u8]) -> BodyKey {
+        use std::hash::{Hash, Hasher};
+        let half = |salt: u64| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            salt.hash(&mut h);
+            body.hash(&mut h);
+            h.finish()
+        };
+        BodyKey(half(0x5a17_0001), half(0x5a17_0002))
+    }
+}
+
+/// A hash of a query vector's exact bits.
+fn vector_hash(v: &[f32]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for x in v {
+        x.to_bits().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The group of `request` (its collection and shape) and its vector's hash:
+/// together, the key of its result entry.
+pub(super) fn result_key(coll: &CollKey, request: &SearchRequest) -> (Group, u64) {
+    let shape = Shape {
+        k: request.k,
+        filter: request.filter.clone(),
+        include_values: request.include_values,
+        include_metadata: request.include_metadata,
+    };
+    ((coll.clone(), shape), vector_hash(&request.vector))
+}

@@ -1,0 +1,425 @@
+//! The hot-vector cache, kept in the component instance's memory.
+//!
+//! It holds, within a byte budget, four kinds of entry, each keyed by
+//! project and collection so that no entry is ever served across projects:
+//! - collection descriptions (dims, version, count, similarity threshold);
+//! - vectors by id, for `GET …/vectors/{id}`;
+//! - search results, grouped by (k, filter, include flags); a query hits an
+//!   entry of its group whose query vector has cosine similarity ≥ the
+//!   collection's threshold (1.0 = the same vector);
+//! - hot collections: small collections loaded whole and searched exactly.
+//!
+//! Eviction is least-recently-used over whole entries, by bytes.
+//!
+//! Coherence: every entry carries the collection's [`Token`] it was read
+//! under, and every lookup passes the current token, which the origin
+//! answers from memory. An entry older than the current token is dropped,
+//! never served, so a write acknowledged anywhere is seen by the next read
+//! in every instance. When the current token cannot be learned (the origin
+//! is unreachable), entries are only served as stale. Entries other than
+//! hot copies also carry the time they were fetched and are refetched past
+//! the TTL. A write through this instance patches its hot copy and keeps
+//! its untouched vectors when nothing else was written in between.
+//!
+//! The module's parts: [`Cache`] and its public API here; the LRU store
+//! under it in `lru`; entry keys in `keys`; search results and their
+//! semantic lookup in `results`; hot collections in `hot`; settings in
+//! `config`.
+
+mod config;
+#[cfg(test)]
+mod fixtures;
+mod hot;
+mod keys;
+mod lru;
+mod results;
+
+pub use config::CacheConfig;
+pub use hot::HotCollection;
+pub use keys::{BodyKey, CollKey};
+
+use crate::model::*;
+use keys::{Group, Key};
+use lru::{Lru, Slot};
+use results::{vector_bytes, CachedQuery};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Counters of one instance's cache, shown at `/v1/health`.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct CacheStats {
+    /// Entries held, of every kind.
+    pub entries: usize,
+    /// Bytes held, per-entry overhead included.
+    pub bytes: usize,
+    /// The most the cache holds, in bytes ([`CacheConfig::budget_bytes`]).
+    pub budget_bytes: usize,
+    /// Collections held whole.
+    pub hot_collections: usize,
+    /// Requests answered from the cache.
+    pub hits: u64,
+    /// Requests the cache could not answer.
+    pub misses: u64,
+    /// Requests answered with an entry that could not be confirmed current.
+    pub stale: u64,
+    /// Requests that skipped the cache.
+    pub bypasses: u64,
+    /// Entries dropped to make room.
+    pub evictions: u64,
+}
+
+/// What a cache entry holds, by kind of [`Key`].
+enum Value {
+    Info(CollectionInfo),
+    Vector(VectorRecord),
+    Result(CachedQuery),
+    Hot(HotCollection),
+}
+
+/// A cache answer: fresh, or servable only as `stale` (past its TTL, or
+/// looked up without a current token).
+pub enum Lookup<T> {
+    /// Current and within its TTL: servable as is.
+    Fresh(T),
+    /// Past its TTL, or its currency unknown: servable only as stale.
+    Expired(T),
+    /// Not held (or dropped as outdated by this lookup).
+    Absent,
+}
+
+impl<T> Lookup<T> {
+    /// The entry if it is fresh.
+    pub fn fresh(self) -> Option<T> {
+        match self {
+            Lookup::Fresh(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Any entry, fresh or not, for stale-if-error.
+    pub fn any(self) -> Option<T> {
+        match self {
+            Lookup::Fresh(v) | Lookup::Expired(v) => Some(v),
+            Lookup::Absent => None,
+        }
+    }
+}
+
+/// The cache of one component instance (see the module documentation).
+pub struct Cache {
+    config: CacheConfig,
+    entries: Lru<Key, Value>,
+    /// Query hashes of the result entries of each group, oldest first.
+    groups: HashMap<Group, Vec<u64>>,
+    /// Result entries by the request body they were fetched for.
+    bodies: HashMap<(CollKey, BodyKey), Key>,
+    searches: HashMap<CollKey, u32>,
+    /// The counters; callers count hits, misses, stale answers and bypasses.
+    pub stats: CacheStats,
+}
+
+impl Cache {
+    /// An empty cache with `config`'s budget and policies.
+    pub fn new(config: CacheConfig) -> Self {
+        let stats = CacheStats {
+            budget_bytes: config.budget_bytes,
+            ..CacheStats::default()
+        };
+        Cache {
+            entries: Lru::new(config.budget_bytes),
+            config,
+            groups: HashMap::new(),
+            bodies: HashMap::new(),
+            searches: HashMap::new(),
+            stats,
+        }
+    }
+
+    /// The settings the cache was made with.
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    /// The counters, with the current entries, bytes and hot collections.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            entries: self.entries.len(),
+            bytes: self.entries.bytes(),
+            hot_collections: self.entries.keys().filter(|k| matches!(k, Key::Hot(_))).count(),
+            ..self.stats.clone()
+        }
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<Slot<Value>> {
+        let slot = self.entries.remove(key)?;
+        self.unindex(key, &slot);
+        Some(slot)
+    }
+
+    /// Stores `value` under `key`, read under `token`, evicting
+    /// least-recently-used entries to stay within the budget. A value larger
+    /// than the budget is not admitted.
+    fn insert(&mut self, key: Key, value: Value, bytes: usize, fetched: Instant, token: Token) {
+        self.remove(&key);
+        for (evicted, slot) in self.entries.insert(key, value, bytes, fetched, token) {
+            self.unindex(&evicted, &slot);
+            self.stats.evictions += 1;
+        }
+    }
+
+    /// Checks `key` against the collection's current token `now` (none:
+    /// unknown, so nothing is fresh) and marks it used: whether it is fresh,
+    /// or none when it is absent. An entry older than `now` is dropped.
+    fn check(&mut self, key: &Key, now: Option<Token>) -> Option<bool> {
+        let ttl = self.config.ttl;
+        if now.is_some_and(|now| self.entries.get(key).is_some_and(|slot| slot.token < now)) {
+            self.remove(key);
+            return None;
+        }
+        let slot = self.entries.touch(key)?;
+        Some(now.is_some() && (matches!(key, Key::Hot(_)) || slot.fetched.elapsed() < ttl))
+    }
+
+    /// Looks `key` up against the current token `now` (see [`Self::check`]).
+    fn lookup<T>(&mut self, key: &Key, now: Option<Token>, get: impl FnOnce(&Value) -> Option<T>) -> Lookup<T> {
+        let Some(fresh) = self.check(key, now) else {
+            return Lookup::Absent;
+        };
+        match self.entries.get(key).and_then(|slot| get(&slot.value)) {
+            Some(v) if fresh => Lookup::Fresh(v),
+            Some(v) => Lookup::Expired(v),
+            None => Lookup::Absent,
+        }
+    }
+
+    /// The description of `coll`, checked against the current token `now`.
+    pub fn info(&mut self, coll: &CollKey, now: Option<Token>) -> Lookup<CollectionInfo> {
+        self.lookup(&Key::Info(coll.clone()), now, |v| match v {
+            Value::Info(info) => Some(info.clone()),
+            _ => None,
+        })
+    }
+
+    /// Keeps the description of `coll`, read under `token`.
+    pub fn put_info(&mut self, coll: &CollKey, info: CollectionInfo, token: Token) {
+        let bytes = info.name.len() + 64;
+        self.insert(Key::Info(coll.clone()), Value::Info(info), bytes, Instant::now(), token);
+    }
+
+    /// A vector by id, from a hot collection or the vector entries.
+    pub fn vector(&mut self, coll: &CollKey, id: &str, now: Option<Token>) -> Lookup<VectorRecord> {
+        if let Lookup::Fresh(Some(record)) = self.lookup(&Key::Hot(coll.clone()), now, |v| match v {
+            Value::Hot(hot) => Some(hot.get(id)),
+            _ => None,
+        }) {
+            return Lookup::Fresh(record);
+        }
+        self.lookup(&Key::Vector(coll.clone(), id.to_string()), now, |v| match v {
+            Value::Vector(record) => Some(record.clone()),
+            _ => None,
+        })
+    }
+
+    /// Keeps one vector of `coll`, read under `token`.
+    pub fn put_vector(&mut self, coll: &CollKey, record: VectorRecord, token: Token) {
+        let bytes = 32 + record.id.len() + vector_bytes(&record.values) + record.metadata.len();
+        let key = Key::Vector(coll.clone(), record.id.clone());
+        self.insert(key, Value::Vector(record), bytes, Instant::now(), token);
+    }
+
+    /// Counts a search of `coll`; true once the collection is searched often
+    /// enough to be worth loading whole (the hot-collection admission policy).
+    pub fn admit_hot(&mut self, coll: &CollKey, info: &CollectionInfo) -> bool {
+        if info.count == 0 || info.count > self.config.hot_max_vectors || self.entries.contains(&Key::Hot(coll.clone()))
+        {
+            return false;
+        }
+        // Loading must leave room for the rest of the cache.
+        let estimate = info.count as usize * (info.spec.dims as usize * 4 + 96);
+        if estimate > self.config.budget_bytes / 2 {
+            return false;
+        }
+        if self.searches.len() > 100_000 {
+            self.searches.clear();
+        }
+        let seen = self.searches.entry(coll.clone()).or_default();
+        *seen += 1;
+        *seen >= self.config.hot_admit_after
+    }
+
+    /// The hot copy of `coll`, checked against the current token `now`
+    /// like every entry (no TTL: the token alone says whether it is current).
+    pub fn hot(&mut self, coll: &CollKey, now: Option<Token>) -> Lookup<&HotCollection> {
+        let key = Key::Hot(coll.clone());
+        let Some(fresh) = self.check(&key, now) else {
+            return Lookup::Absent;
+        };
+        match self.entries.get(&key).map(|slot| &slot.value) {
+            Some(Value::Hot(hot)) if fresh => Lookup::Fresh(hot),
+            Some(Value::Hot(hot)) => Lookup::Expired(hot),
+            _ => Lookup::Absent,
+        }
+    }
+
+    /// Keeps `hot`, read at its own version of the incarnation in `token`.
+    pub fn put_hot(&mut self, coll: &CollKey, hot: HotCollection, incarnation: u64) {
+        let bytes = hot.bytes();
+        let token = Token {
+            incarnation,
+            version: hot.version,
+        };
+        self.searches.remove(coll);
+        self.insert(Key::Hot(coll.clone()), Value::Hot(hot), bytes, Instant::now(), token);
+    }
+
+    /// Whether `coll` is held whole (current or not).
+    pub fn has_hot(&self, coll: &CollKey) -> bool {
+        self.entries.contains(&Key::Hot(coll.clone()))
+    }
+
+    /// A write through this edge took `coll` to `version`: drop its results,
+    /// description and the touched ids. When the write was the very next
+    /// one after an entry's token (nothing else was written in between), the
+    /// hot copy is patched and untouched vectors are kept, both at the new
+    /// version; otherwise the token check drops them on their next use.
+    pub fn apply_write(&mut self, coll: &CollKey, upserted: &[VectorRecord], deleted: &[&str], version: u64) {
+        let touched = |id: &str| upserted.iter().any(|r| r.id == id) || deleted.contains(&id);
+        let mut stale = Vec::new();
+        for (key, slot) in self.entries.iter_mut().filter(|(k, _)| k.collection() == coll) {
+            let next = slot.token.version + 1 == version;
+            match (key, &mut slot.value) {
+                (Key::Vector(_, id), _) if next && !touched(id) => slot.token.version = version,
+                (Key::Hot(_), Value::Hot(hot)) if next => {
+                    hot.apply(upserted, deleted, version);
+                    slot.token.version = version;
+                }
+                _ => stale.push(key.clone()),
+            }
+        }
+        for key in stale {
+            self.remove(&key);
+        }
+        // A patched hot copy may have grown: account for it.
+        let key = Key::Hot(coll.clone());
+        if let Some(slot) = self.remove(&key) {
+            if let Value::Hot(hot) = &slot.value {
+                let bytes = hot.bytes();
+                self.insert(key, slot.value, bytes, slot.fetched, slot.token);
+            }
+        }
+    }
+
+    /// `coll` was dropped or replaced: forget everything about it.
+    pub fn forget_collection(&mut self, coll: &CollKey) {
+        let stale: Vec<Key> = self
+            .entries
+            .keys()
+            .filter(|k| k.collection() == coll)
+            .cloned()
+            .collect();
+        for key in stale {
+            self.remove(&key);
+        }
+        self.searches.remove(coll);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn writes_invalidate_and_patch_hot_collections() {
+        let mut cache = Cache::new(CacheConfig::default());
+        let c = coll("c");
+        cache.put_search(&c, &request(vec![1.0, 0.0]), result("a"), None, T1);
+        cache.put_vector(&c, record("a", vec![1.0, 0.0]), T1);
+        cache.put_vector(&c, record("z", vec![0.5, 0.5]), T1);
+        cache.put_hot(
+            &c,
+            HotCollection::new(Metric::Cosine, 2, 1, vec![record("a", vec![1.0, 0.0])]),
+            T1.incarnation,
+        );
+        // The next write after version 1: the hot copy is patched, the
+        // untouched vector kept, the touched one and the results dropped.
+        cache.apply_write(&c, &[record("b", vec![0.0, 1.0])], &["a"], 2);
+        assert!(cache
+            .search(&c, &request(vec![1.0, 0.0]), 1.0, Some(at(2)))
+            .fresh()
+            .is_none());
+        assert!(cache.vector(&c, "z", Some(at(2))).fresh().is_some());
+        let Lookup::Fresh(hot) = cache.hot(&c, Some(at(2))) else {
+            panic!("the patched hot copy is current at version 2");
+        };
+        assert_eq!(hot.version, 2);
+        assert_eq!(hot.len(), 1);
+        assert_eq!(hot.get("b").unwrap().values, vec![0.0, 1.0]);
+        assert!(hot.get("a").is_none());
+        // A write that skips a version (another writer got version 3): what
+        // this instance holds cannot be patched and goes.
+        cache.apply_write(&c, &[record("c", vec![0.0, 1.0])], &[], 4);
+        assert!(matches!(cache.hot(&c, Some(at(4))), Lookup::Absent));
+        assert!(!cache.has_hot(&c));
+        assert!(cache.vector(&c, "z", Some(at(4))).fresh().is_none());
+    }
+
+    /// The coherence rule: an entry read under an older token than the
+    /// current one is never served and is dropped; a newer or equal one is
+    /// served; with no current token everything is at most stale.
+    #[test]
+    fn entries_older_than_the_current_token_are_never_served() {
+        let mut cache = Cache::new(CacheConfig::default());
+        let c = coll("c");
+        let q = request(vec![1.0, 0.0]);
+        cache.put_search(&c, &q, result("a"), None, at(3));
+        cache.put_vector(&c, record("a", vec![1.0, 0.0]), at(3));
+        cache.put_hot(
+            &c,
+            HotCollection::new(Metric::Cosine, 2, 3, vec![record("a", vec![1.0, 0.0])]),
+            T1.incarnation,
+        );
+        // Equal or older current token (a host that has not heard of a later
+        // write yet is never behind the entry it tagged): fresh.
+        assert!(cache.search(&c, &q, 1.0, Some(at(3))).fresh().is_some());
+        assert!(cache.search(&c, &q, 0.9, Some(at(2))).fresh().is_some());
+        // Unknown current token: stale only.
+        assert!(matches!(cache.search(&c, &q, 1.0, None), Lookup::Expired(_)));
+        assert!(matches!(cache.vector(&c, "a", None), Lookup::Expired(_)));
+        assert!(matches!(cache.hot(&c, None), Lookup::Expired(_)));
+        // Someone else wrote version 4: nothing is served, not even as stale.
+        assert!(matches!(cache.search(&c, &q, 1.0, Some(at(4))), Lookup::Absent));
+        assert!(matches!(cache.search(&c, &q, 1.0, None), Lookup::Absent));
+        assert!(matches!(cache.vector(&c, "a", Some(at(4))), Lookup::Absent));
+        assert!(matches!(cache.hot(&c, Some(at(4))), Lookup::Absent));
+        assert_eq!(cache.stats().entries, 0, "outdated entries are dropped");
+        // A new incarnation (dropped and created again) outranks every
+        // version of the old one, even a larger version number.
+        cache.put_vector(&c, record("a", vec![1.0, 0.0]), at(9));
+        let next = Token {
+            incarnation: T1.incarnation + 1,
+            version: 0,
+        };
+        assert!(matches!(cache.vector(&c, "a", Some(next)), Lookup::Absent));
+        // The semantic lookup checks tokens too: of an outdated closer
+        // query and a current farther one, the current one answers.
+        cache.put_search(&c, &q, result("near"), None, at(3));
+        cache.put_search(&c, &request(vec![1.0, 0.3]), result("far"), None, at(4));
+        let found = cache.search(&c, &request(vec![1.0, 0.01]), 0.9, Some(at(4))).fresh();
+        assert_eq!(found.unwrap().hits[0].id, "far");
+    }
+
+    #[test]
+    fn ttl_expiry() {
+        let mut cache = Cache::new(CacheConfig {
+            ttl: Duration::from_millis(20),
+            ..CacheConfig::default()
+        });
+        cache.put_vector(&coll("c"), record("a", vec![1.0]), T1);
+        assert!(matches!(cache.vector(&coll("c"), "a", Some(T1)), Lookup::Fresh(_)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(matches!(cache.vector(&coll("c"), "a", Some(T1)), Lookup::Expired(_)));
+    }
+}
