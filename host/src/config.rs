@@ -1,6 +1,8 @@
 //! `serve` configuration: flags, `ZERODB_*` environment variables, and an
 //! optional TOML file, in that order of precedence; validated before any
 //! socket is bound. The database URL is never printed (it may hold a password).
+//! (Over 500 lines until the settings are declared once, each field is
+//! spelled for flags and for the file.)
 
 use crate::files::S3Config;
 use crate::health::{ProbeConfig, ServiceId};
