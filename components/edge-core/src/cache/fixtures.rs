@@ -43,6 +43,21 @@ pub(super) fn result(id: &str) -> SearchResult {
     }
 }
 
+/// A 2-dim cosine collection too large (100 000 vectors) to be loaded whole.
+pub(super) fn large_info(name: &str) -> CollectionInfo {
+    CollectionInfo {
+        name: name.into(),
+        spec: CollectionSpec {
+            dims: 2,
+            metric: Metric::Cosine,
+            index: IndexKind::Hnsw,
+            cache_similarity: 1.0,
+        },
+        count: 100_000,
+        version: 1,
+    }
+}
+
 pub(super) fn record(id: &str, values: Vec<f32>) -> VectorRecord {
     VectorRecord {
         id: id.into(),

@@ -196,17 +196,7 @@ mod tests {
     fn a_repeated_body_is_answered_until_a_write() {
         let mut cache = Cache::new(CacheConfig::default());
         let c = coll("c");
-        let info = CollectionInfo {
-            name: "c".into(),
-            spec: CollectionSpec {
-                dims: 2,
-                metric: Metric::Cosine,
-                index: IndexKind::Hnsw,
-                cache_similarity: 1.0,
-            },
-            count: 100_000,
-            version: 1,
-        };
+        let info = large_info("c");
         cache.put_info(&c, info, T1);
         let body = BodyKey::of(br#"{"vector":[1,0]}"#);
         cache.put_search(&c, &request(vec![1.0, 0.0]), result("a"), Some(body), T1);
@@ -231,17 +221,7 @@ mod tests {
             project: "q".into(),
             name: "c".into(),
         };
-        let info = CollectionInfo {
-            name: "c".into(),
-            spec: CollectionSpec {
-                dims: 2,
-                metric: Metric::Cosine,
-                index: IndexKind::Hnsw,
-                cache_similarity: 1.0,
-            },
-            count: 100_000,
-            version: 1,
-        };
+        let info = large_info("c");
         // Both projects' descriptions are cached, so a miss is the key's doing.
         cache.put_info(&p, info.clone(), T1);
         cache.put_info(&q, info, T1);
