@@ -4,7 +4,9 @@
 //! One route per WIT function, `POST /origin/v1/<function>`, answered only
 //! with the shared secret (`x-zerodb-origin-secret`). Session calls carry the
 //! client's API key in `x-zerodb-api-key`, which each call opens a session
-//! with, exactly as the native import's `session.open` does. Arguments are a
+//! with, exactly as the native import's `session.open` does. The paths,
+//! headers and function names are spelled once, in `edge_core::origin_api`,
+//! for this server and its client. Arguments are a
 //! JSON object of the function's parameters and the answer is its result,
 //! both in the serde form of the WIT types (the same on both sides), served
 //! by the very `HostSession` implementation the native host links. Files
@@ -13,14 +15,14 @@
 //! code stands for.
 
 use crate::origin::{wit, Backends, HostSession, OriginCtx, Session};
+use edge_core::origin_api::function as f;
+use edge_core::origin_api::{FILES, HEALTH};
+pub use edge_core::origin_api::{KEY_HEADER, PREFIX, SECRET_HEADER};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Resource, ResourceTable};
 
-pub const PREFIX: &str = "/origin/v1/";
-pub const SECRET_HEADER: &str = "x-zerodb-origin-secret";
-pub const KEY_HEADER: &str = "x-zerodb-api-key";
 /// Largest request body: an edge request's limit plus JSON's overhead.
 pub const MAX_BODY_BYTES: usize = 4 * edge_core::validate::MAX_BODY_BYTES;
 
@@ -169,7 +171,7 @@ impl OriginApi {
                 format!("origin calls need the shared secret in {SECRET_HEADER}"),
             ));
         }
-        if call.method == "GET" && call.op == "health" {
+        if call.method == "GET" && call.op == HEALTH {
             return Reply::json(&self.backends.health());
         }
         let mut ctx = OriginCtx {
@@ -187,7 +189,7 @@ impl OriginApi {
             Ok(session) => session,
             Err(err) => return Reply::error(err),
         };
-        match call.op.strip_prefix("files/") {
+        match call.op.strip_prefix(FILES) {
             Some(key) => {
                 files(
                     &mut ctx,
@@ -220,35 +222,35 @@ async fn session_call(ctx: &mut OriginCtx, session: Resource<Session>, op: &str,
     let s = || Resource::<Session>::new_borrow(session.rep());
     let result = async {
         Ok(match op {
-            "project" => Reply::json(&ctx.project(s()).await),
-            "create-collection" => Reply::result(
+            f::PROJECT => Reply::json(&ctx.project(s()).await),
+            f::CREATE_COLLECTION => Reply::result(
                 ctx.create_collection(s(), need(a.name, "name")?, need(a.spec, "spec")?)
                     .await,
             ),
-            "describe-collection" => Reply::result(ctx.describe_collection(s(), need(a.name, "name")?).await),
-            "collection-token" => Reply::result(ctx.collection_token(s(), need(a.name, "name")?).await),
-            "drop-collection" => Reply::result(ctx.drop_collection(s(), need(a.name, "name")?).await),
-            "upsert" => Reply::result(
+            f::DESCRIBE_COLLECTION => Reply::result(ctx.describe_collection(s(), need(a.name, "name")?).await),
+            f::COLLECTION_TOKEN => Reply::result(ctx.collection_token(s(), need(a.name, "name")?).await),
+            f::DROP_COLLECTION => Reply::result(ctx.drop_collection(s(), need(a.name, "name")?).await),
+            f::UPSERT => Reply::result(
                 ctx.upsert(s(), need(a.collection, "collection")?, need(a.records, "records")?)
                     .await,
             ),
-            "get" => Reply::result(ctx.get(s(), need(a.collection, "collection")?, need(a.id, "id")?).await),
-            "list-vectors" => Reply::result(
+            f::GET => Reply::result(ctx.get(s(), need(a.collection, "collection")?, need(a.id, "id")?).await),
+            f::LIST_VECTORS => Reply::result(
                 ctx.list_vectors(s(), need(a.collection, "collection")?, a.after, need(a.limit, "limit")?)
                     .await,
             ),
-            "delete" => Reply::result(
+            f::DELETE => Reply::result(
                 ctx.delete(s(), need(a.collection, "collection")?, need(a.id, "id")?)
                     .await,
             ),
-            "search" => Reply::result(
+            f::SEARCH => Reply::result(
                 ctx.search(s(), need(a.collection, "collection")?, need(a.request, "request")?)
                     .await,
             ),
-            "put-memory" => Reply::result(ctx.put_memory(s(), need(a.memory, "memory")?).await),
-            "get-memory" => Reply::result(ctx.get_memory(s(), need(a.id, "id")?).await),
-            "delete-memory" => Reply::result(ctx.delete_memory(s(), need(a.id, "id")?).await),
-            "search-memory" => Reply::result(ctx.search_memory(s(), need(a.query, "query")?).await),
+            f::PUT_MEMORY => Reply::result(ctx.put_memory(s(), need(a.memory, "memory")?).await),
+            f::GET_MEMORY => Reply::result(ctx.get_memory(s(), need(a.id, "id")?).await),
+            f::DELETE_MEMORY => Reply::result(ctx.delete_memory(s(), need(a.id, "id")?).await),
+            f::SEARCH_MEMORY => Reply::result(ctx.search_memory(s(), need(a.query, "query")?).await),
             other => Reply::error(failure(
                 wit::ErrorCode::NotFound,
                 "no_origin_call",

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod kernels;
 pub mod model;
 pub mod origin;
+pub mod origin_api;
 pub mod validate;
 
 mod api;

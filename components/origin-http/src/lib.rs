@@ -15,6 +15,8 @@
 //! within the lease. A write through this adapter ends the lease of its
 //! collection at once.
 
+use edge_core::origin_api::function as f;
+use edge_core::origin_api::{FILES, HEALTH, KEY_HEADER, PREFIX, SECRET_HEADER};
 use exports::zerodb::edge::origin::{
     CollectionInfo, CollectionSpec, Error, ErrorCode, File, FileInfo, Guest, GuestSession, MemoryHit, MemoryQuery,
     MemoryRecord, NewMemory, SearchRequest, SearchResult, Session as SessionHandle, Token, VectorPage, VectorRecord,
@@ -98,15 +100,15 @@ struct Answer {
 fn send(method: Method, path: &str, api_key: Option<&str>, content_type: &str, body: &[u8]) -> Result<Answer, Error> {
     let origin = origin()?;
     let mut headers = vec![
-        ("x-zerodb-origin-secret".to_string(), origin.secret.into_bytes()),
+        (SECRET_HEADER.to_string(), origin.secret.into_bytes()),
         ("content-type".to_string(), content_type.as_bytes().to_vec()),
     ];
     if let Some(key) = api_key {
-        headers.push(("x-zerodb-api-key".to_string(), key.as_bytes().to_vec()));
+        headers.push((KEY_HEADER.to_string(), key.as_bytes().to_vec()));
     }
     let headers = Fields::from_list(&headers).map_err(|e| internal(format!("request headers: {e:?}")))?;
     let request = OutgoingRequest::new(headers);
-    let path = format!("/origin/v1/{path}");
+    let path = format!("{PREFIX}{path}");
     let set = request.set_method(&method).is_ok()
         && request.set_scheme(Some(&origin.scheme)).is_ok()
         && request.set_authority(Some(&origin.authority)).is_ok()
@@ -225,7 +227,7 @@ impl Guest for Adapter {
     type Session = Session;
 
     fn health() -> String {
-        match send(Method::Get, "health", None, "application/json", b"") {
+        match send(Method::Get, HEALTH, None, "application/json", b"") {
             Ok(answer) if answer.status == 200 => String::from_utf8_lossy(&answer.body).into_owned(),
             Ok(answer) => json!({"status": "unknown", "origin": {"status": answer.status}}).to_string(),
             Err(e) => json!({"status": "unknown", "origin": {"error": e.message}}).to_string(),
@@ -248,7 +250,7 @@ impl Session {
 
 impl GuestSession for Session {
     fn open(api_key: String) -> Result<SessionHandle, Error> {
-        let project: String = call("project", &api_key, json!({}))?;
+        let project: String = call(f::PROJECT, &api_key, json!({}))?;
         Ok(SessionHandle::new(Session { api_key, project }))
     }
 
@@ -257,11 +259,11 @@ impl GuestSession for Session {
     }
 
     fn create_collection(&self, name: String, spec: CollectionSpec) -> Result<CollectionInfo, Error> {
-        self.write(&name, "create-collection", json!({"name": name, "spec": spec}))
+        self.write(&name, f::CREATE_COLLECTION, json!({"name": name, "spec": spec}))
     }
 
     fn describe_collection(&self, name: String) -> Result<CollectionInfo, Error> {
-        self.call("describe-collection", json!({ "name": name }))
+        self.call(f::DESCRIBE_COLLECTION, json!({ "name": name }))
     }
 
     fn collection_token(&self, name: String) -> Result<Option<Token>, Error> {
@@ -273,7 +275,7 @@ impl GuestSession for Session {
             }
         }
         let asked = Instant::now();
-        let token: Option<Token> = self.call("collection-token", json!({ "name": key.1 }))?;
+        let token: Option<Token> = self.call(f::COLLECTION_TOKEN, json!({ "name": key.1 }))?;
         LEASES.with(|l| {
             let mut leases = l.borrow_mut();
             if leases.len() >= MAX_LEASES {
@@ -285,56 +287,56 @@ impl GuestSession for Session {
     }
 
     fn drop_collection(&self, name: String) -> Result<(), Error> {
-        self.write(&name, "drop-collection", json!({ "name": name }))
+        self.write(&name, f::DROP_COLLECTION, json!({ "name": name }))
     }
 
     fn upsert(&self, collection: String, records: Vec<VectorRecord>) -> Result<WriteResult, Error> {
         self.write(
             &collection,
-            "upsert",
+            f::UPSERT,
             json!({"collection": collection, "records": records}),
         )
     }
 
     fn get(&self, collection: String, id: String) -> Result<VectorRecord, Error> {
-        self.call("get", json!({"collection": collection, "id": id}))
+        self.call(f::GET, json!({"collection": collection, "id": id}))
     }
 
     fn list_vectors(&self, collection: String, after: Option<String>, limit: u32) -> Result<VectorPage, Error> {
         self.call(
-            "list-vectors",
+            f::LIST_VECTORS,
             json!({"collection": collection, "after": after, "limit": limit}),
         )
     }
 
     fn delete(&self, collection: String, id: String) -> Result<WriteResult, Error> {
-        self.write(&collection, "delete", json!({"collection": collection, "id": id}))
+        self.write(&collection, f::DELETE, json!({"collection": collection, "id": id}))
     }
 
     fn search(&self, collection: String, request: SearchRequest) -> Result<SearchResult, Error> {
-        self.call("search", json!({"collection": collection, "request": request}))
+        self.call(f::SEARCH, json!({"collection": collection, "request": request}))
     }
 
     fn put_memory(&self, memory: NewMemory) -> Result<MemoryRecord, Error> {
-        self.call("put-memory", json!({ "memory": memory }))
+        self.call(f::PUT_MEMORY, json!({ "memory": memory }))
     }
 
     fn get_memory(&self, id: String) -> Result<MemoryRecord, Error> {
-        self.call("get-memory", json!({ "id": id }))
+        self.call(f::GET_MEMORY, json!({ "id": id }))
     }
 
     fn delete_memory(&self, id: String) -> Result<(), Error> {
-        self.call("delete-memory", json!({ "id": id }))
+        self.call(f::DELETE_MEMORY, json!({ "id": id }))
     }
 
     fn search_memory(&self, query: MemoryQuery) -> Result<Vec<MemoryHit>, Error> {
-        self.call("search-memory", json!({ "query": query }))
+        self.call(f::SEARCH_MEMORY, json!({ "query": query }))
     }
 
     fn put_file(&self, key: String, file: File) -> Result<FileInfo, Error> {
         let answer = send(
             Method::Put,
-            &format!("files/{key}"),
+            &format!("{FILES}{key}"),
             Some(&self.api_key),
             &file.content_type,
             &file.body,
@@ -343,7 +345,7 @@ impl GuestSession for Session {
     }
 
     fn get_file(&self, key: String) -> Result<File, Error> {
-        let answer = send(Method::Get, &format!("files/{key}"), Some(&self.api_key), "", b"")?;
+        let answer = send(Method::Get, &format!("{FILES}{key}"), Some(&self.api_key), "", b"")?;
         if answer.status != 200 {
             return decode(answer);
         }
@@ -356,7 +358,7 @@ impl GuestSession for Session {
     fn delete_file(&self, key: String) -> Result<(), Error> {
         decode(send(
             Method::Delete,
-            &format!("files/{key}"),
+            &format!("{FILES}{key}"),
             Some(&self.api_key),
             "",
             b"",
