@@ -697,10 +697,11 @@ fn a_drop_and_re_create_racing_cached_reads_never_shows_the_old_data() {
     let dims = 8;
     let generations = 12u64;
     // The generation whose vectors are acknowledged, and the latest whose
-    // drop has started.
+    // drop (or, for the first, creation) has started: the first is under
+    // way before any reader starts.
     let (live, dropping) = (
         std::sync::atomic::AtomicU64::new(0),
-        std::sync::atomic::AtomicU64::new(0),
+        std::sync::atomic::AtomicU64::new(1),
     );
     let query = vec![0.5f32; dims];
     let problems = clients(CLIENTS, |client| {
