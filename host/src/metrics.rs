@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Counts of what the host did since it started. They let an operator (and
 /// a test) tell "answered without touching the database" from "answered
 /// quickly", which a latency cannot.
-#[derive(Default)]
 pub struct Counters {
     /// `zerodb_db_pool_acquisitions_total`: connections asked of the
     /// request pool (each a store call that reached the database side).

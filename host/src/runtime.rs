@@ -261,9 +261,13 @@ impl Shards {
             .await
             .map_err(|_| Overloaded)?
             .expect("the semaphore is never closed");
-        let busy = self.max_per_shard - shard.in_flight.available_permits();
-        shard.high_water.fetch_max(busy, Ordering::Relaxed);
+        shard.high_water.fetch_max(self.busy(shard), Ordering::Relaxed);
         Ok((shard.handler.handle(deadline, request).await?, in_flight))
+    }
+
+    /// Requests in flight in `shard` now: its places taken.
+    fn busy(&self, shard: &Shard) -> usize {
+        self.max_per_shard - shard.in_flight.available_permits()
     }
 
     /// Each shard's requests in flight, now and at most since start.
@@ -271,7 +275,7 @@ impl Shards {
         self.shards
             .iter()
             .map(|s| crate::metrics::ShardLoad {
-                in_flight: self.max_per_shard - s.in_flight.available_permits(),
+                in_flight: self.busy(s),
                 high_water: s.high_water.load(Ordering::Relaxed),
             })
             .collect()

@@ -8,21 +8,7 @@ fn create(server: &Server, key: &str, name: &str, spec: Value, vectors: &[Vec<f3
     server
         .call("PUT", &format!("/v1/collections/{name}"), key, Some(&spec))
         .ok();
-    for (n, chunk) in vectors.chunks(1000).enumerate() {
-        let body: Vec<Value> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, v)| json!({"id": format!("v{}", n * 1000 + i), "values": v, "metadata": {"i": i}}))
-            .collect();
-        server
-            .call(
-                "PUT",
-                &format!("/v1/collections/{name}/vectors"),
-                key,
-                Some(&json!({"vectors": body})),
-            )
-            .ok();
-    }
+    server.upsert_numbered(key, name, vectors, |i| json!({ "i": i }));
 }
 
 fn random_vectors(seed: u64, n: usize, dims: usize) -> Vec<Vec<f32>> {

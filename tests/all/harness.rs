@@ -206,6 +206,23 @@ impl Server {
         self.send(method, path, Some(key), body.map(|b| b.to_string().into_bytes()))
     }
 
+    /// Upserts `vectors` into collection `name` as `v0`, `v1`, …, 1000 a
+    /// request, each with the metadata `metadata(i)` gives for its index `i`
+    /// within its request.
+    #[allow(dead_code, reason = "the benches share this file")]
+    pub fn upsert_numbered(&self, key: &str, name: &str, vectors: &[Vec<f32>], metadata: impl Fn(usize) -> Value) {
+        for (n, batch) in vectors.chunks(1000).enumerate() {
+            let body: Vec<Value> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, v)| serde_json::json!({"id": format!("v{}", n * 1000 + i), "values": v, "metadata": metadata(i)}))
+                .collect();
+            let path = format!("/v1/collections/{name}/vectors");
+            self.call("PUT", &path, key, Some(&serde_json::json!({ "vectors": body })))
+                .ok();
+        }
+    }
+
     /// The host's `/metrics`, each series (name with its labels, as
     /// written) to its value.
     pub fn metrics(&self) -> std::collections::HashMap<String, f64> {

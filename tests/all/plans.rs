@@ -48,7 +48,7 @@ fn load_and_search(db: &TestDb, name: &str, spec: serde_json::Value) -> (String,
         .ok();
     let mut rng = rng(5);
     let vectors = clustered_vectors(&mut rng, 5000, 128, 10);
-    upsert_all(&server, &key, name, &vectors);
+    server.upsert_numbered(&key, name, &vectors, |_| json!({}));
     if spec["index"] == "ivfflat" {
         // IVFFlat is rebuilt in the background as the collection grows:
         // rows/1000 lists rounded down to a power of two: 4 for 5000 rows.
@@ -74,25 +74,6 @@ fn load_and_search(db: &TestDb, name: &str, spec: serde_json::Value) -> (String,
         "API searches to scan the index",
     );
     (index, vectors[0].clone())
-}
-
-/// Upserts `vectors` into `name` as `v0`, `v1`, …, 1000 a request.
-fn upsert_all(server: &Server, key: &str, name: &str, vectors: &[Vec<f32>]) {
-    for (n, batch) in vectors.chunks(1000).enumerate() {
-        let body: Vec<_> = batch
-            .iter()
-            .enumerate()
-            .map(|(i, v)| json!({"id": format!("v{}", n * 1000 + i), "values": v}))
-            .collect();
-        server
-            .call(
-                "PUT",
-                &format!("/v1/collections/{name}/vectors"),
-                key,
-                Some(&json!({"vectors": body})),
-            )
-            .ok();
-    }
 }
 
 /// The access method and operator class of a (one-column) index.
@@ -166,7 +147,7 @@ fn hnsw_ef_search_grows_with_k() {
         .map(|_| (0..64).map(|_| rand::Rng::gen_range(&mut rng, -1.0f32..1.0)).collect())
         .collect();
     let ids: Vec<String> = (0..vectors.len()).map(|i| format!("v{i}")).collect();
-    upsert_all(&server, &key, "wide_k", &vectors);
+    server.upsert_numbered(&key, "wide_k", &vectors, |_| json!({}));
     db.client().batch_execute("ANALYZE").unwrap();
     let neg_l2 = |a: &[f32], b: &[f32]| -l2(a, b);
     let (k, queries) = (200, 10);
@@ -221,7 +202,7 @@ fn wide_vectors_use_halfvec_indexes_and_exact_search_to_16000_dims() {
                     .collect()
             })
             .collect();
-        upsert_all(&server, &key, name, &vectors);
+        server.upsert_numbered(&key, name, &vectors, |_| json!({}));
         if let Some(opclass) = opclass {
             let index = format!("c{}_ann", collection_id(&db, name));
             assert_eq!(index_method(&db, &index), ("hnsw".to_string(), opclass.to_string()));
