@@ -8,8 +8,9 @@
 use crate::config::{self, HealthArgs, ServeConfig, ServicesConfig};
 use crate::health::checks::{self, Endpoint, Sequence};
 use crate::health::{probe, Check, Registry, ServiceId};
+use crate::origin::{http::OriginApi, OriginService};
 use crate::store::Store;
-use crate::{coherence, events, files, origin, origin_http, runtime, server};
+use crate::{coherence, events, files, runtime, server};
 use anyhow::Context;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -99,7 +100,7 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
         registry.service(ServiceId::Minio).clone(),
         services.probe.timeout,
     )?;
-    let backends = origin::Backends {
+    let origin = OriginService {
         store,
         registry: registry.clone(),
         files,
@@ -108,8 +109,8 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
     let origin_api = config
         .origin_secret
         .as_deref()
-        .map(|secret| origin_http::OriginApi::new(backends.clone(), secret));
-    let runtime = runtime::Runtime::new(&config.component, backends, config.limits.clone())?;
+        .map(|secret| OriginApi::new(origin.clone(), secret));
+    let runtime = runtime::Runtime::new(&config.component, origin, config.limits.clone())?;
     let front = server::Front {
         shards: Arc::new(runtime).shards(config.shards),
         registry,

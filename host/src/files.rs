@@ -4,7 +4,8 @@
 
 use crate::health::Service;
 use crate::store::Project;
-use edge_core::model::{ApiError, File, FileInfo};
+use edge_core::error::{code, ApiError};
+use edge_core::model::{File, FileInfo};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{
@@ -46,8 +47,8 @@ pub struct Files {
 type Result<T> = std::result::Result<T, ApiError>;
 
 fn unavailable(detail: &str) -> ApiError {
-    ApiError::unavailable(
-        "files_unavailable",
+    ApiError::retry_after(
+        code::FILES_UNAVAILABLE,
         format!("file storage is unavailable: {detail}"),
         RETRY_AFTER_SECS,
     )
@@ -108,7 +109,7 @@ impl Files {
     fn error(&self, key: &str, e: object_store::Error) -> ApiError {
         if let object_store::Error::NotFound { .. } = e {
             self.health.record_traffic(true);
-            return ApiError::not_found("file_not_found", format!("no file {key:?}"));
+            return ApiError::new(code::FILE_NOT_FOUND, format!("no file {key:?}"));
         }
         tracing::warn!(error = %e, "object store request failed");
         self.health.record_traffic(false);

@@ -15,7 +15,7 @@ mod health;
 mod histogram;
 mod metrics;
 mod origin;
-mod origin_http;
+
 mod runtime;
 mod server;
 mod store;

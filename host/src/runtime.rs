@@ -9,7 +9,8 @@
 //! `max_requests` requests or when its linear memory passes a ceiling, and
 //! dropped when it traps.
 
-use crate::origin::{self, Backends, OriginCtx};
+use crate::origin::wit::{self as origin, OriginCtx};
+use crate::origin::OriginService;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -153,14 +154,14 @@ pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 pub struct Runtime {
     engine: Engine,
     pre: ServicePre<InstanceState>,
-    backends: Backends,
+    origin: OriginService,
     limits: InstanceLimits,
 }
 
 impl Runtime {
     /// Compiles the component at `path` and links its imports: WASI 0.2 and
-    /// 0.3, wasi:http 0.3, and `zerodb:edge/origin` backed by `backends`.
-    pub fn new(path: &Path, backends: Backends, limits: InstanceLimits) -> anyhow::Result<Runtime> {
+    /// 0.3, wasi:http 0.3, and `zerodb:edge/origin` backed by `origin`.
+    pub fn new(path: &Path, origin: OriginService, limits: InstanceLimits) -> anyhow::Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model_async(true);
         // A guest that computes without end must not hold a thread: each
@@ -192,7 +193,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             pre,
-            backends,
+            origin,
             limits,
         })
     }
@@ -316,7 +317,7 @@ impl HandlerState for Handler {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             origin: OriginCtx {
-                backends: rt.backends.clone(),
+                origin: rt.origin.clone(),
                 table: ResourceTable::new(),
             },
             limits: MemoryLimiter {

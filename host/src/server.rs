@@ -4,10 +4,10 @@
 //! the component.
 
 use crate::health::Registry;
-use crate::origin_http::{self, OriginApi};
+use crate::origin::http::{self as origin_http, OriginApi};
 use crate::runtime::{Deadline, Overloaded, Shards};
 use bytes::Bytes;
-use edge_core::model::{ApiError, ErrorKind};
+use edge_core::error::{code, ApiError};
 use edge_core::validate::{self, MAX_BODY_BYTES};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -92,8 +92,8 @@ async fn handle(front: Arc<Front>, request: hyper::Request<Incoming>) -> Result<
             drop(in_flight);
             Ok(response)
         }
-        Err(e) if e.is::<Overloaded>() => Ok(json_response(&ApiError::unavailable(
-            "overloaded",
+        Err(e) if e.is::<Overloaded>() => Ok(json_response(&ApiError::retry_after(
+            code::OVERLOADED,
             "every edge instance stayed busy; retry later",
             1,
         ))),
@@ -102,13 +102,9 @@ async fn handle(front: Arc<Front>, request: hyper::Request<Incoming>) -> Result<
                 e.is::<wasmtime_wasi_http::handler::ExpirationError>() || deadline.0.load(Ordering::Relaxed);
             tracing::warn!(error = %e, timed_out, "edge instance failed a request");
             let err = if timed_out {
-                ApiError::unavailable("edge_timeout", "the request did not finish in time", 1)
+                ApiError::retry_after(code::EDGE_TIMEOUT, "the request did not finish in time", 1)
             } else {
-                ApiError::new(
-                    ErrorKind::Internal,
-                    "edge_failure",
-                    "the edge component failed on this request",
-                )
+                ApiError::new(code::EDGE_FAILURE, "the edge component failed on this request")
             };
             Ok(json_response(&err))
         }
@@ -131,16 +127,14 @@ async fn capped(response: hyper::Response<WasiBody>, max: usize) -> hyper::Respo
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             tracing::warn!(max, "the edge component's answer is over the response limit");
             json_response(&ApiError::new(
-                ErrorKind::Internal,
-                "response_too_large",
+                code::RESPONSE_TOO_LARGE,
                 format!("the answer is over the {max}-byte response limit"),
             ))
         }
         Err(e) => {
             tracing::warn!(error = %e, "the edge component's answer broke off");
             json_response(&ApiError::new(
-                ErrorKind::Internal,
-                "edge_failure",
+                code::EDGE_FAILURE,
                 "the edge component failed on this request",
             ))
         }
@@ -150,7 +144,7 @@ async fn capped(response: hyper::Response<WasiBody>, max: usize) -> hyper::Respo
 /// One call of the origin API; 404 when it is not enabled.
 async fn origin_call(front: &Front, request: hyper::Request<Incoming>) -> hyper::Response<WasiBody> {
     let Some(api) = &front.origin_api else {
-        return json_response(&ApiError::not_found("no_route", "the origin API is not enabled here"));
+        return json_response(&ApiError::new(code::NO_ROUTE, "the origin API is not enabled here"));
     };
     let (parts, body) = request.into_parts();
     let body = match http_body_util::Limited::new(body, origin_http::MAX_BODY_BYTES)

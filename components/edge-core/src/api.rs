@@ -1,6 +1,7 @@
 //! Routing and the handlers of the v1 API.
 
 use crate::cache::{BodyKey, CollKey, Lookup};
+use crate::error::{code, ApiError};
 use crate::model::*;
 use crate::origin::{Connect, Origin};
 use crate::search::{self, Freshness};
@@ -34,7 +35,7 @@ impl Route {
             .split('/')
             .map(|s| {
                 validate::percent_decode(s)
-                    .ok_or_else(|| ApiError::bad_request("invalid_path", "path is not valid percent-encoded UTF-8"))
+                    .ok_or_else(|| ApiError::new(code::INVALID_PATH, "path is not valid percent-encoded UTF-8"))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
@@ -49,7 +50,7 @@ impl Route {
             ["v1", "memory", "search"] => Route::MemorySearch,
             ["v1", "memory", id] => Route::MemoryItem(id.to_string()),
             ["v1", "files", key @ ..] if !key.is_empty() => Route::File(key.join("/")),
-            _ => return Err(ApiError::not_found("no_route", format!("no route for {path}"))),
+            _ => return Err(ApiError::new(code::NO_ROUTE, format!("no route for {path}"))),
         };
         Ok(route)
     }
@@ -68,26 +69,21 @@ impl Route {
 
 fn method_not_allowed(method: &str, route: &Route) -> ApiError {
     ApiError::new(
-        ErrorKind::MethodNotAllowed,
-        "method_not_allowed",
+        code::METHOD_NOT_ALLOWED,
         format!("{method} is not allowed here; allowed: {}", route.allowed()),
     )
 }
 
 fn bearer_key(request: &Request) -> Result<&str, ApiError> {
-    let header = request.authorization.as_deref().ok_or_else(|| {
-        ApiError::new(
-            ErrorKind::Unauthorized,
-            "missing_api_key",
-            "send Authorization: Bearer <api-key>",
-        )
-    })?;
+    let header = request
+        .authorization
+        .as_deref()
+        .ok_or_else(|| ApiError::new(code::MISSING_API_KEY, "send Authorization: Bearer <api-key>"))?;
     let (scheme, key) = header.trim().split_once(' ').unwrap_or((header, ""));
     let key = key.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || key.is_empty() {
         return Err(ApiError::new(
-            ErrorKind::Unauthorized,
-            "invalid_api_key",
+            code::INVALID_API_KEY,
             "the Authorization header must be `Bearer <api-key>`",
         ));
     }
@@ -187,7 +183,7 @@ pub(crate) fn route<C: Connect>(
             let limit = match query_param(&request.path, "limit") {
                 Some(l) => l
                     .parse::<u32>()
-                    .map_err(|_| ApiError::invalid("invalid_limit", "limit must be a number from 1 to 1000"))?,
+                    .map_err(|_| ApiError::new(code::INVALID_LIMIT, "limit must be a number from 1 to 1000"))?,
                 None => 100,
             };
             let page = served.origin(|| session.list_vectors(&name, after.as_deref(), limit))?;
@@ -232,8 +228,8 @@ pub(crate) fn route<C: Connect>(
             validate::id("id", &id)?;
             let result = served.origin(|| session.delete(&name, &id))?;
             if result.affected == 0 {
-                return Err(ApiError::not_found(
-                    "vector_not_found",
+                return Err(ApiError::new(
+                    code::VECTOR_NOT_FOUND,
                     format!("no vector {id:?} in {name}"),
                 ));
             }
@@ -350,15 +346,14 @@ fn checked_k(k: Option<i64>) -> Result<u32, ApiError> {
 /// Validates an upsert batch; a repeated id keeps its last occurrence.
 fn batch(vectors: Vec<wire::VectorIn>) -> Result<Vec<VectorRecord>, ApiError> {
     if vectors.is_empty() {
-        return Err(ApiError::invalid(
-            "empty_batch",
+        return Err(ApiError::new(
+            code::EMPTY_BATCH,
             "vectors must hold at least one vector",
         ));
     }
     if vectors.len() > MAX_BATCH {
         return Err(ApiError::new(
-            ErrorKind::TooLarge,
-            "batch_too_large",
+            code::BATCH_TOO_LARGE,
             format!("{} vectors in one call; at most {MAX_BATCH} are allowed", vectors.len()),
         ));
     }

@@ -7,6 +7,7 @@
 //! unit tests back it with a fake.
 
 pub mod cache;
+pub mod error;
 pub mod filter;
 pub mod kernels;
 pub mod model;
@@ -18,7 +19,7 @@ mod api;
 mod search;
 mod wire;
 
-use model::ApiError;
+use error::ApiError;
 use origin::Connect;
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,7 @@
 //! behind a trait, so the core runs against the WIT import in a component and
 //! against a fake in native unit tests.
 
+use crate::error::ApiError;
 use crate::model::*;
 
 /// Opens sessions: resolves an API key to the caller's project.

@@ -4,6 +4,7 @@
 //! answer).
 
 use crate::cache::{BodyKey, Cache, CollKey, HotCollection, Lookup};
+use crate::error::{code, ApiError, ErrorKind};
 use crate::filter::Filter;
 use crate::model::*;
 use crate::origin::Origin;
@@ -86,8 +87,8 @@ pub(crate) fn stale_or<T>(fallback: Option<T>, err: ApiError, served: &mut Serve
 /// one when the origin is unreachable.
 pub(crate) fn at_least(result: SearchResult, min_version: Option<u64>) -> Result<SearchResult, ApiError> {
     match min_version {
-        Some(min) if result.version < min => Err(ApiError::unavailable(
-            "version_not_reached",
+        Some(min) if result.version < min => Err(ApiError::retry_after(
+            code::VERSION_NOT_REACHED,
             format!(
                 "the collection is at version {}, before the min_version {min} asked for",
                 result.version

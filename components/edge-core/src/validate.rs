@@ -3,7 +3,8 @@
 //! since other fronts may call it. (Over 500 lines: a third of it is the
 //! unit tests of these rules.)
 
-use crate::model::{ApiError, ErrorKind, Metric};
+use crate::error::{code, ApiError, Code};
+use crate::model::Metric;
 use serde::de::DeserializeOwned;
 
 /// Largest request body the edge reads (a full batch of 1000 × 1536-dim vectors
@@ -28,8 +29,7 @@ pub const MAX_CONTENT_BYTES: usize = 256 * 1024;
 /// The error for a request body past [`MAX_BODY_BYTES`].
 pub fn body_too_large() -> ApiError {
     ApiError::new(
-        ErrorKind::TooLarge,
-        "body_too_large",
+        code::BODY_TOO_LARGE,
         format!("request body is larger than {MAX_BODY_BYTES} bytes"),
     )
 }
@@ -43,8 +43,8 @@ pub fn collection_name(name: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
-            "invalid_name",
+        Err(ApiError::new(
+            code::INVALID_NAME,
             "collection names are 1 to 64 characters of A-Z, a-z, 0-9, _ and -",
         ))
     }
@@ -54,14 +54,14 @@ pub fn collection_name(name: &str) -> Result<(), ApiError> {
 /// control characters.
 pub fn id(kind: &str, id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > MAX_ID_BYTES {
-        return Err(ApiError::bad_request(
-            "invalid_id",
+        return Err(ApiError::new(
+            code::INVALID_ID,
             format!("{kind} must be 1 to {MAX_ID_BYTES} bytes of UTF-8"),
         ));
     }
     if id.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_id",
+        return Err(ApiError::new(
+            code::INVALID_ID,
             format!("{kind} must not contain control characters"),
         ));
     }
@@ -83,8 +83,8 @@ pub fn file_key(key: &str) -> Result<(), ApiError> {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     };
     if key.len() > MAX_FILE_KEY_BYTES || !key.split('/').all(segment_ok) {
-        return Err(ApiError::bad_request(
-            "invalid_file_key",
+        return Err(ApiError::new(
+            code::INVALID_FILE_KEY,
             format!(
                 "file keys are up to {MAX_FILE_KEY_BYTES} bytes of /-separated segments of A-Z, a-z, 0-9, ., _ and - (no empty, . or .. segment)"
             ),
@@ -96,17 +96,17 @@ pub fn file_key(key: &str) -> Result<(), ApiError> {
 /// A vector: non-empty, finite, and of `dims` dimensions when known.
 pub fn vector(values: &[f32], dims: Option<u32>) -> Result<(), ApiError> {
     if values.is_empty() {
-        return Err(ApiError::invalid("invalid_vector", "vector is empty"));
+        return Err(ApiError::new(code::INVALID_VECTOR, "vector is empty"));
     }
     if let Some(at) = values.iter().position(|v| !v.is_finite()) {
-        return Err(ApiError::invalid(
-            "invalid_vector",
+        return Err(ApiError::new(
+            code::INVALID_VECTOR,
             format!("vector value at index {at} is not a finite number"),
         ));
     }
     if values.len() > MAX_DIMS as usize {
-        return Err(ApiError::invalid(
-            "dimension_mismatch",
+        return Err(ApiError::new(
+            code::DIMENSION_MISMATCH,
             format!(
                 "vector has {} dimensions; at most {MAX_DIMS} are supported",
                 values.len()
@@ -114,8 +114,8 @@ pub fn vector(values: &[f32], dims: Option<u32>) -> Result<(), ApiError> {
         ));
     }
     match dims {
-        Some(dims) if values.len() != dims as usize => Err(ApiError::invalid(
-            "dimension_mismatch",
+        Some(dims) if values.len() != dims as usize => Err(ApiError::new(
+            code::DIMENSION_MISMATCH,
             format!("vector has {} dimensions, the collection has {dims}", values.len()),
         )),
         _ => Ok(()),
@@ -135,8 +135,8 @@ pub const MAX_SQUARED_NORM: f32 = f32::MAX / 4.0;
 pub fn vector_for_metric(values: &[f32], metric: Metric) -> Result<(), ApiError> {
     let squared: f32 = values.iter().map(|v| v * v).sum();
     if squared.is_nan() || squared > MAX_SQUARED_NORM {
-        return Err(ApiError::invalid(
-            "invalid_vector",
+        return Err(ApiError::new(
+            code::INVALID_VECTOR,
             format!(
                 "the vector's squared norm ({squared:e}) overflows pgvector's f32 arithmetic; \
                  it may be at most {MAX_SQUARED_NORM:e} (a norm of about 9.2e18)"
@@ -144,8 +144,8 @@ pub fn vector_for_metric(values: &[f32], metric: Metric) -> Result<(), ApiError>
         ));
     }
     if metric == Metric::Cosine && squared < f32::MIN_POSITIVE {
-        return Err(ApiError::invalid(
-            "invalid_vector",
+        return Err(ApiError::new(
+            code::INVALID_VECTOR,
             format!(
                 "a zero vector (or one whose squared norm, {squared:e}, underflows f32) has no \
                  direction, so its cosine similarity is undefined"
@@ -160,8 +160,8 @@ pub fn min_version(header: Option<&str>) -> Result<Option<u64>, ApiError> {
     header
         .map(|v| {
             v.trim().parse::<u64>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_min_version",
+                ApiError::new(
+                    code::INVALID_MIN_VERSION,
                     "x-zerodb-min-version must be a collection version (a whole number)",
                 )
             })
@@ -173,8 +173,8 @@ pub fn k(k: u32) -> Result<(), ApiError> {
     if (1..=MAX_K).contains(&k) {
         Ok(())
     } else {
-        Err(ApiError::invalid(
-            "invalid_k",
+        Err(ApiError::new(
+            code::INVALID_K,
             format!("k must be between 1 and {MAX_K}, got {k}"),
         ))
     }
@@ -184,8 +184,8 @@ pub fn dims(dims: u32) -> Result<(), ApiError> {
     if (1..=MAX_DIMS).contains(&dims) {
         Ok(())
     } else {
-        Err(ApiError::invalid(
-            "invalid_dims",
+        Err(ApiError::new(
+            code::INVALID_DIMS,
             format!("dims must be between 1 and {MAX_DIMS}, got {dims}"),
         ))
     }
@@ -196,8 +196,8 @@ pub fn cache_similarity(threshold: f32) -> Result<(), ApiError> {
     if threshold > 0.0 && threshold <= 1.0 {
         Ok(())
     } else {
-        Err(ApiError::invalid(
-            "invalid_cache_similarity",
+        Err(ApiError::new(
+            code::INVALID_CACHE_SIMILARITY,
             format!("cache_similarity must be in (0, 1], got {threshold}"),
         ))
     }
@@ -207,35 +207,37 @@ pub fn cache_similarity(threshold: f32) -> Result<(), ApiError> {
 /// `jsonb` cannot store `\u0000`).
 pub fn metadata(value: &serde_json::Value) -> Result<String, ApiError> {
     if !value.is_object() {
-        return Err(ApiError::invalid("invalid_metadata", "metadata must be a JSON object"));
+        return Err(ApiError::new(code::INVALID_METADATA, "metadata must be a JSON object"));
     }
-    json_text("invalid_metadata", "metadata", value)
+    json_text([code::INVALID_METADATA, code::METADATA_TOO_LARGE], "metadata", value)
 }
 
 /// A search filter: an object of metadata keys to the scalar each must equal.
 pub fn filter(value: &serde_json::Value) -> Result<String, ApiError> {
     let Some(fields) = value.as_object() else {
-        return Err(ApiError::invalid("invalid_filter", "filter must be a JSON object"));
+        return Err(ApiError::new(code::INVALID_FILTER, "filter must be a JSON object"));
     };
     if fields.values().any(|v| v.is_object() || v.is_array()) {
-        return Err(ApiError::invalid(
-            "invalid_filter",
+        return Err(ApiError::new(
+            code::INVALID_FILTER,
             "filter values must be strings, numbers, booleans or null (equality)",
         ));
     }
-    json_text("invalid_filter", "filter", value)
+    json_text([code::INVALID_FILTER, code::FILTER_TOO_LARGE], "filter", value)
 }
 
-fn json_text(code: &str, what: &str, value: &serde_json::Value) -> Result<String, ApiError> {
+/// `value`'s JSON text, or `invalid` if `jsonb` cannot store it, `too_large`
+/// past [`MAX_METADATA_BYTES`].
+fn json_text([invalid, too_large]: [Code; 2], what: &str, value: &serde_json::Value) -> Result<String, ApiError> {
     if contains_nul(value) {
-        return Err(ApiError::invalid(
-            code,
+        return Err(ApiError::new(
+            invalid,
             format!("{what} must not contain NUL characters"),
         ));
     }
     if let Some(number) = number_past_numeric(value) {
-        return Err(ApiError::invalid(
-            code,
+        return Err(ApiError::new(
+            invalid,
             format!(
                 "{what} holds the number {number}, which PostgreSQL's jsonb cannot store \
                  (at most 131072 digits before the decimal point and 16383 after it)"
@@ -245,8 +247,7 @@ fn json_text(code: &str, what: &str, value: &serde_json::Value) -> Result<String
     let text = value.to_string();
     if text.len() > MAX_METADATA_BYTES {
         return Err(ApiError::new(
-            ErrorKind::TooLarge,
-            code,
+            too_large,
             format!(
                 "{what} is {} bytes; at most {MAX_METADATA_BYTES} are allowed",
                 text.len()
@@ -281,14 +282,13 @@ fn contains_nul(value: &serde_json::Value) -> bool {
 pub fn text(what: &str, value: &str, max_bytes: usize) -> Result<(), ApiError> {
     if value.len() > max_bytes {
         return Err(ApiError::new(
-            ErrorKind::TooLarge,
-            "text_too_large",
+            code::TEXT_TOO_LARGE,
             format!("{what} is {} bytes; at most {max_bytes} are allowed", value.len()),
         ));
     }
     if value.contains('\0') {
-        return Err(ApiError::invalid(
-            "invalid_text",
+        return Err(ApiError::new(
+            code::INVALID_TEXT,
             format!("{what} must not contain NUL characters"),
         ));
     }
@@ -300,18 +300,21 @@ pub fn text(what: &str, value: &str, max_bytes: usize) -> Result<(), ApiError> {
 pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         if e.is_syntax() && (names_non_finite(body, &e) || e.to_string().starts_with("number out of range")) {
-            ApiError::invalid(
-                "invalid_vector",
+            ApiError::new(
+                code::INVALID_VECTOR,
                 "vector values must be finite numbers (no NaN or Infinity)",
             )
         } else if e.is_data() && e.to_string().contains(crate::wire::F32_OVERFLOW) {
-            ApiError::invalid("invalid_vector", e.to_string())
+            ApiError::new(code::INVALID_VECTOR, e.to_string())
         } else if e.is_eof() && body.iter().all(u8::is_ascii_whitespace) {
-            ApiError::bad_request("malformed_json", "request body is empty; a JSON object is expected")
+            ApiError::new(code::MALFORMED_JSON, "request body is empty; a JSON object is expected")
         } else if e.is_data() {
-            ApiError::bad_request("invalid_request", format!("request body does not match the API: {e}"))
+            ApiError::new(
+                code::INVALID_REQUEST,
+                format!("request body does not match the API: {e}"),
+            )
         } else {
-            ApiError::bad_request("malformed_json", format!("request body is not valid JSON: {e}"))
+            ApiError::new(code::MALFORMED_JSON, format!("request body is not valid JSON: {e}"))
         }
     })
 }
@@ -354,6 +357,7 @@ pub fn percent_decode(segment: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use serde_json::json;
 
     /// The values of a search body's vector, as the API reads them.
@@ -488,7 +492,7 @@ mod tests {
         assert_eq!(refused(json!({"a\u{0}": 1})), invalid);
         assert_eq!(refused(serde_json::from_str(r#"{"n": 1e131072}"#).unwrap()), invalid);
         let long = json!({"tag": "x".repeat(MAX_METADATA_BYTES)});
-        assert_eq!(refused(long), (ErrorKind::TooLarge, "invalid_filter".to_string()));
+        assert_eq!(refused(long), (ErrorKind::TooLarge, "filter_too_large".to_string()));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 #[path = "../../edge/src/origin.rs"]
 mod origin;
 
-use edge_core::model::ApiError;
+use edge_core::error::{code, ApiError};
 use edge_core::validate::{self, MAX_BODY_BYTES};
 use edge_core::{Edge, Request, Response};
 use std::cell::RefCell;
@@ -53,7 +53,7 @@ fn read_request(request: &IncomingRequest) -> Result<Request, ApiError> {
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(validate::body_too_large());
     }
-    let unreadable = |what: &str| ApiError::bad_request("body_unreadable", format!("request body: {what}"));
+    let unreadable = |what: &str| ApiError::new(code::BODY_UNREADABLE, format!("request body: {what}"));
     let body = request.consume().map_err(|()| unreadable("taken twice"))?;
     let mut bytes = Vec::new();
     {

@@ -8,7 +8,7 @@
 
 mod origin;
 
-use edge_core::model::ApiError;
+use edge_core::error::{code, ApiError};
 use edge_core::validate::{self, MAX_BODY_BYTES};
 use edge_core::{Edge, Request, Response};
 use http_body_util::BodyExt;
@@ -56,7 +56,7 @@ async fn read_request<B: IncomingMessage>(
     }
     let mut bytes = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::bad_request("body_unreadable", format!("request body: {e:?}")))?;
+        let frame = frame.map_err(|e| ApiError::new(code::BODY_UNREADABLE, format!("request body: {e:?}")))?;
         if let Ok(data) = frame.into_data() {
             if bytes.len() + data.len() > MAX_BODY_BYTES {
                 return Err(validate::body_too_large());

@@ -3,6 +3,7 @@
 
 use crate::zerodb::edge::origin as wit;
 use crate::zerodb::edge::origin::Session;
+use edge_core::error::{ApiError, ErrorKind};
 use edge_core::model::*;
 use edge_core::origin::{Connect, Origin};
 
@@ -28,6 +29,7 @@ fn error(e: wit::Error) -> ApiError {
         wit::ErrorCode::Unauthorized => ErrorKind::Unauthorized,
         wit::ErrorCode::Forbidden => ErrorKind::Forbidden,
         wit::ErrorCode::NotFound => ErrorKind::NotFound,
+        wit::ErrorCode::MethodNotAllowed => ErrorKind::MethodNotAllowed,
         wit::ErrorCode::Conflict => ErrorKind::Conflict,
         wit::ErrorCode::TooLarge => ErrorKind::TooLarge,
         wit::ErrorCode::Invalid => ErrorKind::Invalid,

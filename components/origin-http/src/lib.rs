@@ -15,6 +15,7 @@
 //! within the lease. A write through this adapter ends the lease of its
 //! collection at once.
 
+use edge_core::error::code;
 use edge_core::origin_api::function as f;
 use edge_core::origin_api::{FILES, HEALTH, KEY_HEADER, PREFIX, SECRET_HEADER};
 use exports::zerodb::edge::origin::{
@@ -50,7 +51,7 @@ const MAX_ANSWER_BYTES: usize = 256 << 20;
 fn unavailable(message: String) -> Error {
     Error {
         code: ErrorCode::Unavailable,
-        reason: "origin_unreachable".into(),
+        reason: code::ORIGIN_UNREACHABLE.name.into(),
         message,
         retry_after_secs: Some(RETRY_AFTER_SECS),
     }
@@ -59,7 +60,7 @@ fn unavailable(message: String) -> Error {
 fn internal(message: String) -> Error {
     Error {
         code: ErrorCode::Internal,
-        reason: "origin_adapter".into(),
+        reason: code::ORIGIN_ADAPTER.name.into(),
         message,
         retry_after_secs: None,
     }

@@ -6,7 +6,7 @@
 
 use super::{db_error, Result, Store};
 use crate::coherence::Change;
-use edge_core::model::{ApiError, ErrorKind};
+use edge_core::error::{code, ApiError, ErrorKind};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -27,7 +27,7 @@ fn hash(key: &str) -> Vec<u8> {
 }
 
 fn unauthorized() -> ApiError {
-    ApiError::new(ErrorKind::Unauthorized, "invalid_api_key", "the API key is not valid")
+    ApiError::new(code::INVALID_API_KEY, "the API key is not valid")
 }
 
 type KeyHash = Vec<u8>;

@@ -4,6 +4,7 @@
 //! narrows the scan).
 
 use super::{db_error, Project, Result, Store};
+use edge_core::error::{code, ApiError};
 use edge_core::model::*;
 use edge_core::validate;
 use pgvector::Vector;
@@ -59,8 +60,8 @@ async fn check_memory_dims(
             .get::<_, i32>(0) as u32,
     };
     if len != declared as usize {
-        return Err(ApiError::invalid(
-            "dimension_mismatch",
+        return Err(ApiError::new(
+            code::DIMENSION_MISMATCH,
             format!("the embedding has {len} dimensions; this project's memory records have {declared}"),
         ));
     }
@@ -68,7 +69,7 @@ async fn check_memory_dims(
 }
 
 fn not_found(id: &str) -> ApiError {
-    ApiError::not_found("memory_not_found", format!("no memory record {id:?}"))
+    ApiError::new(code::MEMORY_NOT_FOUND, format!("no memory record {id:?}"))
 }
 
 impl Store {
@@ -82,7 +83,7 @@ impl Store {
         validate::vector(&memory.embedding, None)?;
         validate::vector_for_metric(&memory.embedding, Metric::Cosine)?;
         let metadata: serde_json::Value = serde_json::from_str(&memory.metadata)
-            .map_err(|_| ApiError::invalid("invalid_metadata", "metadata must be a JSON object"))?;
+            .map_err(|_| ApiError::new(code::INVALID_METADATA, "metadata must be a JSON object"))?;
         validate::metadata(&metadata)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;

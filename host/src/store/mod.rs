@@ -22,7 +22,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType};
-use edge_core::model::{ApiError, ErrorKind};
+use edge_core::error::{code, ApiError};
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
@@ -141,8 +141,8 @@ impl Store {
         if !self.health.usable() {
             crate::metrics::count(&crate::metrics::COUNTERS.db_breaker_refusals);
             // Not logged: the breaker's state change already was, once.
-            return Err(ApiError::unavailable(
-                "database_unavailable",
+            return Err(ApiError::retry_after(
+                code::DATABASE_UNAVAILABLE,
                 "the database is unreachable; retry later",
                 RETRY_AFTER_SECS,
             ));
@@ -156,8 +156,8 @@ impl Store {
             // Every connection is busy: the database answers, only slowly,
             // so this is no failure of it (passive ejection would turn a
             // burst of load into an outage).
-            Err(PoolError::Timeout(TimeoutType::Wait)) => Err(ApiError::unavailable(
-                "overloaded",
+            Err(PoolError::Timeout(TimeoutType::Wait)) => Err(ApiError::retry_after(
+                code::OVERLOADED,
                 "every database connection is busy; retry later",
                 RETRY_AFTER_SECS,
             )),
@@ -215,8 +215,8 @@ fn refused(e: &tokio_postgres::Error) -> bool {
 
 fn unavailable(detail: &str) -> ApiError {
     tracing::warn!(detail, "database unavailable");
-    ApiError::unavailable(
-        "database_unavailable",
+    ApiError::retry_after(
+        code::DATABASE_UNAVAILABLE,
         "the database is unreachable; retry later",
         RETRY_AFTER_SECS,
     )
@@ -238,17 +238,17 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> ApiError {
         return unavailable(db.message());
     }
     if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE {
-        return ApiError::unavailable("write_conflict", "a concurrent change got in the way; retry", 1);
+        return ApiError::retry_after(code::WRITE_CONFLICT, "a concurrent change got in the way; retry", 1);
     }
     if *code == SqlState::QUERY_CANCELED {
-        return ApiError::unavailable(
-            "query_timeout",
+        return ApiError::retry_after(
+            code::QUERY_TIMEOUT,
             "the query took too long; retry later",
             RETRY_AFTER_SECS,
         );
     }
     tracing::error!(code = code.code(), message = db.message(), "database error");
-    ApiError::new(ErrorKind::Internal, "internal", "internal database error")
+    ApiError::new(code::INTERNAL, "internal database error")
 }
 
 /// The table holding a collection's vectors. Built from the numeric id only,

@@ -6,6 +6,7 @@
 // Each of the two crates that include this file uses a part of it.
 #![allow(dead_code, reason = "each test binary that includes this uses part of it")]
 
+use edge_core::error::{code, ApiError, ErrorKind};
 use edge_core::model::*;
 use edge_core::origin::{Connect, Origin};
 use edge_core::{Edge, Request, Response};
@@ -33,16 +34,12 @@ impl Fault {
     /// error depends on the call.
     fn error(self) -> Option<ApiError> {
         match self {
-            Fault::Unavailable { retry_after_secs } => Some(ApiError::unavailable(
-                "database_unavailable",
+            Fault::Unavailable { retry_after_secs } => Some(ApiError::retry_after(
+                code::DATABASE_UNAVAILABLE,
                 "the database is unreachable; retry later",
                 retry_after_secs,
             )),
-            Fault::Internal => Some(ApiError::new(
-                ErrorKind::Internal,
-                "internal",
-                "internal database error",
-            )),
+            Fault::Internal => Some(ApiError::new(code::INTERNAL, "internal database error")),
             Fault::Missing => None,
         }
     }
@@ -114,8 +111,8 @@ fn memory(id: &str) -> MemoryRecord {
 }
 
 fn no_collection(name: &str) -> Option<ApiError> {
-    Some(ApiError::not_found(
-        "collection_not_found",
+    Some(ApiError::new(
+        code::COLLECTION_NOT_FOUND,
         format!("no collection named {name:?}"),
     ))
 }
@@ -237,12 +234,12 @@ impl Origin for FakeOrigin {
         Ok(memory(m.id.as_deref().unwrap_or("generated")))
     }
     fn get_memory(&self, id: &str) -> Result<MemoryRecord, ApiError> {
-        let missing = ApiError::not_found("memory_not_found", format!("no memory record {id:?}"));
+        let missing = ApiError::new(code::MEMORY_NOT_FOUND, format!("no memory record {id:?}"));
         self.call("get_memory", Some(missing))?;
         Ok(memory(id))
     }
     fn delete_memory(&self, id: &str) -> Result<(), ApiError> {
-        let missing = ApiError::not_found("memory_not_found", format!("no memory record {id:?}"));
+        let missing = ApiError::new(code::MEMORY_NOT_FOUND, format!("no memory record {id:?}"));
         self.call("delete_memory", Some(missing))
     }
     fn search_memory(&self, _query: &MemoryQuery) -> Result<Vec<MemoryHit>, ApiError> {
@@ -263,7 +260,7 @@ impl Origin for FakeOrigin {
     fn get_file(&self, key: &str) -> Result<File, ApiError> {
         self.call(
             "get_file",
-            Some(ApiError::not_found("file_not_found", format!("no file {key:?}"))),
+            Some(ApiError::new(code::FILE_NOT_FOUND, format!("no file {key:?}"))),
         )?;
         Ok(File {
             content_type: "text/plain".into(),

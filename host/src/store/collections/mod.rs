@@ -10,6 +10,7 @@ use super::{db_error, table_name, Project, Result, Store};
 use crate::coherence::Change;
 use deadpool_postgres::GenericClient;
 pub(super) use drift::drift;
+use edge_core::error::{code, ApiError};
 use edge_core::model::*;
 use edge_core::validate;
 use ivfflat::ivfflat_probes;
@@ -31,8 +32,21 @@ pub struct Collection {
 
 impl Collection {
     fn from_row(row: &tokio_postgres::Row) -> Result<Collection> {
-        let metric = sql::metric_from_name(row.get("metric"));
-        let index = sql::index_kind_from_name(row.get("index_kind"));
+        // A name this build does not know (a row written by a newer
+        // version) is refused, never read as some other metric or index.
+        let unknown = |what: &str, name: &str| {
+            ApiError::new(
+                code::CORRUPT_COLLECTION,
+                format!(
+                    "collection {:?} has the {what} {name:?}, which this version does not know",
+                    row.get::<_, String>("name")
+                ),
+            )
+        };
+        let metric_name: &str = row.get("metric");
+        let metric = sql::metric_from_name(metric_name).ok_or_else(|| unknown("metric", metric_name))?;
+        let index_name: &str = row.get("index_kind");
+        let index = sql::index_kind_from_name(index_name).ok_or_else(|| unknown("index kind", index_name))?;
         Ok(Collection {
             id: row.get("id"),
             name: row.get("name"),
@@ -81,7 +95,7 @@ impl Collection {
 }
 
 fn not_found(name: &str) -> ApiError {
-    ApiError::not_found("collection_not_found", format!("no collection named {name:?}"))
+    ApiError::new(code::COLLECTION_NOT_FOUND, format!("no collection named {name:?}"))
 }
 
 /// A table vanishing under a query means the collection was dropped meanwhile.
@@ -136,8 +150,8 @@ impl Store {
         validate::dims(spec.dims)?;
         validate::cache_similarity(spec.cache_similarity)?;
         if spec.index != IndexKind::None && spec.dims > HALFVEC_INDEX_MAX_DIMS {
-            return Err(ApiError::invalid(
-                "dims_exceed_index_limit",
+            return Err(ApiError::new(
+                code::DIMS_EXCEED_INDEX_LIMIT,
                 format!(
                     "pgvector indexes at most {HALFVEC_INDEX_MAX_DIMS} dimensions (as halfvec); \
                      use index \"none\" for {} dimensions",
@@ -174,8 +188,7 @@ impl Store {
                 Ok(existing.info())
             } else {
                 Err(ApiError::new(
-                    ErrorKind::Conflict,
-                    "collection_exists",
+                    code::COLLECTION_EXISTS,
                     format!("collection {name:?} exists with a different spec"),
                 ))
             };
@@ -253,8 +266,7 @@ impl Store {
     pub async fn upsert(&self, project: &Project, name: &str, records: Vec<VectorRecord>) -> Result<WriteResult> {
         if records.len() > validate::MAX_BATCH {
             return Err(ApiError::new(
-                ErrorKind::TooLarge,
-                "batch_too_large",
+                code::BATCH_TOO_LARGE,
                 format!("at most {} vectors per call", validate::MAX_BATCH),
             ));
         }
@@ -275,7 +287,7 @@ impl Store {
             validate::vector(&record.values, Some(collection.spec.dims))?;
             validate::vector_for_metric(&record.values, collection.spec.metric)?;
             let meta: serde_json::Value = serde_json::from_str(&record.metadata)
-                .map_err(|_| ApiError::invalid("invalid_metadata", "metadata must be a JSON object"))?;
+                .map_err(|_| ApiError::new(code::INVALID_METADATA, "metadata must be a JSON object"))?;
             validate::metadata(&meta)?;
             ids.push(record.id);
             vectors.push(Vector::from(record.values));
@@ -312,7 +324,7 @@ impl Store {
         let sql = format!("SELECT embedding, metadata FROM {} WHERE id = $1", collection.table());
         let stmt = client.prepare_cached(&sql).await.map_err(query_error(name))?;
         let row = client.query_opt(&stmt, &[&id]).await.map_err(query_error(name))?;
-        let row = row.ok_or_else(|| ApiError::not_found("vector_not_found", format!("no vector {id:?} in {name}")))?;
+        let row = row.ok_or_else(|| ApiError::new(code::VECTOR_NOT_FOUND, format!("no vector {id:?} in {name}")))?;
         Ok(VectorRecord {
             id: id.to_string(),
             values: row.get::<_, Vector>(0).to_vec(),
@@ -329,8 +341,8 @@ impl Store {
         limit: u32,
     ) -> Result<VectorPage> {
         if !(1..=validate::MAX_BATCH as u32).contains(&limit) {
-            return Err(ApiError::invalid(
-                "invalid_limit",
+            return Err(ApiError::new(
+                code::INVALID_LIMIT,
                 format!("limit must be between 1 and {}", validate::MAX_BATCH),
             ));
         }
@@ -405,7 +417,7 @@ impl Store {
         let filter: Option<serde_json::Value> = match &request.filter {
             Some(text) => {
                 let value = serde_json::from_str(text)
-                    .map_err(|_| ApiError::invalid("invalid_filter", "filter must be a JSON object"))?;
+                    .map_err(|_| ApiError::new(code::INVALID_FILTER, "filter must be a JSON object"))?;
                 validate::filter(&value)?;
                 Some(value)
             }

@@ -110,27 +110,37 @@ pub(super) fn index_kind_name(index: IndexKind) -> &'static str {
     }
 }
 
-/// The metric stored as `name` ([`metric_name`]'s inverse; anything else is `dot`).
-pub(super) fn metric_from_name(name: &str) -> Metric {
-    match name {
-        "cosine" => Metric::Cosine,
-        "l2" => Metric::L2,
-        _ => Metric::Dot,
-    }
+/// The metric stored as `name` ([`metric_name`]'s inverse); none for a name
+/// this build does not know.
+pub(super) fn metric_from_name(name: &str) -> Option<Metric> {
+    [Metric::Cosine, Metric::L2, Metric::Dot]
+        .into_iter()
+        .find(|m| metric_name(*m) == name)
 }
 
-/// The index kind stored as `name` ([`index_kind_name`]'s inverse; anything else is `none`).
-pub(super) fn index_kind_from_name(name: &str) -> IndexKind {
-    match name {
-        "hnsw" => IndexKind::Hnsw,
-        "ivfflat" => IndexKind::Ivfflat,
-        _ => IndexKind::None,
-    }
+/// The index kind stored as `name` ([`index_kind_name`]'s inverse); none for
+/// a name this build does not know.
+pub(super) fn index_kind_from_name(name: &str) -> Option<IndexKind> {
+    [IndexKind::Hnsw, IndexKind::Ivfflat, IndexKind::None]
+        .into_iter()
+        .find(|k| index_kind_name(*k) == name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_names_round_trip_and_unknown_names_are_refused() {
+        for metric in [Metric::Cosine, Metric::L2, Metric::Dot] {
+            assert_eq!(metric_from_name(metric_name(metric)), Some(metric));
+        }
+        for index in [IndexKind::Hnsw, IndexKind::Ivfflat, IndexKind::None] {
+            assert_eq!(index_kind_from_name(index_kind_name(index)), Some(index));
+        }
+        assert_eq!(metric_from_name("hamming"), None);
+        assert_eq!(index_kind_from_name("diskann"), None);
+    }
 
     fn spec(dims: u32, metric: Metric, index: IndexKind) -> CollectionSpec {
         CollectionSpec {
