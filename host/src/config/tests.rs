@@ -22,8 +22,11 @@ fn resolve(args: &[&str], file: Option<&str>) -> anyhow::Result<ServeConfig> {
     let component = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let mut argv = vec!["serve", "--database-url", "postgres://u@h/db", "--component", component];
     argv.extend(args);
+    // Tests run in parallel: each file gets its own name.
+    static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let path = file.map(|text| {
-        let path = std::env::temp_dir().join(format!("zerodb-config-test-{}-{}.toml", std::process::id(), text.len()));
+        let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("zerodb-config-test-{}-{n}.toml", std::process::id()));
         std::fs::write(&path, text).unwrap();
         path
     });
