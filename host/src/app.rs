@@ -2,8 +2,8 @@
 //! services once). It alone reads the resolved settings: it builds the
 //! service registry from plain service ids and endpoints, the store, the
 //! object store client, the event publisher, the probers, the runtime and
-//! the HTTP front, hands each the values it needs, and owns shutdown. No
-//! other subsystem imports `config`.
+//! the HTTP front, hands each the values it needs, and owns shutdown. Other
+//! subsystems take only `config`'s value types (probe and S3 settings).
 
 use crate::config::{self, HealthArgs, ServeConfig, ServicesConfig};
 use crate::health::checks::{self, Endpoint, Sequence};
@@ -32,6 +32,23 @@ pub fn registry(services: &ServicesConfig, database_url: &str) -> Registry {
         ],
     )
     .with_events(!services.brokers.is_empty())
+}
+
+/// The service with that name, for `health --require`.
+fn service_named(name: &str) -> anyhow::Result<ServiceId> {
+    match ServiceId::ALL.iter().find(|s| s.name() == name.trim()) {
+        Some(id) => Ok(*id),
+        None => anyhow::bail!("--require: unknown service {name:?} (postgres, qdrant, minio, redpanda)"),
+    }
+}
+
+/// Checks every probed URL before anything starts: a bad one is a setting
+/// refused before the socket is bound.
+fn check_endpoints(services: &ServicesConfig) -> anyhow::Result<()> {
+    for url in services.probed_urls() {
+        Endpoint::parse(url)?;
+    }
+    Ok(())
 }
 
 /// The health check of every configured service.
@@ -64,9 +81,10 @@ pub fn checks(services: &ServicesConfig, store: &Store) -> anyhow::Result<Vec<(S
 /// stop, and the guests are told the process is ending.
 pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<ExitCode> {
     let services = &config.services;
+    check_endpoints(services)?;
     let registry = Arc::new(registry(services, &config.database_url));
     let coherence = Arc::new(coherence::Coherence::default());
-    let mut store = Store::new(&config.database_url, config.max_connections, config.pool_wait)?
+    let mut store = Store::new(&config.database_url, config.pool.max_connections, config.pool.wait)?
         .with_coherence(coherence.clone())
         .with_memory_dims(config.memory_dims)
         .with_auth_cache(config.auth_cache)
@@ -110,12 +128,21 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
         .origin_secret
         .as_deref()
         .map(|secret| OriginApi::new(origin.clone(), secret));
-    let runtime = runtime::Runtime::new(&config.component, origin, config.limits.clone())?;
+    let instances = &config.instances;
+    let limits = runtime::InstanceLimits {
+        max_requests: instances.max_requests,
+        max_memory_bytes: instances.max_memory_bytes,
+        request_timeout: instances.request_timeout,
+        idle_timeout: runtime::IDLE_TIMEOUT,
+        max_per_shard: instances.max_per_shard,
+        env: config.cache.to_env(),
+    };
+    let runtime = runtime::Runtime::new(&config.component, origin, limits)?;
     let front = server::Front {
-        shards: Arc::new(runtime).shards(config.shards),
+        shards: Arc::new(runtime).shards(instances.shards),
         registry,
         origin_api,
-        max_response_bytes: config.max_response_bytes,
+        max_response_bytes: instances.max_response_bytes,
     };
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -137,9 +164,14 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
 /// `zerodb-edge health`: probes every configured service once, prints the
 /// registry and routing table, and fails when a required service is down.
 pub async fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
-    let (database_url, services, required) = args.resolve()?;
+    let (database_url, services, require) = args.resolve()?;
+    let mut required = vec![ServiceId::Postgres];
+    for name in &require {
+        required.push(service_named(name)?);
+    }
+    check_endpoints(&services)?;
     let registry = registry(&services, &database_url);
-    let store = Store::new(&database_url, 1, crate::store::POOL_WAIT_TIMEOUT)?;
+    let store = Store::new(&database_url, 1, config::POOL_WAIT)?;
     probe::check_once(&registry, checks(&services, &store)?).await;
     print!("{}", registry.table());
     let down: Vec<&str> = required

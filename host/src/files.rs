@@ -17,25 +17,7 @@ use std::time::Duration;
 /// Seconds a client is told to wait while the object store is down.
 const RETRY_AFTER_SECS: u32 = 5;
 
-/// Where files go: the S3 endpoint, credentials and bucket.
-#[derive(Clone)]
-pub struct S3Config {
-    pub url: String,
-    pub access_key: String,
-    pub secret_key: String,
-    pub bucket: String,
-    pub region: String,
-}
-
-impl std::fmt::Debug for S3Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Config")
-            .field("url", &self.url)
-            .field("bucket", &self.bucket)
-            .field("region", &self.region)
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::config::S3Config;
 
 /// The file store, or none when MinIO is not configured.
 #[derive(Clone)]

@@ -97,7 +97,7 @@ enum KeysCommand {
 }
 
 fn store(db: &DatabaseArgs) -> anyhow::Result<Store> {
-    Store::new(&db.database_url, 4, store::POOL_WAIT_TIMEOUT)
+    Store::new(&db.database_url, 4, config::POOL_WAIT)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

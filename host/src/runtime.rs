@@ -44,22 +44,13 @@ pub struct InstanceLimits {
     /// time, so this also bounds a shard's requests in flight: the rest
     /// queue, up to `request_timeout`, and are then answered 503.
     pub max_per_shard: usize,
-    /// Environment of each instance: the cache settings (`ZERODB_CACHE_*`).
+    /// Environment of each instance: its cache settings, as
+    /// `CacheConfig::to_env` renders them.
     pub env: Vec<(String, String)>,
 }
 
-impl Default for InstanceLimits {
-    fn default() -> Self {
-        InstanceLimits {
-            max_requests: 100_000,
-            max_memory_bytes: 512 << 20,
-            request_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(600),
-            max_per_shard: 32,
-            env: Vec::new(),
-        }
-    }
-}
+/// How long an idle instance is kept by default.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How often the engine's epoch advances: the granularity of the CPU
 /// deadline, and how often a busy guest yields to other tasks.

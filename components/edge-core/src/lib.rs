@@ -7,6 +7,7 @@
 //! unit tests back it with a fake.
 
 pub mod cache;
+pub mod env;
 pub mod error;
 pub mod filter;
 pub mod kernels;

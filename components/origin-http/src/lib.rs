@@ -5,7 +5,8 @@
 //! in any wasi:http host: its only imports are wasi:http and wasi:cli.
 //!
 //! Settings come from the environment, which every host can set:
-//! `ZERODB_ORIGIN_URL` (`http://host:port`) and `ZERODB_ORIGIN_SECRET`.
+//! `ZERODB_ORIGIN_URL` (`http://host:port`) and `ZERODB_ORIGIN_SECRET`
+//! (the names are in `edge_core::env`).
 //! An origin that cannot be reached is an `unavailable` error, so the edge
 //! serves stale entries and answers 503 with `Retry-After` as it does natively.
 //!
@@ -15,6 +16,7 @@
 //! within the lease. A write through this adapter ends the lease of its
 //! collection at once.
 
+use edge_core::env;
 use edge_core::error::code;
 use edge_core::origin_api::function as f;
 use edge_core::origin_api::{FILES, HEALTH, KEY_HEADER, PREFIX, SECRET_HEADER};
@@ -74,14 +76,17 @@ struct Origin {
 }
 
 fn origin() -> Result<Origin, Error> {
-    let url = std::env::var("ZERODB_ORIGIN_URL")
-        .map_err(|_| internal("ZERODB_ORIGIN_URL is not set for the origin adapter".into()))?;
-    let secret = std::env::var("ZERODB_ORIGIN_SECRET")
-        .map_err(|_| internal("ZERODB_ORIGIN_SECRET is not set for the origin adapter".into()))?;
+    let required =
+        |name: &str| std::env::var(name).map_err(|_| internal(format!("{name} is not set for the origin adapter")));
+    let url = required(env::ORIGIN_URL)?;
+    let secret = required(env::ORIGIN_SECRET)?;
     let (scheme, rest) = match url.split_once("://") {
         Some(("http", rest)) => (Scheme::Http, rest),
         Some(("https", rest)) => (Scheme::Https, rest),
-        _ => return Err(internal(format!("ZERODB_ORIGIN_URL {url:?} is not an http(s) URL"))),
+        _ => {
+            let name = env::ORIGIN_URL;
+            return Err(internal(format!("{name} {url:?} is not an http(s) URL")));
+        }
     };
     Ok(Origin {
         scheme,
@@ -200,11 +205,7 @@ fn call<T: DeserializeOwned>(function: &str, api_key: &str, args: Value) -> Resu
 
 /// How long a collection's token is trusted without asking the origin.
 fn lease() -> Duration {
-    let ms = std::env::var("ZERODB_VERSION_LEASE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    Duration::from_millis(ms)
+    Duration::from_millis(env::var(env::VERSION_LEASE_MS).unwrap_or(env::DEFAULT_VERSION_LEASE_MS))
 }
 
 /// A token the origin gave, and when it was asked.

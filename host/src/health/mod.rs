@@ -106,33 +106,8 @@ pub trait Check: Send + Sync + 'static {
     fn check(&self, timeout: Duration) -> BoxFuture<'_, Outcome>;
 }
 
-/// How probes turn into states: Envoy-style thresholds.
-#[derive(Clone, Debug)]
-pub struct ProbeConfig {
-    pub interval: Duration,
-    /// Interval while a service is down.
-    pub down_interval: Duration,
-    pub timeout: Duration,
-    /// Consecutive failures before `down`.
-    pub unhealthy_threshold: u32,
-    /// Consecutive successes before a `down` service is `healthy` again.
-    pub healthy_threshold: u32,
-    /// A probe slower than this marks the service `degraded`.
-    pub latency_bound: Duration,
-}
-
-impl Default for ProbeConfig {
-    fn default() -> Self {
-        ProbeConfig {
-            interval: Duration::from_secs(5),
-            down_interval: Duration::from_secs(2),
-            timeout: Duration::from_secs(2),
-            unhealthy_threshold: 3,
-            healthy_threshold: 2,
-            latency_bound: Duration::from_secs(1),
-        }
-    }
-}
+/// How probes turn into states; a setting of `serve` and `health`.
+pub use crate::config::ProbeConfig;
 
 /// One operation's route: the service that serves it now and what happens
 /// when that one cannot.

@@ -33,10 +33,6 @@ const RETRY_AFTER_SECS: u32 = 2;
 /// How long to wait for a new connection before answering 503.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long a request may queue for a busy pool's next free connection, by
-/// default. Longer than a connect: a full pool under load is slow, not broken.
-pub const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The pooled PostgreSQL store.
 #[derive(Clone)]
 pub struct Store {

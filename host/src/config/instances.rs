@@ -1,0 +1,98 @@
+//! The edge component's instances: how many, their limits, and the cache
+//! settings handed to each (the guest reads them as `edge_core::env` says).
+
+use anyhow::bail;
+use edge_core::cache::CacheConfig;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Instances and the requests they serve.
+#[derive(clap::Args, Serialize, Deserialize, Default)]
+pub struct Instances {
+    /// Requests an edge instance serves before it is replaced.
+    #[arg(long, env = "ZERODB_INSTANCE_MAX_REQUESTS")]
+    instance_max_requests: Option<usize>,
+    /// Linear-memory ceiling of an edge instance, in MiB.
+    #[arg(long, env = "ZERODB_INSTANCE_MAX_MEMORY_MB")]
+    instance_max_memory_mb: Option<usize>,
+    /// Deadline of one request, in milliseconds.
+    #[arg(long, env = "ZERODB_REQUEST_TIMEOUT_MS")]
+    request_timeout_ms: Option<u64>,
+    /// Largest answer the edge component may send, in bytes.
+    #[arg(long, env = "ZERODB_MAX_RESPONSE_BYTES")]
+    max_response_bytes: Option<usize>,
+    /// Groups of edge instances; a collection's requests always go to the same group.
+    #[arg(long, env = "ZERODB_EDGE_SHARDS")]
+    edge_shards: Option<usize>,
+    /// Most edge instances (and so requests in flight) per group; the rest queue.
+    #[arg(long, env = "ZERODB_EDGE_INSTANCES_PER_SHARD")]
+    edge_instances_per_shard: Option<usize>,
+}
+
+/// Validated instance settings.
+#[derive(Clone, Debug)]
+pub struct InstancesConfig {
+    /// Requests an instance serves before it is replaced.
+    pub max_requests: usize,
+    /// Linear memory an instance may grow to, in bytes.
+    pub max_memory_bytes: usize,
+    /// How long one request may run.
+    pub request_timeout: Duration,
+    /// Largest answer of the component, in bytes.
+    pub max_response_bytes: usize,
+    /// Groups of warm instances (1 to 64).
+    pub shards: usize,
+    /// Most instances of one shard at once.
+    pub max_per_shard: usize,
+}
+
+impl Instances {
+    pub fn resolve(self) -> anyhow::Result<InstancesConfig> {
+        let config = InstancesConfig {
+            max_requests: self.instance_max_requests.unwrap_or(100_000).max(1),
+            max_memory_bytes: self.instance_max_memory_mb.unwrap_or(512) << 20,
+            request_timeout: Duration::from_millis(self.request_timeout_ms.unwrap_or(30_000)),
+            max_response_bytes: self.max_response_bytes.unwrap_or(256 << 20).max(1 << 16),
+            shards: self
+                .edge_shards
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+                .clamp(1, 64),
+            max_per_shard: self.edge_instances_per_shard.unwrap_or(32).max(1),
+        };
+        if config.max_memory_bytes < 16 << 20 {
+            bail!("instance_max_memory_mb must be at least 16");
+        }
+        Ok(config)
+    }
+}
+
+/// The cache of each instance.
+#[derive(clap::Args, Serialize, Deserialize, Default)]
+pub struct Cache {
+    /// Byte budget of each edge instance's cache.
+    #[arg(long, env = "ZERODB_CACHE_BYTES")]
+    cache_bytes: Option<usize>,
+    /// How long a cache entry is fresh, in milliseconds.
+    #[arg(long, env = "ZERODB_CACHE_TTL_MS")]
+    cache_ttl_ms: Option<u64>,
+    /// Largest collection (in vectors) the edge loads whole and searches exactly.
+    #[arg(long, env = "ZERODB_HOT_COLLECTION_MAX_VECTORS")]
+    hot_collection_max_vectors: Option<u64>,
+}
+
+impl Cache {
+    /// The guest's cache settings: these, or the guest's own defaults.
+    pub fn resolve(self) -> anyhow::Result<CacheConfig> {
+        let defaults = CacheConfig::default();
+        let config = CacheConfig {
+            budget_bytes: self.cache_bytes.unwrap_or(defaults.budget_bytes),
+            ttl: self.cache_ttl_ms.map_or(defaults.ttl, Duration::from_millis),
+            hot_max_vectors: self.hot_collection_max_vectors.unwrap_or(defaults.hot_max_vectors),
+            ..defaults
+        };
+        if config.budget_bytes < 1 << 20 {
+            bail!("cache_bytes must be at least 1 MiB");
+        }
+        Ok(config)
+    }
+}
