@@ -6,9 +6,6 @@
 
 #![no_main]
 
-#[path = "../../components/edge-core/tests/support/fake_origin.rs"]
-mod fake_origin;
-
 use edge_core::cache::CacheConfig;
 use edge_core::{Edge, Request};
 use libfuzzer_sys::fuzz_target;

@@ -18,14 +18,10 @@
 //! alternating rounds, so that a change to the hit path is compared with
 //! what came before under the same load.
 
-#[allow(dead_code, reason = "the bench uses part of the shared test harness")]
-#[path = "../../tests/all/harness.rs"]
-mod harness;
-
-use harness::{Server, TestDb};
 use rand::Rng;
 use serde_json::json;
 use std::time::{Duration, Instant};
+use zerodb_test_support::harness::{self, Server, TestDb};
 
 const ROWS: i64 = 100_000;
 /// Vectors in the short mode's collection.

@@ -12,9 +12,6 @@
 //! most 3x the bandwidth floor: loose bounds for a shared machine, which a
 //! kernel that lost its SIMD, or a scan that lost its speed, still fails.
 
-#[path = "../../tests/all/wasm_command.rs"]
-mod wasm_command;
-
 /// The short mode's bounds (see the module docs).
 const SHORT_SIMD_OVER_SCALAR: f64 = 3.0;
 const SHORT_WASM_OVER_NATIVE: f64 = 3.0;
@@ -24,6 +21,7 @@ use criterion::Criterion;
 use simsimd::SpatialSimilarity;
 use std::hint::black_box;
 use std::time::Instant;
+use zerodb_test_support::wasm_command;
 
 fn vector(seed: u32, dims: usize) -> Vec<f32> {
     (0..dims)

@@ -25,21 +25,13 @@
 //! clients (measured 1.12x), but requests that serialised behind a lock or
 //! a stalled connection would lose much more than a fifth.
 
-#[allow(dead_code, reason = "the bench uses part of the shared test harness")]
-#[path = "../../tests/all/harness.rs"]
-mod harness;
-
-#[allow(dead_code, reason = "the bench uses part of the shared test peers")]
-#[path = "../../tests/all/peers.rs"]
-mod peers;
-
-use harness::{Server, TestDb};
-use peers::{HealthPeer, Kind, Mode};
 use rand::Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use zerodb_test_support::harness::{self, Server, TestDb};
+use zerodb_test_support::peers::{self, HealthPeer, Kind, Mode};
 
 const DIMS: usize = 1536;
 const ROWS: u32 = 100_000;

@@ -72,7 +72,7 @@ fn bad_settings_are_refused_before_the_socket_is_bound() {
     let unknown = ConfigFile::new("unknown", "cache_bytez = 5\n");
     let out_of_range = ConfigFile::new("range", "memory_dims = 0\n");
     for (file, says) in [(&unknown, "cache_bytez"), (&out_of_range, "memory dims")] {
-        let out = Command::new(BIN)
+        let out = Command::new(bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--config", file.path()])
             .env("ZERODB_DATABASE_URL", &db.url)
             .env("ZERODB_LOG", "warn")

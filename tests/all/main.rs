@@ -1,6 +1,9 @@
 //! End-to-end tests: the real `zerodb-edge` binary, the real edge component
 //! compiled to wasm, and a real PostgreSQL with pgvector (started by
-//! `scripts/test`), driven over HTTP.
+//! `scripts/test`), driven over HTTP. The helpers they share with the
+//! benches are the `zerodb-test-support` crate (`tests/support`).
+
+use zerodb_test_support::{harness, peers, wasm_command};
 
 mod api;
 mod cache;
@@ -10,15 +13,12 @@ mod containment;
 mod errors;
 mod events;
 mod files;
-mod harness;
 mod health;
 mod kernels;
 mod migrations;
 mod numbers;
 mod outage;
-mod peers;
 mod plans;
 mod portable;
 mod restart;
 mod tenancy;
-mod wasm_command;

@@ -3,14 +3,11 @@
 //! JSON `{"error":{"code","message"}}`, and no malformed input gets a 5xx.
 //! The fake origin answers, or fails as the real one does (unavailable,
 //! missing, internal) from a call the input chooses; the check holds the
-//! answer to the front's rules for each (`support/fake_origin.rs`):
+//! answer to the front's rules for each (the `fake-origin` crate, `tests/fake-origin`):
 //! origin errors passed on with their status and `Retry-After`, stale
 //! answers only from the cache while the origin is unavailable, 2xx bodies
 //! in their route's shape. `scripts/fuzz` runs this longer;
 //! `tests/corpus/` holds requests that once mattered, replayed on every run.
-
-#[path = "support/fake_origin.rs"]
-mod fake_origin;
 
 use edge_core::cache::CacheConfig;
 use edge_core::{Edge, Request};

@@ -1,10 +1,10 @@
 //! A fake origin that answers like the real one, or fails the way the real
 //! one fails when told to, and the check every fuzzed answer must pass:
-//! shared by the property suite (`tests/fuzz.rs`) and the cargo-fuzz target
-//! (`fuzz/fuzz_targets/edge_request.rs`).
+//! shared by edge-core's property suite (`components/edge-core/tests/fuzz.rs`)
+//! and the cargo-fuzz target (`fuzz/fuzz_targets/edge_request.rs`).
+//! A broken rule panics with the request and the answer.
 
-// Each of the two crates that include this file uses a part of it.
-#![allow(dead_code, reason = "each test binary that includes this uses part of it")]
+#![deny(missing_docs)]
 
 use edge_core::error::{code, ApiError, ErrorKind};
 use edge_core::model::*;
@@ -19,7 +19,10 @@ use std::rc::Rc;
 pub enum Fault {
     /// The database is down: 503 `database_unavailable` with these seconds
     /// as `retry_after_secs`.
-    Unavailable { retry_after_secs: u32 },
+    Unavailable {
+        /// The `Retry-After` the origin asks for, in seconds.
+        retry_after_secs: u32,
+    },
     /// What the call names does not exist: a collection (404
     /// `collection_not_found`, and no token), a memory record
     /// (`memory_not_found`) or a file (`file_not_found`). Creating calls
@@ -52,8 +55,11 @@ impl Fault {
 /// opens one.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Failure {
+    /// How the failing calls fail.
     pub fault: Fault,
+    /// Session calls that succeed first.
     pub after: u32,
+    /// Whether only the one call fails.
     pub transient: bool,
 }
 
@@ -118,6 +124,7 @@ fn no_collection(name: &str) -> Option<ApiError> {
 }
 
 impl FakeOrigin {
+    /// An origin that fails as `failure` says, or never.
     pub fn new(failure: Option<Failure>) -> Self {
         FakeOrigin {
             failure,

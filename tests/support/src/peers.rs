@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 /// How a scripted peer answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// Every health endpoint says the service is fine.
     Healthy,
     /// Qdrant 503 "some shards are not ready"; MinIO 503 on the quorum
     /// checks (while `/live` still says 200); Redpanda `{"status":"booting"}`.
@@ -32,10 +33,15 @@ pub enum Mode {
     Refused,
 }
 
+/// Which service a scripted peer plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// Qdrant: `/readyz` and `/cluster`.
     Qdrant,
+    /// MinIO: `/minio/health/{live,cluster,cluster/read}`.
     Minio,
+    /// Redpanda's admin API: `/v1/status/ready` and
+    /// `/v1/cluster/health_overview`.
     RedpandaAdmin,
 }
 
@@ -77,11 +83,13 @@ struct Shared {
 
 /// A scripted HTTP peer on loopback.
 pub struct HealthPeer {
+    /// Its loopback port; kept while it refuses connections.
     pub port: u16,
     shared: Arc<Shared>,
 }
 
 impl HealthPeer {
+    /// A peer playing `kind` on a free port, healthy until told otherwise.
     pub fn start(kind: Kind) -> HealthPeer {
         Self::start_forwarding(kind, None)
     }
@@ -108,10 +116,12 @@ impl HealthPeer {
         HealthPeer { port, shared }
     }
 
+    /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Answers every probe from now on as `mode`.
     pub fn set(&self, mode: Mode) {
         let mut state = self.shared.state.lock().unwrap();
         state.mode = mode;
@@ -297,12 +307,14 @@ fn forward(client: TcpStream, head: &[u8], port: u16) {
 /// database hangs: after [`stall`](Self::stall) every connection, open or
 /// new, stays open but no byte passes any more.
 pub struct StallLink {
+    /// The loopback port to connect to instead of the target's.
     pub port: u16,
     stalled: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 }
 
 impl StallLink {
+    /// Relays a new loopback port to `target`.
     pub fn open(target: u16) -> StallLink {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -409,8 +421,10 @@ fn wait_for_port(port: u16, what: &str) {
 pub struct Process {
     command: Box<dyn Fn() -> Command + Send>,
     child: Option<Child>,
+    /// Its loopback port, the same across restarts.
     pub port: u16,
     name: &'static str,
+    /// Its data, removed when it is dropped.
     pub dir: PathBuf,
 }
 
@@ -427,6 +441,8 @@ impl Process {
         process
     }
 
+    /// Starts it again and waits (up to 30 s) until its port accepts
+    /// connections; panics when it is running or does not come up.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "{} is running", self.name);
         let child = (self.command)()
@@ -478,7 +494,9 @@ pub fn tansu() -> Process {
     )
 }
 
+/// The access key [`s3s_fs`] accepts.
 pub const S3_ACCESS_KEY: &str = "zerodb-test";
+/// The secret key [`s3s_fs`] accepts.
 pub const S3_SECRET_KEY: &str = "zerodb-test-secret";
 
 /// `s3s-fs`, an S3-compatible server over a directory; `bucket` exists.
@@ -505,10 +523,13 @@ pub fn s3s_fs(bucket: &str) -> Process {
 /// and start the database itself.
 pub struct PrivatePg {
     dir: PathBuf,
+    /// Its loopback port.
     pub port: u16,
 }
 
 impl PrivatePg {
+    /// A new cluster on a free port, started; panics when `scripts/pg`
+    /// fails.
     pub fn start() -> PrivatePg {
         let pg = PrivatePg {
             dir: temp_dir("pg"),
@@ -518,12 +539,13 @@ impl PrivatePg {
         pg
     }
 
+    /// The URL of its `zerodb` database.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/zerodb", self.port)
     }
 
     fn run(&self, action: &str) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg");
         let out = Command::new(script)
             .arg(action)
             .env("ZERODB_PG_DIR", &self.dir)
@@ -537,10 +559,12 @@ impl PrivatePg {
         );
     }
 
+    /// Stops the cluster (its data stays).
     pub fn stop(&self) {
         self.run("stop");
     }
 
+    /// Starts it again on the same port and data.
     pub fn resume(&self) {
         self.run("start");
     }

@@ -1,5 +1,6 @@
 //! Runs a wasi:cli command component (such as `kernel-check`) in wasmtime and
 //! captures what it prints. Shared by the tests and the kernel benchmark.
+//! Panics when the component cannot be loaded or traps.
 
 use std::path::{Path, PathBuf};
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -21,10 +22,11 @@ impl WasiView for Ctx {
     }
 }
 
-/// A component the build puts beside the host's wasm components.
+/// The path of command `name` that `scripts/build --all` builds into the
+/// target directory of the host binary (it is not checked to exist).
 pub fn built_component(name: &str) -> PathBuf {
-    let exe = Path::new(env!("CARGO_BIN_EXE_zerodb-edge"));
-    exe.parent()
+    crate::harness::bin()
+        .parent()
         .unwrap()
         .join(format!("../wasm32-wasip2/release/{name}.wasm"))
 }

@@ -1,14 +1,40 @@
 //! Test harness: a fresh database per test on the PostgreSQL that
 //! `scripts/test` started, the real `zerodb-edge` binary on a free port, and
-//! a small HTTP client.
+//! a small HTTP client; also the suite's concurrency layer ([`clients`]),
+//! reference vector maths and a database link that can be cut.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_zerodb-edge");
+/// The `zerodb-edge` binary of this build.
+///
+/// Cargo builds a package's binaries into `<target>/<profile>/` before it
+/// runs the package's tests and benches, which it builds into
+/// `<profile>/deps/`: so the binary is found next to the running
+/// executable's directory. Panics when it is not there (a test binary run
+/// from elsewhere than cargo's target directory).
+pub fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the running test's path");
+        let profile = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test runs from <target>/<profile>/deps");
+        let bin = profile.join(format!("zerodb-edge{}", std::env::consts::EXE_SUFFIX));
+        assert!(
+            bin.is_file(),
+            "{} is missing: run the tests and benches with cargo, which builds it",
+            bin.display()
+        );
+        bin
+    })
+}
 
 /// The maintenance database URL of the test cluster.
 fn admin_url() -> String {
@@ -18,12 +44,16 @@ fn admin_url() -> String {
 
 /// A database created for one test and dropped after it.
 pub struct TestDb {
+    /// The database's name: `zt_<tag>_<pid>_<n>`.
     pub name: String,
+    /// Its connection URL, as `ZERODB_DATABASE_URL` takes it.
     pub url: String,
     keep: bool,
 }
 
 impl TestDb {
+    /// Creates an empty database named after `tag` (which must be a valid
+    /// SQL identifier part). Panics when the test PostgreSQL is not running.
     pub fn new(tag: &str) -> TestDb {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let name = format!(
@@ -47,7 +77,6 @@ impl TestDb {
     }
 
     /// A database that outlives the run (the benchmarks'): never dropped.
-    #[allow(dead_code, reason = "used by benches/http.rs, which shares this file")]
     pub fn existing(name: &str, url: &str) -> TestDb {
         TestDb {
             name: name.to_string(),
@@ -56,13 +85,14 @@ impl TestDb {
         }
     }
 
+    /// A new connection to this database.
     pub fn client(&self) -> postgres::Client {
         postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
     }
 
-    /// Runs the binary with `args` against this database.
+    /// Runs the binary with `args` against this database and waits for it.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(BIN)
+        Command::new(bin())
             .args(args)
             .env("ZERODB_DATABASE_URL", &self.url)
             .env("ZERODB_LOG", "warn")
@@ -70,7 +100,7 @@ impl TestDb {
             .unwrap()
     }
 
-    /// Creates an API key for `project`.
+    /// Creates an API key for `project`; panics when the CLI fails.
     pub fn key(&self, project: &str) -> String {
         let out = self.cli(&["keys", "create", "--project", project]);
         assert!(
@@ -96,6 +126,7 @@ impl Drop for TestDb {
 /// A running `zerodb-edge serve`.
 pub struct Server {
     child: Child,
+    /// Where it listens: `http://127.0.0.1:<port>`.
     pub base: String,
     agent: ureq::Agent,
 }
@@ -106,19 +137,20 @@ impl Server {
         Self::start_with(database_url, &["--migrate"])
     }
 
+    /// Starts `serve` with `extra` flags (no `--migrate` unless given).
     pub fn start_with(database_url: &str, extra: &[&str]) -> Server {
         Self::start_env(database_url, extra, &[])
     }
 
     /// Starts `serve` with `extra` flags and `env` variables.
     pub fn start_env(database_url: &str, extra: &[&str], env: &[(&str, String)]) -> Server {
-        Self::start_bin(std::path::Path::new(BIN), database_url, extra, env)
+        Self::start_bin(bin(), database_url, extra, env)
     }
 
     /// Starts `serve` of the `zerodb-edge` binary at `bin` (this build's, or
     /// another's for a comparison) and waits for the line that names its
     /// address.
-    pub fn start_bin(bin: &std::path::Path, database_url: &str, extra: &[&str], env: &[(&str, String)]) -> Server {
+    pub fn start_bin(bin: &Path, database_url: &str, extra: &[&str], env: &[(&str, String)]) -> Server {
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
@@ -139,7 +171,8 @@ impl Server {
         Self::attach(child, base)
     }
 
-    /// A server already started (any HTTP host of the API) at `base`.
+    /// A server already started (any HTTP host of the API) at `base`; each
+    /// request may take up to 60 s.
     pub fn attach(child: Child, base: String) -> Server {
         // Keep every client's connection open between its requests (ureq
         // keeps 3 per host by default), so that 200 clients are 200
@@ -154,7 +187,8 @@ impl Server {
         Server { child, base, agent }
     }
 
-    /// Sends a request; `key` becomes `Authorization: Bearer key`.
+    /// Sends a request; `key` becomes `Authorization: Bearer key`. Any
+    /// status is a [`Reply`]; panics only when no answer comes.
     pub fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<Vec<u8>>) -> Reply {
         self.send_with(method, path, key, body, &[])
     }
@@ -202,14 +236,14 @@ impl Server {
         }
     }
 
+    /// Sends `body` as JSON with `key`.
     pub fn call(&self, method: &str, path: &str, key: &str, body: Option<&Value>) -> Reply {
         self.send(method, path, Some(key), body.map(|b| b.to_string().into_bytes()))
     }
 
     /// Upserts `vectors` into collection `name` as `v0`, `v1`, …, 1000 a
     /// request, each with the metadata `metadata(i)` gives for its index `i`
-    /// within its request.
-    #[allow(dead_code, reason = "the benches share this file")]
+    /// within its request. Panics unless each request succeeds.
     pub fn upsert_numbered(&self, key: &str, name: &str, vectors: &[Vec<f32>], metadata: impl Fn(usize) -> Value) {
         for (n, batch) in vectors.chunks(1000).enumerate() {
             let body: Vec<Value> = batch
@@ -245,7 +279,6 @@ impl Server {
     }
 
     /// The server's process id.
-    #[allow(dead_code, reason = "used by benches/load.rs, which shares this file")]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -270,7 +303,6 @@ impl Drop for Server {
 
 /// Asserts that every `(id, values)` in `writes` is stored in collection
 /// `name`, with exactly those values.
-#[allow(dead_code, reason = "the benches share this file")]
 pub fn assert_stored(db: &TestDb, name: &str, writes: &[&(String, Vec<f32>)]) {
     let mut client = db.client();
     let table: i64 = client
@@ -297,7 +329,6 @@ pub fn assert_stored(db: &TestDb, name: &str, writes: &[&(String, Vec<f32>)]) {
 /// Whether a bench runs in its short mode (`ZERODB_BENCH_SHORT=1`, which
 /// `scripts/test` sets): a small data set and few requests, and the bench's
 /// target asserted as a ratio measured in the same run.
-#[allow(dead_code, reason = "used by the benches, which share this file")]
 pub fn bench_short() -> bool {
     std::env::var("ZERODB_BENCH_SHORT").is_ok_and(|v| v == "1")
 }
@@ -306,7 +337,6 @@ pub fn bench_short() -> bool {
 /// `dims` in [-1, 1) with an HNSW cosine index, unless it already does:
 /// bulk-loaded in SQL, then indexed once, in parallel (for 100 000 × 1536,
 /// a few minutes, mostly the index build).
-#[allow(dead_code, reason = "used by the benches, which share this file")]
 pub fn bulk_collection(db: &TestDb, key: &str, name: &str, rows: i64, dims: usize) {
     let mut client = db.client();
     let loaded: Option<i64> = client
@@ -353,7 +383,6 @@ pub fn bulk_collection(db: &TestDb, key: &str, name: &str, rows: i64, dims: usiz
 /// kept-alive connection, so that up to `n` requests are in flight in the
 /// real edge at once. `client(i)` gets the client's index. A panic in a
 /// client fails the test.
-#[allow(dead_code, reason = "the benches share this file")]
 pub fn clients<T: Send>(n: usize, client: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let start = std::sync::Barrier::new(n);
     std::thread::scope(|scope| {
@@ -375,13 +404,11 @@ pub fn clients<T: Send>(n: usize, client: impl Fn(usize) -> T + Sync) -> Vec<T> 
 
 /// Clients in the concurrency tests: more than a shard's default cap of
 /// instances is not needed, but more than a couple is, to find races.
-#[allow(dead_code, reason = "the benches share this file")]
 pub const CLIENTS: usize = 32;
 
 /// Sets its flag when dropped, also while a failed assertion unwinds: a
 /// background client loops until the flag is set, and only then lets go of
 /// the server it shares (which kills the server process).
-#[allow(dead_code, reason = "the benches share this file")]
 pub struct StopOnDrop(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 impl Drop for StopOnDrop {
@@ -390,19 +417,26 @@ impl Drop for StopOnDrop {
     }
 }
 
+/// An HTTP answer, whatever its status.
 #[derive(Debug)]
 pub struct Reply {
+    /// The status code.
     pub status: u16,
+    /// The body as JSON; `Null` when it is not JSON.
     pub json: Value,
     /// `x-zerodb-cache`.
     pub cache: Option<String>,
+    /// `retry-after`, in seconds as sent.
     pub retry_after: Option<String>,
+    /// `content-type`.
     pub content_type: Option<String>,
     /// `x-zerodb-edge-instance`: which warm instance answered.
     pub instance: Option<String>,
     /// `server-timing`: the edge's and the origin's time.
     pub server_timing: Option<String>,
+    /// The body as received.
     pub body: Vec<u8>,
+    /// From sending the request to reading the answer's head.
     pub elapsed: Duration,
 }
 
@@ -412,6 +446,7 @@ impl Reply {
         self.json["error"]["code"].as_str().unwrap_or("<no error code>")
     }
 
+    /// The JSON body of a 2xx answer; panics on any other status.
     #[track_caller]
     pub fn ok(self) -> Value {
         assert!(
@@ -429,7 +464,8 @@ pub fn rng(seed: u64) -> rand::rngs::StdRng {
     rand::SeedableRng::seed_from_u64(seed)
 }
 
-/// Clustered unit-ish vectors, the way real embeddings cluster by topic.
+/// `n` clustered unit-ish vectors of `dims`, the way real embeddings
+/// cluster by topic: vector `i` is near center `i % clusters`.
 pub fn clustered_vectors(rng: &mut impl rand::Rng, n: usize, dims: usize, clusters: usize) -> Vec<Vec<f32>> {
     let centers: Vec<Vec<f32>> = (0..clusters)
         .map(|_| (0..dims).map(|_| rng.gen_range(-1.0f32..1.0)).collect())
@@ -444,6 +480,8 @@ pub fn clustered_vectors(rng: &mut impl rand::Rng, n: usize, dims: usize, cluste
         .collect()
 }
 
+/// Cosine similarity, in f64 (the reference the edge's f32 kernels are
+/// checked against).
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
     for (x, y) in a.iter().zip(b) {
@@ -455,6 +493,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (na.sqrt() * nb.sqrt())
 }
 
+/// Euclidean distance, in f64.
 pub fn l2(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
         .zip(b)
@@ -479,6 +518,7 @@ pub fn exact_top_k<'a>(
     scored
 }
 
+/// The ids of a search answer's `hits`, in order; panics when it has none.
 pub fn hit_ids(search: &Value) -> Vec<String> {
     search["hits"]
         .as_array()
@@ -492,12 +532,14 @@ pub fn hit_ids(search: &Value) -> Vec<String> {
 /// make the database unreachable for one server without stopping it for the
 /// other tests.
 pub struct DbLink {
+    /// The loopback port to connect to instead of the database's.
     pub port: u16,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
     streams: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
 }
 
 impl DbLink {
+    /// Forwards a new loopback port to `target_port`.
     pub fn open(target_port: u16) -> DbLink {
         use std::net::{TcpListener, TcpStream};
         use std::sync::atomic::AtomicBool;
