@@ -1,6 +1,6 @@
 //! `edge_core::origin` backed by the `zerodb:edge/origin` import, called
 //! synchronously (what both fronts do today; a front that lowers the import
-//! async writes its own call site over the same [`crate::convert`]).
+//! async writes its own call site over the same conversions, `convert.rs`).
 
 use crate::wit;
 use edge_core::model::*;
