@@ -13,10 +13,12 @@
 /// Plain loops accumulating in f64, rounded once to f32 at the end: the
 /// kernels of a build without SIMD128.
 pub mod scalar {
+    /// The dot product `a·b` over the shorter length.
     pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>() as f32
     }
 
+    /// The squared Euclidean distance over the shorter length.
     pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
         a.iter()
             .zip(b)
@@ -81,10 +83,12 @@ mod simd {
         total
     }
 
+    /// The dot product `a·b` over the shorter length.
     pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         reduce(a, b, |x, y| f32x4_mul(x, y), |x, y| x * y)
     }
 
+    /// The squared Euclidean distance over the shorter length.
     pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
         reduce(
             a,
@@ -97,6 +101,7 @@ mod simd {
         )
     }
 
+    /// `(a·b, a·a, b·b)` in one pass.
     pub fn dot_and_norms(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
         let n = a.len().min(b.len());
         let zero = f32x4_splat(0.0);
@@ -151,6 +156,7 @@ pub fn cosine_from(dot: f32, norm_a: f32, norm_b: f32) -> f32 {
     }
 }
 
+/// The Euclidean norm (length) of `a`.
 pub fn norm(a: &[f32]) -> f32 {
     dot(a, a).sqrt()
 }

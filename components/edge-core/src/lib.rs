@@ -6,6 +6,8 @@
 //! handler and backs [`origin::Connect`] with the `zerodb:edge/origin` import;
 //! unit tests back it with a fake.
 
+#![deny(missing_docs)]
+
 pub mod cache;
 pub mod env;
 pub mod error;
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 /// An HTTP request as the core needs it.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
+    /// The method's name, upper case (`GET`).
     pub method: String,
     /// Path and optional query, as received (`/v1/collections/docs?x=1`).
     pub path: String,
@@ -37,14 +40,18 @@ pub struct Request {
     /// The `x-zerodb-min-version` header, if any: read at least this
     /// collection version.
     pub min_version: Option<String>,
+    /// The whole body, at most [`validate::MAX_BODY_BYTES`].
     pub body: Vec<u8>,
 }
 
 /// An HTTP response; `body` is JSON but for a file's bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// (name, value) pairs, names lower case, in order sent.
     pub headers: Vec<(String, String)>,
+    /// The body's bytes.
     pub body: Vec<u8>,
 }
 
@@ -76,6 +83,7 @@ impl Response {
         response
     }
 
+    /// The first value of the header `name`, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -98,6 +106,7 @@ pub enum CacheStatus {
 }
 
 impl CacheStatus {
+    /// The header value: `hit`, `miss`, `bypass` or `stale`.
     pub fn as_str(self) -> &'static str {
         match self {
             CacheStatus::Hit => "hit",
@@ -137,6 +146,7 @@ impl Served {
 }
 
 impl Edge {
+    /// A front with an empty cache of the given settings.
     pub fn new(config: cache::CacheConfig) -> Self {
         use std::hash::BuildHasher;
         Edge {
@@ -145,6 +155,7 @@ impl Edge {
         }
     }
 
+    /// The cache's counters and size so far.
     pub fn cache_stats(&self) -> cache::CacheStats {
         self.cache.stats()
     }

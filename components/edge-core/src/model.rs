@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
+    /// Cosine similarity; a score is the similarity (1 = same direction).
     Cosine,
+    /// Euclidean distance; a score is the distance (0 = identical).
     L2,
+    /// Inner product; a score is the product (larger is closer).
     Dot,
 }
 
@@ -16,64 +19,96 @@ pub enum Metric {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IndexKind {
+    /// pgvector HNSW.
     Hnsw,
+    /// pgvector IVFFlat.
     Ivfflat,
+    /// No index: exact search by scanning.
     None,
 }
 
+/// What a collection is, as asked at creation.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CollectionSpec {
+    /// Dimension count of every vector.
     pub dims: u32,
+    /// How vectors are compared.
     pub metric: Metric,
+    /// The index searches go through.
     pub index: IndexKind,
     /// Cosine similarity at which a cached query answers a new one (1.0 = exact).
     pub cache_similarity: f32,
 }
 
+/// A collection as it is now.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CollectionInfo {
+    /// The collection's name within its project.
     pub name: String,
+    /// Its spec, as created.
     pub spec: CollectionSpec,
+    /// Number of vectors stored.
     pub count: u64,
+    /// Bumped by every write.
     pub version: u64,
 }
 
+/// One stored vector.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VectorRecord {
+    /// Unique within the collection.
     pub id: String,
+    /// One finite value per dimension.
     pub values: Vec<f32>,
     /// JSON object text.
     pub metadata: String,
 }
 
+/// One page of a collection's vectors, in id order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VectorPage {
+    /// The page's records.
     pub records: Vec<VectorRecord>,
+    /// The id to pass as `after` for the next page; `None` at the end.
     pub next: Option<String>,
+    /// The collection's version when the page was read.
     pub version: u64,
 }
 
+/// A nearest-neighbour query.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchRequest {
+    /// The query vector, one value per dimension.
     pub vector: Vec<f32>,
+    /// How many hits at most (1..=1000).
     pub k: u32,
-    /// JSON object text.
+    /// JSON object text: a hit's metadata must hold each key with the same value.
     pub filter: Option<String>,
+    /// Whether hits carry their vectors.
     pub include_values: bool,
+    /// Whether hits carry their metadata.
     pub include_metadata: bool,
 }
 
+/// One result of a search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchHit {
+    /// The vector's id.
     pub id: String,
+    /// Similarity or distance, as the collection's [`Metric`] says.
     pub score: f32,
+    /// The vector, when asked for.
     pub values: Option<Vec<f32>>,
+    /// The metadata (JSON object text), when asked for.
     pub metadata: Option<String>,
 }
 
+/// The hits of a search and the collection version they were read at.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchResult {
+    /// Best first.
     pub hits: Vec<SearchHit>,
+    /// The collection's version when searched.
     pub version: u64,
 }
 
@@ -83,61 +118,95 @@ pub struct SearchResult {
 /// only grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Token {
+    /// The collection's identity; larger for each re-creation of the name.
     pub incarnation: u64,
+    /// The collection's version within the incarnation.
     pub version: u64,
 }
 
+/// The outcome of a write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteResult {
+    /// How many records it touched.
     pub affected: u64,
+    /// The collection's version after it.
     pub version: u64,
 }
 
+/// An agent memory record as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemoryRecord {
+    /// Unique within the project.
     pub id: String,
+    /// The agent session it belongs to.
     pub session_id: String,
+    /// Who said it (`user`, `assistant`, ...).
     pub role: String,
+    /// The text remembered.
     pub content: String,
+    /// The content's embedding, one value per dimension.
     pub embedding: Vec<f32>,
+    /// JSON object text.
     pub metadata: String,
+    /// Milliseconds since the Unix epoch.
     pub created_at_ms: u64,
 }
 
+/// A memory record to store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewMemory {
+    /// The id; the origin assigns one when `None`.
     pub id: Option<String>,
+    /// The agent session it belongs to.
     pub session_id: String,
+    /// Who said it.
     pub role: String,
+    /// The text to remember.
     pub content: String,
+    /// The content's embedding, one value per dimension.
     pub embedding: Vec<f32>,
+    /// JSON object text.
     pub metadata: String,
 }
 
+/// A search over memory records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemoryQuery {
+    /// The query embedding.
     pub embedding: Vec<f32>,
+    /// How many hits at most.
     pub k: u32,
+    /// Search this session only; the whole project when `None`.
     pub session_id: Option<String>,
+    /// Whether hits carry their embeddings.
     pub include_embedding: bool,
 }
 
+/// A memory record found by a search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemoryHit {
+    /// The record.
     pub memory: MemoryRecord,
+    /// Cosine similarity to the query.
     pub score: f32,
 }
 
 /// A file in the project's object store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct File {
+    /// Its MIME type, as stored.
     pub content_type: String,
+    /// Its bytes.
     pub body: Vec<u8>,
 }
 
+/// What storing a file produced.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileInfo {
+    /// The file's key within the project.
     pub key: String,
+    /// In bytes.
     pub size: u64,
+    /// The object store's entity tag, when it gives one.
     pub etag: Option<String>,
 }

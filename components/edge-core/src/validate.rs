@@ -169,6 +169,7 @@ pub fn min_version(header: Option<&str>) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
+/// A search's `k`: Err 422 `invalid_k` unless in 1..=[`MAX_K`].
 pub fn k(k: u32) -> Result<(), ApiError> {
     if (1..=MAX_K).contains(&k) {
         Ok(())
@@ -180,6 +181,8 @@ pub fn k(k: u32) -> Result<(), ApiError> {
     }
 }
 
+/// A collection's dimension count: Err 422 `invalid_dims` unless in
+/// 1..=[`MAX_DIMS`].
 pub fn dims(dims: u32) -> Result<(), ApiError> {
     if (1..=MAX_DIMS).contains(&dims) {
         Ok(())

@@ -2,30 +2,16 @@
 //! Spin 4.0.x, which refuses the final 0.3 that `components/edge` exports).
 //!
 //! Exports `wasi:http/incoming-handler@0.2` and imports
-//! `zerodb:edge/origin`; everything else is `edge-core`, as in the 0.3
-//! build, and the origin bindings are the same file. Whether its cache
-//! survives between requests depends on the host reusing instances
-//! (`wasmtime serve --max-instance-reuse-count`).
+//! `zerodb:edge/origin`; everything else is `edge-core` and `edge-guest`, as
+//! in the 0.3 build. Whether its cache survives between requests depends on
+//! the host reusing instances (`wasmtime serve --max-instance-reuse-count`).
 
-#[path = "../../edge/src/origin.rs"]
-mod origin;
-
-use edge_core::error::{code, ApiError};
-use edge_core::validate::{self, MAX_BODY_BYTES};
-use edge_core::{Edge, Request, Response};
-use std::cell::RefCell;
+use edge_core::error::ApiError;
+use edge_core::{Request, Response};
+use edge_guest::request::{self, Body};
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasip2::io::streams::StreamError;
-
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "zerodb:edge/edge",
-});
-
-thread_local! {
-    static EDGE: RefCell<Edge> = RefCell::new(Edge::new(edge_core::cache::CacheConfig::from_env()));
-}
 
 struct Front;
 
@@ -33,37 +19,24 @@ wasip2::http::proxy::export!(Front);
 
 impl Guest for Front {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        let response = match read_request(&request) {
-            Ok(request) => EDGE.with(|edge| edge.borrow_mut().handle(&origin::WitConnect, &request)),
-            Err(err) => Response::error(&err),
-        };
-        respond(out, response);
+        respond(out, edge_guest::handle(read_request(&request)));
     }
 }
 
-fn header(request: &IncomingRequest, name: &str) -> Option<String> {
-    let values = request.headers().get(name);
-    values.first().map(|v| String::from_utf8_lossy(v).into_owned())
-}
-
-/// Reads the request, refusing a body past [`MAX_BODY_BYTES`] without
-/// buffering the rest of it.
 fn read_request(request: &IncomingRequest) -> Result<Request, ApiError> {
-    let declared = header(request, "content-length").and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Err(validate::body_too_large());
-    }
-    let unreadable = |what: &str| ApiError::new(code::BODY_UNREADABLE, format!("request body: {what}"));
-    let body = request.consume().map_err(|()| unreadable("taken twice"))?;
-    let mut bytes = Vec::new();
+    let header = |name: &str| {
+        let values = request.headers().get(name);
+        values.first().map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let mut bytes = Body::new(header("content-length").as_deref())?;
+    let body = request.consume().map_err(|()| request::unreadable("taken twice"))?;
     {
-        let stream = body.stream().map_err(|()| unreadable("no stream"))?;
+        let stream = body.stream().map_err(|()| request::unreadable("no stream"))?;
         loop {
             match stream.blocking_read(64 << 10) {
-                Ok(chunk) if bytes.len() + chunk.len() > MAX_BODY_BYTES => return Err(validate::body_too_large()),
-                Ok(chunk) => bytes.extend_from_slice(&chunk),
+                Ok(chunk) => bytes.push(&chunk)?,
                 Err(StreamError::Closed) => break,
-                Err(e) => return Err(unreadable(&format!("{e:?}"))),
+                Err(e) => return Err(request::unreadable(format!("{e:?}"))),
             }
         }
     }
@@ -79,14 +52,7 @@ fn read_request(request: &IncomingRequest) -> Result<Request, ApiError> {
         Method::Patch => "PATCH".into(),
         Method::Other(other) => other,
     };
-    Ok(Request {
-        method,
-        path: request.path_with_query().unwrap_or_else(|| "/".into()),
-        authorization: header(request, "authorization"),
-        content_type: header(request, "content-type"),
-        min_version: header(request, edge_core::MIN_VERSION_HEADER),
-        body: bytes,
-    })
+    Ok(request::request(method, request.path_with_query(), header, bytes))
 }
 
 fn respond(out: ResponseOutparam, response: Response) {

@@ -16,15 +16,17 @@
 //! within the lease. A write through this adapter ends the lease of its
 //! collection at once.
 
-use edge_core::env;
-use edge_core::error::code;
-use edge_core::origin_api::function as f;
-use edge_core::origin_api::{FILES, HEALTH, KEY_HEADER, PREFIX, SECRET_HEADER};
-use exports::zerodb::edge::origin::{
+#![deny(missing_docs)]
+
+use bindings::exports::zerodb::edge::origin::{
     CollectionInfo, CollectionSpec, Error, ErrorCode, File, FileInfo, Guest, GuestSession, MemoryHit, MemoryQuery,
     MemoryRecord, NewMemory, SearchRequest, SearchResult, Session as SessionHandle, Token, VectorPage, VectorRecord,
     WriteResult,
 };
+use edge_core::env;
+use edge_core::error::code;
+use edge_core::origin_api::function as f;
+use edge_core::origin_api::{FILES, HEALTH, KEY_HEADER, PREFIX, SECRET_HEADER};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -35,15 +37,18 @@ use wasip2::http::outgoing_handler;
 use wasip2::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
 use wasip2::io::streams::StreamError;
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "zerodb:edge/origin-provider",
-    additional_derives: [serde::Serialize, serde::Deserialize],
-});
+// Private, so its items are no public API to document: the WIT documents them.
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "zerodb:edge/origin-provider",
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+}
 
 struct Adapter;
 
-export!(Adapter);
+bindings::export!(Adapter with_types_in bindings);
 
 /// Seconds an edge client is told to wait when the origin cannot be reached.
 const RETRY_AFTER_SECS: u32 = 2;

@@ -9,8 +9,11 @@ use std::collections::HashMap;
 
 /// A whole collection in memory, searched exactly with the SIMD kernels.
 pub struct HotCollection {
+    /// How its vectors are compared.
     pub metric: Metric,
+    /// Dimension count of every row.
     pub dims: usize,
+    /// The collection version the rows are at.
     pub version: u64,
     ids: Vec<String>,
     /// Row-major, `dims` floats a row.
@@ -25,6 +28,7 @@ pub struct HotCollection {
 }
 
 impl HotCollection {
+    /// Holds `records` (each of `dims` values) at collection `version`.
     pub fn new(metric: Metric, dims: usize, version: u64, records: Vec<VectorRecord>) -> Self {
         let mut hot = HotCollection {
             metric,
@@ -41,10 +45,12 @@ impl HotCollection {
         hot
     }
 
+    /// Number of vectors held.
     pub fn len(&self) -> usize {
         self.ids.len()
     }
 
+    /// Whether it holds no vector.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
@@ -53,6 +59,7 @@ impl HotCollection {
         &self.values[i * self.dims..(i + 1) * self.dims]
     }
 
+    /// Estimated memory held, in bytes, for the cache's budget.
     pub fn bytes(&self) -> usize {
         self.values.len() * 4
             + self.norms.len() * 4
@@ -62,6 +69,7 @@ impl HotCollection {
             + 48 * self.metadata.len()
     }
 
+    /// The vector `id`, with its metadata as JSON text; `None` when absent.
     pub fn get(&self, id: &str) -> Option<VectorRecord> {
         let &i = self.positions.get(id)?;
         Some(VectorRecord {
