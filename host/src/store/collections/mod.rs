@@ -4,9 +4,10 @@
 
 mod drift;
 mod ivfflat;
+mod row;
 mod sql;
 
-use super::{db_error, table_name, Project, Result, Store};
+use super::{db_error, Project, Result, Store};
 use crate::coherence::Change;
 use deadpool_postgres::GenericClient;
 pub(super) use drift::drift;
@@ -15,84 +16,10 @@ use edge_core::model::*;
 use edge_core::validate;
 use ivfflat::ivfflat_probes;
 use pgvector::Vector;
+use row::{Collection, COLLECTION_COLUMNS};
 use sql::{index_kind_name, metric_name, HALFVEC_INDEX_MAX_DIMS};
 use std::collections::HashMap;
 use tokio_postgres::error::SqlState;
-
-/// A collection as stored in `zerodb.collections`.
-#[derive(Clone, Debug)]
-pub struct Collection {
-    pub id: i64,
-    pub name: String,
-    pub spec: CollectionSpec,
-    pub count: i64,
-    pub version: i64,
-    pub ivf_lists: i32,
-}
-
-impl Collection {
-    fn from_row(row: &tokio_postgres::Row) -> Result<Collection> {
-        // A name this build does not know (a row written by a newer
-        // version) is refused, never read as some other metric or index.
-        let unknown = |what: &str, name: &str| {
-            ApiError::new(
-                code::CORRUPT_COLLECTION,
-                format!(
-                    "collection {:?} has the {what} {name:?}, which this version does not know",
-                    row.get::<_, String>("name")
-                ),
-            )
-        };
-        let metric_name: &str = row.get("metric");
-        let metric = sql::metric_from_name(metric_name).ok_or_else(|| unknown("metric", metric_name))?;
-        let index_name: &str = row.get("index_kind");
-        let index = sql::index_kind_from_name(index_name).ok_or_else(|| unknown("index kind", index_name))?;
-        Ok(Collection {
-            id: row.get("id"),
-            name: row.get("name"),
-            spec: CollectionSpec {
-                dims: row.get::<_, i32>("dims") as u32,
-                metric,
-                index,
-                cache_similarity: row.get("cache_similarity"),
-            },
-            count: row.get("vector_count"),
-            version: row.get("version"),
-            ivf_lists: row.get("ivf_lists"),
-        })
-    }
-
-    pub fn info(&self) -> CollectionInfo {
-        CollectionInfo {
-            name: self.name.clone(),
-            spec: self.spec,
-            count: self.count.max(0) as u64,
-            version: self.version.max(0) as u64,
-        }
-    }
-
-    fn table(&self) -> String {
-        table_name(self.id)
-    }
-
-    /// The score clients see for a pgvector distance (see `zerodb:edge/origin.metric`).
-    fn score(&self, distance: f64) -> f32 {
-        (match self.spec.metric {
-            Metric::Cosine => 1.0 - distance,
-            Metric::L2 => distance,
-            Metric::Dot => -distance,
-        }) as f32
-    }
-
-    fn index_name(&self) -> String {
-        format!("c{}_ann", self.id)
-    }
-
-    /// `CREATE INDEX` for the collection's ANN index, if it has one.
-    fn index_ddl(&self, name: &str, concurrently: bool, lists: i32) -> Option<String> {
-        sql::index_ddl(&self.table(), &self.spec, name, concurrently, lists)
-    }
-}
 
 fn not_found(name: &str) -> ApiError {
     ApiError::new(code::COLLECTION_NOT_FOUND, format!("no collection named {name:?}"))
@@ -108,9 +35,6 @@ fn query_error(name: &str) -> impl Fn(tokio_postgres::Error) -> ApiError + '_ {
         }
     }
 }
-
-const COLLECTION_COLUMNS: &str =
-    "id, name, dims, metric, index_kind, version, vector_count, ivf_lists, cache_similarity";
 
 /// How a transaction holds the collection's row while it works.
 #[derive(Clone, Copy)]
