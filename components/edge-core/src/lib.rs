@@ -17,6 +17,7 @@ pub mod model;
 pub mod origin;
 pub mod origin_api;
 pub mod validate;
+mod wit;
 
 mod api;
 mod search;

@@ -48,7 +48,7 @@ impl Origin for WitSession {
     }
 
     fn upsert(&self, collection: &str, records: &[VectorRecord]) -> Result<WriteResult, ApiError> {
-        let records: Vec<wit::VectorRecord> = records.iter().map(Into::into).collect();
+        let records: Vec<wit::VectorRecord> = records.iter().cloned().map(Into::into).collect();
         Ok(self.0.upsert(collection, &records)?.into())
     }
 
@@ -65,7 +65,7 @@ impl Origin for WitSession {
     }
 
     fn search(&self, collection: &str, request: &SearchRequest) -> Result<SearchResult, ApiError> {
-        Ok(self.0.search(collection, &request.into())?.into())
+        Ok(self.0.search(collection, &request.clone().into())?.into())
     }
 
     fn put_memory(&self, m: NewMemory) -> Result<MemoryRecord, ApiError> {
@@ -81,7 +81,7 @@ impl Origin for WitSession {
     }
 
     fn search_memory(&self, query: &MemoryQuery) -> Result<Vec<MemoryHit>, ApiError> {
-        let hits = self.0.search_memory(&query.into())?;
+        let hits = self.0.search_memory(&query.clone().into())?;
         Ok(hits.into_iter().map(Into::into).collect())
     }
 
