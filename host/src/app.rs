@@ -78,7 +78,8 @@ pub fn checks(services: &ServicesConfig, store: &Store) -> anyhow::Result<Vec<(S
 
 /// Serves the HTTP API until `shutdown` resolves, then drains: the front
 /// stops taking requests, the publisher flushes the outbox, the probers
-/// stop, and the guests are told the process is ending.
+/// stop, the coherence feed ends, and the guests are told the process is
+/// ending.
 pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<ExitCode> {
     let services = &config.services;
     check_endpoints(services)?;
@@ -96,7 +97,7 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
     if config.migrate {
         store.migrate().await.context("applying migrations")?;
     }
-    coherence::spawn_feed(coherence.clone(), config.database_url.parse()?);
+    let feed = coherence::spawn_feed(coherence.clone(), config.database_url.parse()?);
     let (stop_probers, probers_stopped) = tokio::sync::watch::channel(false);
     let probers: Vec<_> = checks(services, &store)?
         .into_iter()
@@ -157,6 +158,8 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
     }
     let _ = stop_probers.send(true);
     futures::future::join_all(probers).await;
+    // Nothing is served any more, so nothing reads the tokens the feed keeps.
+    feed.abort();
     runtime::SHUTTING_DOWN.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(ExitCode::SUCCESS)
 }

@@ -330,11 +330,11 @@ impl Change {
     }
 }
 
-/// Keeps the change feed subscribed for as long as the process runs: a
+/// Keeps the change feed subscribed until the returned task is aborted: a
 /// connection of its own (application name `zerodb-edge-feed-<pid>`) that
 /// `LISTEN`s, re-reads the table, applies notices, and proves itself alive
 /// every [`HEARTBEAT`]; when it is lost, it subscribes again.
-pub fn spawn_feed(coherence: Arc<Coherence>, mut config: tokio_postgres::Config) {
+pub fn spawn_feed(coherence: Arc<Coherence>, mut config: tokio_postgres::Config) -> tokio::task::JoinHandle<()> {
     config.application_name(format!("zerodb-edge-feed-{}", std::process::id()));
     config.connect_timeout(Duration::from_secs(2));
     tokio::spawn(async move {
@@ -352,7 +352,7 @@ pub fn spawn_feed(coherence: Arc<Coherence>, mut config: tokio_postgres::Config)
             coherence.set_live(false);
             tokio::time::sleep(RESUBSCRIBE_BACKOFF[failures.min(RESUBSCRIBE_BACKOFF.len() - 1)]).await;
         }
-    });
+    })
 }
 
 /// One subscription, until its connection is lost.
