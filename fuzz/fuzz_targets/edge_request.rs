@@ -21,9 +21,8 @@ fuzz_target!(|data: &[u8]| {
         method,
         path,
         authorization,
-        content_type: None,
-        min_version: None,
         body,
+        ..Request::default()
     };
     fake_origin::check(&mut Edge::new(CacheConfig::default()), &request);
 });

@@ -30,8 +30,8 @@ pub fn registry(services: &ServicesConfig, database_url: &str) -> Registry {
             services.s3.as_ref().map(|s3| s3.url.clone()),
             redpanda,
         ],
+        !services.brokers.is_empty(),
     )
-    .with_events(!services.brokers.is_empty())
 }
 
 /// The service with that name, for `health --require`.

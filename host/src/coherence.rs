@@ -1,7 +1,7 @@
+// Over 500 lines: the table, its change feed and their unit tests belong together.
 //! The coherence table: the current token (incarnation, version) of every
 //! collection, kept in memory so that an edge instance can check a cached
-//! entry before serving it without a database round trip. (Over 500 lines:
-//! the table, its change feed and their unit tests belong together.)
+//! entry before serving it without a database round trip.
 //!
 //! - A write through this host advances the table after its commit and
 //!   before its 2xx ([`Coherence::advance`], [`Coherence::dropped`]).

@@ -4,31 +4,14 @@
 //! topic holds one event per write, in the order the writes were made.
 
 use crate::harness::{clients, Server, TestDb, CLIENTS};
-use crate::health::{probe_env, status, wait_status};
 use crate::peers;
 use rskafka::client::partition::UnknownTopicHandling;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
+use zerodb_test_support::health::{probe_env, status, wait_status};
 
 const TOPIC: &str = "zerodb.test-events";
-
-/// Events waiting in the outbox table.
-pub fn outbox_rows(db: &TestDb) -> i64 {
-    db.client()
-        .query_one("SELECT count(*) FROM zerodb.outbox", &[])
-        .unwrap()
-        .get(0)
-}
-
-/// Waits (up to 15 s) until the outbox is empty.
-pub fn wait_drained(db: &TestDb) {
-    let start = Instant::now();
-    while outbox_rows(db) != 0 {
-        assert!(start.elapsed() < Duration::from_secs(15), "the outbox did not drain");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// A server publishing to `broker`'s topic [`TOPIC`], once it sees the
 /// broker healthy.
@@ -95,7 +78,7 @@ fn outbox_drains_in_order_after_the_broker_returns() {
     for i in 0..5 {
         upsert(&server, &mut expected, format!("a{i}"));
     }
-    wait_drained(&db);
+    db.wait_outbox_drained();
 
     broker.stop();
     wait_status(&server, &key, "redpanda", "down", Duration::from_secs(2));
@@ -112,7 +95,7 @@ fn outbox_drains_in_order_after_the_broker_returns() {
     ));
     // Every write was acknowledged; its event waits.
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(outbox_rows(&db), 11);
+    assert_eq!(db.outbox_rows(), 11);
     let health = server.call("GET", "/v1/health", &key, None).ok();
     let events_route = &health["routes"]
         .as_array()
@@ -124,7 +107,7 @@ fn outbox_drains_in_order_after_the_broker_returns() {
 
     broker.start();
     wait_status(&server, &key, "redpanda", "healthy", Duration::from_secs(10));
-    wait_drained(&db);
+    db.wait_outbox_drained();
 
     let events = consume(broker.port);
     // At-least-once: drop repeats by event id, keeping the first.
@@ -169,7 +152,7 @@ fn sigterm_flushes_the_outbox() {
     server
         .call("PUT", "/v1/collections/docs", &key, Some(&json!({"dims": 2})))
         .ok();
-    wait_drained(&db);
+    db.wait_outbox_drained();
 
     broker.stop();
     wait_status(&server, &key, "redpanda", "down", Duration::from_secs(5));
@@ -181,7 +164,7 @@ fn sigterm_flushes_the_outbox() {
             .ok();
         versions.push(reply["version"].as_u64().unwrap());
     }
-    assert_eq!(outbox_rows(&db), 3);
+    assert_eq!(db.outbox_rows(), 3);
     broker.start();
     assert_eq!(
         status(&server, &key, "redpanda"),
@@ -193,7 +176,7 @@ fn sigterm_flushes_the_outbox() {
     let took = stopping.elapsed();
     assert!(exit.success(), "{exit:?}");
     assert!(took < Duration::from_secs(10), "the flush took {took:?}");
-    assert_eq!(outbox_rows(&db), 0, "SIGTERM left events in the outbox");
+    assert_eq!(db.outbox_rows(), 0, "SIGTERM left events in the outbox");
     let published: Vec<u64> = consume(broker.port)
         .iter()
         .filter(|e| e["kind"] == "vectors.upserted")
@@ -253,7 +236,7 @@ fn concurrent_writers_events_arrive_in_seq_order() {
     .into_iter()
     .sum();
     server.call("DELETE", "/v1/collections/c0", &key, None).ok();
-    wait_drained(&db);
+    db.wait_outbox_drained();
     let project_id: i64 = db
         .client()
         .query_one("SELECT id FROM zerodb.projects WHERE name = 'events'", &[])
@@ -317,5 +300,5 @@ fn no_events_are_written_without_brokers() {
     server
         .call("PUT", "/v1/collections/docs/vectors", &key, Some(&body))
         .ok();
-    assert_eq!(outbox_rows(&db), 0);
+    assert_eq!(db.outbox_rows(), 0);
 }

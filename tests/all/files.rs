@@ -3,10 +3,10 @@
 //! `Retry-After`.
 
 use crate::harness::{rng, Server, TestDb};
-use crate::health::{probe_env, wait_status};
 use crate::peers::{self, HealthPeer, Kind, Mode, S3_ACCESS_KEY, S3_SECRET_KEY};
 use rand::RngCore;
 use std::time::Duration;
+use zerodb_test_support::health::{probe_env, wait_status};
 
 #[test]
 fn files_round_trip_and_fail_fast_when_minio_is_down() {

@@ -3,56 +3,12 @@
 //! flapping below the thresholds never flips a state, and each service's
 //! probe reads its endpoints the way the service defines them.
 
-use crate::events::{outbox_rows, wait_drained};
 use crate::harness::{with_port, Server, TestDb};
 use crate::peers::{HealthPeer, Kind, Mode, StallLink};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-const INTERVAL_MS: u64 = 200;
-const TIMEOUT_MS: u64 = 300;
-const UNHEALTHY: u64 = 3;
-const HEALTHY: u64 = 2;
-/// Polling /v1/health and scheduling add a little to every measurement.
-const SLACK_MS: u64 = 150;
-
-pub fn probe_env() -> Vec<(&'static str, String)> {
-    vec![
-        ("ZERODB_HEALTH_INTERVAL_MS", INTERVAL_MS.to_string()),
-        ("ZERODB_HEALTH_DOWN_INTERVAL_MS", INTERVAL_MS.to_string()),
-        ("ZERODB_HEALTH_TIMEOUT_MS", TIMEOUT_MS.to_string()),
-        ("ZERODB_HEALTH_UNHEALTHY_THRESHOLD", UNHEALTHY.to_string()),
-        ("ZERODB_HEALTH_HEALTHY_THRESHOLD", HEALTHY.to_string()),
-    ]
-}
-
-/// The service's entry in `/v1/health`.
-pub fn service(server: &Server, key: &str, name: &str) -> Value {
-    let health = server.call("GET", "/v1/health", key, None).ok();
-    health["services"][name].clone()
-}
-
-pub fn status(server: &Server, key: &str, name: &str) -> String {
-    service(server, key, name)["status"].as_str().unwrap_or("?").to_string()
-}
-
-/// Waits for `name` to reach `want`; returns how long that took.
-pub fn wait_status(server: &Server, key: &str, name: &str, want: &str, limit: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let now = status(server, key, name);
-        if now == want {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{name} still {now} (not {want}) after {limit:?}: {}",
-            service(server, key, name)
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+use zerodb_test_support::health::*;
 
 /// Samples the status for `span`; fails if it ever equals `never`.
 fn hold(server: &Server, key: &str, name: &str, never: &str, span: Duration) {
@@ -471,7 +427,7 @@ fn outbox_depth_counts_the_waiting_events() {
             Some(&serde_json::json!({"dims": 2})),
         )
         .ok();
-    wait_drained(&db);
+    db.wait_outbox_drained();
     wait_depth(&server, &key, 0);
 
     // The broker gone, each write's event waits, and the depth says how many.
@@ -483,11 +439,11 @@ fn outbox_depth_counts_the_waiting_events() {
             .call("PUT", "/v1/collections/docs/vectors", &key, Some(&body))
             .ok();
     }
-    assert_eq!(outbox_rows(&db), 3);
+    assert_eq!(db.outbox_rows(), 3);
     wait_depth(&server, &key, 3);
 
     broker.start();
-    wait_drained(&db);
+    db.wait_outbox_drained();
     wait_depth(&server, &key, 0);
 }
 

@@ -4,13 +4,13 @@
 //! was acknowledged is in the database afterwards.
 
 use crate::harness::{assert_stored, clients, rng, Server, TestDb, CLIENTS};
-use crate::health::probe_env;
 use crate::peers::PrivatePg;
 use rand::Rng;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use zerodb_test_support::health::probe_env;
 
 const DIMS: usize = 32;
 
@@ -287,7 +287,7 @@ fn a_busy_pool_is_overload_not_an_outage() {
     // close a breaker that the burst might have opened.
     let server = Server::start_env(&db.url, &flags, &[("ZERODB_HEALTH_INTERVAL_MS", "30000".into())]);
     let probed = Instant::now();
-    while crate::health::service(&server, &key, "postgres")["status"] != "healthy" {
+    while zerodb_test_support::health::service(&server, &key, "postgres")["status"] != "healthy" {
         assert!(probed.elapsed() < Duration::from_secs(5), "no first probe");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -27,6 +27,31 @@ pub enum IndexKind {
     None,
 }
 
+/// Names as clients send them and as `zerodb.collections` stores them (the
+/// same as the serde form), and their inverse, which refuses a name this
+/// build does not know rather than guess.
+macro_rules! names {
+    ($type:ident { $($case:ident = $name:literal),* }) => {
+        impl $type {
+            /// Every case.
+            pub const ALL: &[$type] = &[$($type::$case),*];
+
+            /// The case's name, e.g. `cosine`.
+            pub const fn name(self) -> &'static str {
+                match self { $($type::$case => $name,)* }
+            }
+
+            /// The case named `name`; none for an unknown name.
+            pub fn from_name(name: &str) -> Option<$type> {
+                Self::ALL.iter().copied().find(|case| case.name() == name)
+            }
+        }
+    };
+}
+
+names!(Metric { Cosine = "cosine", L2 = "l2", Dot = "dot" });
+names!(IndexKind { Hnsw = "hnsw", Ivfflat = "ivfflat", None = "none" });
+
 /// What a collection is, as asked at creation.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CollectionSpec {
@@ -209,4 +234,23 @@ pub struct FileInfo {
     pub size: u64,
     /// The object store's entity tag, when it gives one.
     pub etag: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_serde_names_and_unknown_names_are_refused() {
+        for metric in Metric::ALL {
+            assert_eq!(serde_json::to_value(metric).unwrap(), metric.name());
+            assert_eq!(Metric::from_name(metric.name()), Some(*metric));
+        }
+        for index in IndexKind::ALL {
+            assert_eq!(serde_json::to_value(index).unwrap(), index.name());
+            assert_eq!(IndexKind::from_name(index.name()), Some(*index));
+        }
+        assert_eq!(Metric::from_name("hamming"), None);
+        assert_eq!(IndexKind::from_name("diskann"), None);
+    }
 }

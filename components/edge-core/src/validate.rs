@@ -1,7 +1,7 @@
+// Over 500 lines: a third of it is the unit tests of these rules.
 //! Input rules of the v1 API (see the README's API section), shared by the
 //! edge and the origin: the origin checks again whatever the edge checked,
-//! since other fronts may call it. (Over 500 lines: a third of it is the
-//! unit tests of these rules.)
+//! since other fronts may call it.
 
 use crate::error::{code, ApiError, Code};
 use crate::model::Metric;

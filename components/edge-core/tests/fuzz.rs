@@ -167,9 +167,8 @@ fn arbitrary() -> impl Strategy<Value = Request> {
             method,
             path,
             authorization,
-            content_type: None,
-            min_version: None,
             body,
+            ..Request::default()
         })
 }
 

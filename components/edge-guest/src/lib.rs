@@ -2,7 +2,7 @@
 //! 0.3, spin-sdk) and `edge-p2` (wasi:http 0.2) differ only in how they read
 //! a request from their host and write the response back.
 //!
-//! - [`wit`]: the `zerodb:edge/origin` import (world `zerodb:edge/edge`),
+//! - `wit`: the `zerodb:edge/origin` import (world `zerodb:edge/edge`),
 //!   with its conversions to and from edge-core types in `convert.rs`;
 //! - [`origin`]: edge-core's origin trait over that import, called
 //!   synchronously;
@@ -11,8 +11,8 @@
 //!
 //! The bindings come from the same wit-bindgen as spin-sdk's, so a component
 //! links one wit-bindgen runtime. A front that later lowers the import async
-//! can generate its own bindings with `async` and map the record and enum
-//! types to [`wit`]'s with `with`, keeping these conversions.
+//! needs bindings generated with `async`; `edge_core::wit_conversions!`
+//! gives them the same conversions in one line.
 
 #![deny(missing_docs)]
 
@@ -33,7 +33,7 @@ mod bindings {
     });
 }
 
-pub use bindings::zerodb::edge::origin as wit;
+pub(crate) use bindings::zerodb::edge::origin as wit;
 
 thread_local! {
     // For the life of the instance, so a host that reuses instances keeps

@@ -1,7 +1,7 @@
 //! The ZeroDB Edge HTTP component.
 //!
 //! Targets `wasm32-wasip2`; exports `wasi:http/handler@0.3.0` (spin-sdk 7) and
-//! imports `zerodb:edge/origin@0.3.0` (world `zerodb:edge/edge` in `wit/`).
+//! imports `zerodb:edge/origin@0.4.0` (world `zerodb:edge/edge` in `wit/`).
 //! Everything but the wasi:http plumbing lives in `edge-core` and, shared
 //! with `edge-p2`, in `edge-guest` (the origin import, and the core's state
 //! where the hot-vector cache lives, kept for the life of the instance, so

@@ -3,6 +3,7 @@
 
 use anyhow::bail;
 use edge_core::cache::CacheConfig;
+use edge_core::env;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -70,13 +71,13 @@ impl Instances {
 #[derive(clap::Args, Serialize, Deserialize, Default)]
 pub struct Cache {
     /// Byte budget of each edge instance's cache.
-    #[arg(long, env = "ZERODB_CACHE_BYTES")]
+    #[arg(long, env = env::CACHE_BYTES)]
     cache_bytes: Option<usize>,
     /// How long a cache entry is fresh, in milliseconds.
-    #[arg(long, env = "ZERODB_CACHE_TTL_MS")]
+    #[arg(long, env = env::CACHE_TTL_MS)]
     cache_ttl_ms: Option<u64>,
     /// Largest collection (in vectors) the edge loads whole and searches exactly.
-    #[arg(long, env = "ZERODB_HOT_COLLECTION_MAX_VECTORS")]
+    #[arg(long, env = env::HOT_COLLECTION_MAX_VECTORS)]
     hot_collection_max_vectors: Option<u64>,
 }
 

@@ -132,9 +132,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(probe: ProbeConfig, endpoints: [Option<String>; 4]) -> Registry {
+    /// The registry of the services at `endpoints` (Postgres, Qdrant, MinIO,
+    /// Redpanda; none: not configured), probed by `probe`; `events` says
+    /// whether change events are published (Kafka brokers are configured).
+    pub fn new(probe: ProbeConfig, endpoints: [Option<String>; 4], events: bool) -> Registry {
         let [pg, qdrant, minio, redpanda] = endpoints;
-        let endpoints_redpanda = redpanda.is_some();
         Registry {
             services: [
                 Arc::new(Service::new(ServiceId::Postgres, pg)),
@@ -142,17 +144,10 @@ impl Registry {
                 Arc::new(Service::new(ServiceId::Minio, minio)),
                 Arc::new(Service::new(ServiceId::Redpanda, redpanda)),
             ],
-            events: endpoints_redpanda,
+            events,
             probe,
             outbox_depth: std::sync::atomic::AtomicI64::new(-1),
         }
-    }
-
-    /// Sets whether change events are published (Kafka brokers are
-    /// configured), which [`Registry::new`] guesses from the Redpanda endpoint.
-    pub fn with_events(mut self, events: bool) -> Registry {
-        self.events = events;
-        self
     }
 
     pub fn service(&self, id: ServiceId) -> &Arc<Service> {
@@ -310,6 +305,7 @@ mod tests {
         let r = Registry::new(
             config(),
             [Some("pg".into()), Some("q".into()), Some("m".into()), Some("rp".into())],
+            true,
         );
         for s in &r.services {
             assert_eq!(s.status(), Status::Unknown, "{}", s.id.name());
@@ -329,7 +325,7 @@ mod tests {
         }
 
         // Without a URL: disabled, never used.
-        let r = Registry::new(config(), [Some("pg".into()), None, None, None]);
+        let r = Registry::new(config(), [Some("pg".into()), None, None, None], false);
         let minio = r.service(ServiceId::Minio);
         assert_eq!(minio.status(), Status::Disabled);
         assert!(!minio.usable());
@@ -342,6 +338,7 @@ mod tests {
         let r = Registry::new(
             c.clone(),
             [Some("pg".into()), Some("q".into()), None, Some("rp".into())],
+            true,
         );
         let route = |op: &str| r.routes().into_iter().find(|x| x.operation == op).unwrap();
         assert!(!route("files").available);

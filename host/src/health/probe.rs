@@ -130,7 +130,7 @@ mod tests {
             down_interval: Duration::from_millis(20),
             ..ProbeConfig::default()
         };
-        let registry = Arc::new(Registry::new(config, [Some("pg".into()), None, None, None]));
+        let registry = Arc::new(Registry::new(config, [Some("pg".into()), None, None, None], false));
         let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (stop, stopped) = watch::channel(false);
         let prober = spawn(

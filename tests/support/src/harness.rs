@@ -52,6 +52,23 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Events waiting in the outbox table.
+    pub fn outbox_rows(&self) -> i64 {
+        self.client()
+            .query_one("SELECT count(*) FROM zerodb.outbox", &[])
+            .unwrap()
+            .get(0)
+    }
+
+    /// Waits (up to 15 s) until the outbox is empty.
+    pub fn wait_outbox_drained(&self) {
+        let start = std::time::Instant::now();
+        while self.outbox_rows() != 0 {
+            assert!(start.elapsed() < Duration::from_secs(15), "the outbox did not drain");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Creates an empty database named after `tag` (which must be a valid
     /// SQL identifier part). Panics when the test PostgreSQL is not running.
     pub fn new(tag: &str) -> TestDb {

@@ -1,7 +1,8 @@
 //! What the host's end-to-end tests (`tests/all`) and benches
 //! (`host/benches`) share: a database per test on the test PostgreSQL, the
 //! real `zerodb-edge` binary serving on a free port with a small HTTP client
-//! ([`harness`]), the protocol peers the origin talks to ([`peers`]), and a
+//! ([`harness`]), its service registry as `/v1/health` shows it
+//! ([`health`]), the protocol peers the origin talks to ([`peers`]), and a
 //! runner for wasi:cli command components ([`wasm_command`]).
 //!
 //! The binary under test is the one cargo built beside the running test or
@@ -16,5 +17,6 @@
 #![deny(missing_docs)]
 
 pub mod harness;
+pub mod health;
 pub mod peers;
 pub mod wasm_command;

@@ -17,7 +17,7 @@ use edge_core::validate;
 use ivfflat::ivfflat_probes;
 use pgvector::Vector;
 use row::{Collection, COLLECTION_COLUMNS};
-use sql::{index_kind_name, metric_name, HALFVEC_INDEX_MAX_DIMS};
+use sql::HALFVEC_INDEX_MAX_DIMS;
 use std::collections::HashMap;
 use tokio_postgres::error::SqlState;
 
@@ -97,8 +97,8 @@ impl Store {
                     &project.id,
                     &name,
                     &(spec.dims as i32),
-                    &metric_name(spec.metric),
-                    &index_kind_name(spec.index),
+                    &spec.metric.name(),
+                    &spec.index.name(),
                     &lists,
                     &spec.cache_similarity,
                 ],
@@ -132,7 +132,7 @@ impl Store {
         }
         tx.batch_execute(&ddl).await.map_err(db_error)?;
         let event = serde_json::json!({"collection": name, "spec": {
-            "dims": spec.dims, "metric": metric_name(spec.metric), "index": index_kind_name(spec.index)}});
+            "dims": spec.dims, "metric": spec.metric.name(), "index": spec.index.name()}});
         self.record_event(&tx, project, "collection.created", event).await?;
         self.commit_change(tx, written(project, name, &collection, 0)).await?;
         Ok(collection.info())

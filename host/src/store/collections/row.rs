@@ -35,9 +35,9 @@ impl Collection {
             )
         };
         let metric_name: &str = row.get("metric");
-        let metric = sql::metric_from_name(metric_name).ok_or_else(|| unknown("metric", metric_name))?;
+        let metric = Metric::from_name(metric_name).ok_or_else(|| unknown("metric", metric_name))?;
         let index_name: &str = row.get("index_kind");
-        let index = sql::index_kind_from_name(index_name).ok_or_else(|| unknown("index kind", index_name))?;
+        let index = IndexKind::from_name(index_name).ok_or_else(|| unknown("index kind", index_name))?;
         Ok(Collection {
             id: row.get("id"),
             name: row.get("name"),

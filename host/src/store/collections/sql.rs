@@ -92,55 +92,9 @@ pub(super) fn search_sql(table: &str, spec: &CollectionSpec, filtered: bool, inc
     )
 }
 
-/// The metric as stored in `zerodb.collections.metric`.
-pub(super) fn metric_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Cosine => "cosine",
-        Metric::L2 => "l2",
-        Metric::Dot => "dot",
-    }
-}
-
-/// The index kind as stored in `zerodb.collections.index_kind`.
-pub(super) fn index_kind_name(index: IndexKind) -> &'static str {
-    match index {
-        IndexKind::Hnsw => "hnsw",
-        IndexKind::Ivfflat => "ivfflat",
-        IndexKind::None => "none",
-    }
-}
-
-/// The metric stored as `name` ([`metric_name`]'s inverse); none for a name
-/// this build does not know.
-pub(super) fn metric_from_name(name: &str) -> Option<Metric> {
-    [Metric::Cosine, Metric::L2, Metric::Dot]
-        .into_iter()
-        .find(|m| metric_name(*m) == name)
-}
-
-/// The index kind stored as `name` ([`index_kind_name`]'s inverse); none for
-/// a name this build does not know.
-pub(super) fn index_kind_from_name(name: &str) -> Option<IndexKind> {
-    [IndexKind::Hnsw, IndexKind::Ivfflat, IndexKind::None]
-        .into_iter()
-        .find(|k| index_kind_name(*k) == name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stored_names_round_trip_and_unknown_names_are_refused() {
-        for metric in [Metric::Cosine, Metric::L2, Metric::Dot] {
-            assert_eq!(metric_from_name(metric_name(metric)), Some(metric));
-        }
-        for index in [IndexKind::Hnsw, IndexKind::Ivfflat, IndexKind::None] {
-            assert_eq!(index_kind_from_name(index_kind_name(index)), Some(index));
-        }
-        assert_eq!(metric_from_name("hamming"), None);
-        assert_eq!(index_kind_from_name("diskann"), None);
-    }
 
     fn spec(dims: u32, metric: Metric, index: IndexKind) -> CollectionSpec {
         CollectionSpec {
