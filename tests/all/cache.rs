@@ -252,6 +252,51 @@ fn a_write_patches_the_hot_copy() {
     assert_eq!(cache_stats(&server, &key)["hot_collections"], 1);
 }
 
+/// A query the hot copy answered before is answered again from its cached
+/// result, whether its body has the same bytes or not: no second scan. A
+/// new query scans; after a write the repeat scans the patched copy.
+#[test]
+fn a_repeated_query_on_a_hot_copy_is_not_scanned_again() {
+    let db = TestDb::new("cache_hot_repeat");
+    let key = db.key("acme");
+    let args = ["--migrate", "--edge-shards", "1", "--edge-instances-per-shard", "1"];
+    let server = Server::start_with(&db.url, &args);
+    let vectors = random_vectors(23, 300, 16);
+    create(&server, &key, "docs", json!({"dims": 16, "index": "none"}), &vectors);
+    let search = |body: &Value| server.call("POST", "/v1/collections/docs/search", &key, Some(body));
+    let scans = || cache_stats(&server, &key)["hot_scans"].as_u64().unwrap();
+    let warm = json!({"vector": vectors[0], "k": 1});
+    search(&warm).ok();
+    search(&warm).ok();
+    assert_eq!(cache_stats(&server, &key)["hot_collections"], 1);
+
+    let query = random_vectors(24, 1, 16).remove(0);
+    let body = json!({"vector": query, "k": 5});
+    let scanned = scans();
+    let first = search(&body);
+    assert_eq!(
+        (first.cache.as_deref(), &first.json["source"]),
+        (Some("hit"), &json!("edge"))
+    );
+    assert_eq!(scans(), scanned + 1, "a new query scans the copy");
+    let reordered = json!({"k": 5, "vector": query});
+    for again in [&body, &body, &reordered, &body] {
+        let reply = search(again);
+        assert_eq!(reply.cache.as_deref(), Some("hit"));
+        assert_eq!(reply.json["hits"], first.json["hits"]);
+    }
+    assert_eq!(scans(), scanned + 1, "a repeated query was scanned again");
+
+    let write = json!({"vectors": [{"id": "new", "values": query}]});
+    server
+        .call("PUT", "/v1/collections/docs/vectors", &key, Some(&write))
+        .ok();
+    let after = search(&body);
+    assert_eq!(after.cache.as_deref(), Some("hit"), "{}", after.json);
+    assert_eq!(hit_ids(&after.json)[0], "new", "the repeat sees the write");
+    assert_eq!(scans(), scanned + 2, "after a write the repeat scans the patched copy");
+}
+
 /// A collection is loaded whole only when it has at most
 /// `--hot-collection-max-vectors` vectors and its copy fits in half the
 /// cache's budget.

@@ -118,11 +118,20 @@ pub(crate) fn run(
         Freshness::Current(token) => Some(token),
         Freshness::Unknown => None,
     };
-    if let Lookup::Fresh(hot) = cache.hot(coll, now) {
-        validate::vector(&request.vector, Some(hot.dims as u32))?;
-        validate::vector_for_metric(&request.vector, hot.metric)?;
-        if let Some(result) = search_hot(hot, request) {
+    if let Some((dims, metric)) = cache.hot(coll, now).fresh().map(|hot| (hot.dims, hot.metric)) {
+        validate::vector(&request.vector, Some(dims as u32))?;
+        validate::vector_for_metric(&request.vector, metric)?;
+        // A query answered before is answered again without a scan.
+        if let Lookup::Fresh(result) = cache.search(coll, request, 1.0, now) {
             served.cache = CacheStatus::Hit;
+            return Ok((result, "edge"));
+        }
+        if let Some(result) = cache.hot(coll, now).fresh().and_then(|hot| search_hot(hot, request)) {
+            served.cache = CacheStatus::Hit;
+            cache.count_hot_scan();
+            if let Some(token) = now {
+                cache.put_search(coll, request, result.clone(), body, token);
+            }
             return Ok((result, "edge"));
         }
     }

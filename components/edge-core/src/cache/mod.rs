@@ -67,6 +67,9 @@ pub struct CacheStats {
     pub bypasses: u64,
     /// Entries dropped to make room.
     pub evictions: u64,
+    /// Searches answered by scanning a hot copy (a repeated query is
+    /// answered from its cached result instead).
+    pub hot_scans: u64,
 }
 
 /// What a cache entry holds, by kind of [`Key`].
@@ -246,6 +249,11 @@ impl Cache {
         let seen = self.searches.entry(coll.clone()).or_default();
         *seen += 1;
         *seen >= self.config.hot_admit_after
+    }
+
+    /// Counts one search answered by scanning a hot copy.
+    pub fn count_hot_scan(&mut self) {
+        self.stats.hot_scans += 1;
     }
 
     /// The hot copy of `coll`, checked against the current token `now`

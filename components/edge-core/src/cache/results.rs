@@ -109,9 +109,13 @@ impl Cache {
     /// collection is due to be loaded whole (then the full path runs).
     pub fn search_by_body(&mut self, coll: &CollKey, body: BodyKey, now: Token) -> Option<SearchResult> {
         let key = self.bodies.get(&(coll.clone(), body))?.clone();
-        let info = self.info(coll, Some(now)).fresh()?;
-        if self.admit_hot(coll, &info) {
-            return None;
+        // A collection held whole is loaded already; any other must be
+        // described, to know whether it is due to be.
+        if self.hot(coll, Some(now)).fresh().is_none() {
+            let info = self.info(coll, Some(now)).fresh()?;
+            if self.admit_hot(coll, &info) {
+                return None;
+            }
         }
         self.lookup(&key, Some(now), |v| match v {
             Value::Result(q) => Some(q.result.clone()),
