@@ -1,7 +1,8 @@
 //! `/metrics` in the Prometheus text format: probe latency histograms, state
 //! transitions, the outbox depth, counts of what the host did (pool
 //! acquisitions, breaker refusals, object-store calls, guest yields,
-//! instances) and each shard's requests in flight.
+//! instances), each shard's requests in flight and answers by cache result,
+//! and the process's resident memory.
 
 use crate::health::Registry;
 use std::fmt::Write;
@@ -48,10 +49,23 @@ pub fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Requests in flight in one shard of edge instances, now and at most since start.
+/// The values of the `x-zerodb-cache` header the edge answers with.
+pub const CACHE_RESULTS: [&str; 4] = ["hit", "miss", "stale", "bypass"];
+
+/// One shard of edge instances: requests in flight, now and at most since
+/// start, and its answers by `x-zerodb-cache` value ([`CACHE_RESULTS`]).
 pub struct ShardLoad {
     pub in_flight: usize,
     pub high_water: usize,
+    pub cache_results: [u64; 4],
+}
+
+/// The process's resident memory in bytes (`VmRSS` in `/proc/self/status`);
+/// none where there is no procfs.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    Some(kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok()? * 1024)
 }
 
 /// The whole `/metrics` page.
@@ -118,6 +132,21 @@ pub fn render(registry: &Registry, shards: &[ShardLoad]) -> String {
             "zerodb_edge_in_flight_high_water{{shard=\"{i}\"}} {}",
             s.high_water
         );
+    }
+    out += "# HELP zerodb_edge_cache_requests_total Answers of each shard by x-zerodb-cache value (hit ratio: hit over all).\n";
+    out += "# TYPE zerodb_edge_cache_requests_total counter\n";
+    for (i, s) in shards.iter().enumerate() {
+        for (result, n) in CACHE_RESULTS.iter().zip(s.cache_results) {
+            let _ = writeln!(
+                out,
+                "zerodb_edge_cache_requests_total{{shard=\"{i}\",result=\"{result}\"}} {n}"
+            );
+        }
+    }
+    if let Some(bytes) = resident_bytes() {
+        out += "# HELP process_resident_memory_bytes Resident memory of the host process, in bytes.\n";
+        out += "# TYPE process_resident_memory_bytes gauge\n";
+        let _ = writeln!(out, "process_resident_memory_bytes {bytes}");
     }
     out += "# HELP zerodb_health_probe_duration_seconds How long each health probe took.\n";
     out += "# TYPE zerodb_health_probe_duration_seconds histogram\n";

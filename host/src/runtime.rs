@@ -9,13 +9,14 @@
 //! `max_requests` requests or when its linear memory passes a ceiling, and
 //! dropped when it traps.
 
+use crate::metrics::CACHE_RESULTS;
 use crate::origin::wit::{self as origin, OriginCtx};
 use crate::origin::OriginService;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -196,6 +197,7 @@ impl Runtime {
                 handler: ProxyHandler::new(Handler(self.clone())),
                 in_flight: Arc::new(Semaphore::new(self.limits.max_per_shard.max(1))),
                 high_water: AtomicUsize::new(0),
+                cache_results: Default::default(),
             })
             .collect();
         Shards {
@@ -221,6 +223,8 @@ struct Shard {
     in_flight: Arc<Semaphore>,
     /// Most permits of `in_flight` taken at once.
     high_water: AtomicUsize,
+    /// Answers by their `x-zerodb-cache` header, in [`CACHE_RESULTS`] order.
+    cache_results: [AtomicU64; 4],
 }
 
 /// One of a shard's places for a request in flight.
@@ -254,7 +258,12 @@ impl Shards {
             .map_err(|_| Overloaded)?
             .expect("the semaphore is never closed");
         shard.high_water.fetch_max(self.busy(shard), Ordering::Relaxed);
-        Ok((shard.handler.handle(deadline, request).await?, in_flight))
+        let response = shard.handler.handle(deadline, request).await?;
+        let cache = response.headers().get("x-zerodb-cache").and_then(|v| v.to_str().ok());
+        if let Some(i) = CACHE_RESULTS.iter().position(|r| Some(*r) == cache) {
+            shard.cache_results[i].fetch_add(1, Ordering::Relaxed);
+        }
+        Ok((response, in_flight))
     }
 
     /// Requests in flight in `shard` now: its places taken.
@@ -269,6 +278,7 @@ impl Shards {
             .map(|s| crate::metrics::ShardLoad {
                 in_flight: self.busy(s),
                 high_water: s.high_water.load(Ordering::Relaxed),
+                cache_results: s.cache_results.each_ref().map(|c| c.load(Ordering::Relaxed)),
             })
             .collect()
     }

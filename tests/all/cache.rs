@@ -504,3 +504,42 @@ fn one_keys_requests_about_one_collection_reach_one_shard() {
         .collect();
     assert_eq!(used.len(), 1, "shards used: {used:?}");
 }
+
+/// `/metrics` counts each shard's answers by their `x-zerodb-cache` value
+/// (so a hit ratio per shard), and reports the host's resident memory.
+#[test]
+fn metrics_count_answers_by_cache_result_and_resident_memory() {
+    let db = TestDb::new("cache_metrics");
+    let key = db.key("acme");
+    let args = ["--migrate", "--edge-shards", "1", "--hot-collection-max-vectors", "0"];
+    let server = Server::start_with(&db.url, &args);
+    create(&server, &key, "docs", json!({"dims": 4}), &random_vectors(31, 20, 4));
+    let counts = || {
+        let all = server.metrics();
+        ["hit", "miss", "bypass"]
+            .map(|r| all[&format!("zerodb_edge_cache_requests_total{{shard=\"0\",result=\"{r}\"}}")])
+    };
+    let before = counts();
+    let body = json!({"vector": [0.1, 0.2, 0.3, 0.4], "k": 3});
+    let strong = json!({"vector": [0.1, 0.2, 0.3, 0.4], "k": 3, "consistency": "strong"});
+    for (body, expected) in [(&body, "miss"), (&body, "hit"), (&body, "hit"), (&strong, "bypass")] {
+        let reply = server.call("POST", "/v1/collections/docs/search", &key, Some(body));
+        assert_eq!(reply.cache.as_deref(), Some(expected));
+    }
+    let after = counts();
+    let delta: Vec<f64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    assert_eq!(delta, [2.0, 1.0, 1.0], "hit, miss and bypass answers counted");
+
+    let reported = server.metric("process_resident_memory_bytes");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let actual = kib * 1024.0;
+    assert!(
+        (reported - actual).abs() < actual / 4.0,
+        "reported {reported} bytes resident, /proc says {actual}"
+    );
+}
