@@ -51,15 +51,6 @@ fn vector(rng: &mut impl Rng) -> Vec<f32> {
 }
 
 /// The host's peak resident memory, from /proc.
-fn peak_rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 /// Reads the searched collection (heap, TOAST and HNSW index) into the page
 /// cache first: the figures are of a warm database. Straight after a build
 /// has pushed it out, 200 clients on a cold disk time out at the deadline.
@@ -214,7 +205,7 @@ fn main() {
         mix.run(clients, 1, None);
     }
     let (samples, wall) = mix.run(clients, secs, faults.as_mut());
-    let peak = peak_rss_mb(server.pid());
+    let peak = server.memory_bytes("VmHWM") / (1 << 20) as f64;
 
     println!(
         "load: {clients} connections for {:.0} s on {rows} x {DIMS} (HNSW):",

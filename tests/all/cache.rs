@@ -531,13 +531,8 @@ fn metrics_count_answers_by_cache_result_and_resident_memory() {
     assert_eq!(delta, [2.0, 1.0, 1.0], "hit, miss and bypass answers counted");
 
     let reported = server.metric("process_resident_memory_bytes");
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    let actual = kib * 1024.0;
+    let actual = server.memory_bytes("VmRSS");
+    assert!(actual > 0.0, "/proc gave no VmRSS");
     assert!(
         (reported - actual).abs() < actual / 4.0,
         "reported {reported} bytes resident, /proc says {actual}"

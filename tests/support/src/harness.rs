@@ -300,6 +300,17 @@ impl Server {
         self.child.id()
     }
 
+    /// A memory figure of the server process from `/proc/<pid>/status`
+    /// (`VmRSS` resident now, `VmHWM` its peak), in bytes; 0 if unreadable.
+    pub fn memory_bytes(&self, field: &str) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kib| kib * 1024.0)
+    }
+
     /// Stops the server the way an operator would (SIGTERM) and waits.
     pub fn stop(mut self) -> std::process::ExitStatus {
         send_sigterm(self.child.id());
