@@ -24,5 +24,5 @@ fuzz_target!(|data: &[u8]| {
         body,
         ..Request::default()
     };
-    fake_origin::check(&mut Edge::new(CacheConfig::default()), &request);
+    fake_origin::check(&Edge::new(CacheConfig::default()), &request);
 });

@@ -135,7 +135,8 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
         max_memory_bytes: instances.max_memory_bytes,
         request_timeout: instances.request_timeout,
         idle_timeout: runtime::IDLE_TIMEOUT,
-        max_per_shard: instances.max_per_shard,
+        max_in_flight: instances.max_in_flight,
+        max_instances: instances.max_instances,
         env: config.cache.to_env(),
     };
     let runtime = runtime::Runtime::new(&config.component, origin, limits)?;

@@ -31,6 +31,9 @@ pub struct Counters {
     /// `zerodb_edge_instances_retired_total{reason="memory"}`: instances
     /// retired because their linear memory passed ¾ of the ceiling.
     pub instances_retired_memory: AtomicU64,
+    /// `zerodb_edge_instances_overflow_total`: overflow instances started
+    /// because a shard's instances left requests waiting.
+    pub instances_overflow: AtomicU64,
 }
 
 /// The process's counters (one host per process).
@@ -42,6 +45,7 @@ pub static COUNTERS: Counters = Counters {
     epoch_yields: AtomicU64::new(0),
     instances_started: AtomicU64::new(0),
     instances_retired_memory: AtomicU64::new(0),
+    instances_overflow: AtomicU64::new(0),
 };
 
 /// Adds one to `counter`.
@@ -73,7 +77,7 @@ pub fn render(registry: &Registry, shards: &[ShardLoad]) -> String {
     let mut out = String::new();
     let c = &COUNTERS;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let counters: [(&str, &str, &AtomicU64); 6] = [
+    let counters: [(&str, &str, &AtomicU64); 7] = [
         (
             "zerodb_db_pool_acquisitions_total",
             "Connections asked of the request pool.",
@@ -103,6 +107,11 @@ pub fn render(registry: &Registry, shards: &[ShardLoad]) -> String {
             "zerodb_edge_instances_started_total",
             "Edge component instances started.",
             &c.instances_started,
+        ),
+        (
+            "zerodb_edge_instances_overflow_total",
+            "Overflow instances started because a shard's instances left requests waiting.",
+            &c.instances_overflow,
         ),
     ];
     for (name, help, value) in counters {

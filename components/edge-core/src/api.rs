@@ -94,8 +94,8 @@ fn ok(status: u16, body: serde_json::Value) -> Result<Response, ApiError> {
     Ok(Response::json(status, &body))
 }
 
-pub(crate) fn route<C: Connect>(
-    edge: &mut Edge,
+pub(crate) async fn route<C: Connect>(
+    edge: &Edge,
     connect: &C,
     request: &Request,
     served: &mut Served,
@@ -117,20 +117,20 @@ pub(crate) fn route<C: Connect>(
         return Err(validate::body_too_large());
     }
     let key = bearer_key(request)?;
-    let session = served.origin(|| connect.open(key))?;
-    let project = served.origin(|| session.project());
+    let session = served.origin(connect.open(key)).await?;
+    let project = served.origin(session.project()).await;
     let coll = |name: &str| CollKey {
         project: project.clone(),
         name: name.to_string(),
     };
-    let cache = &mut edge.cache;
+    let cache = &edge.cache;
     let body = &request.body[..];
 
     match (method, route) {
         ("GET", Route::Health) => {
-            let origin: serde_json::Value = serde_json::from_str(&served.origin(|| connect.health()))
+            let origin: serde_json::Value = serde_json::from_str(&served.origin(connect.health()).await)
                 .unwrap_or_else(|_| json!({"status": "unknown"}));
-            let mut health = json!({"edge": {"cache": cache.stats(), "simd128": crate::kernels::SIMD}});
+            let mut health = json!({"edge": {"cache": edge.cache_stats(), "simd128": crate::kernels::SIMD}});
             if let (Some(health), serde_json::Value::Object(origin)) = (health.as_object_mut(), origin) {
                 health.extend(origin);
             }
@@ -152,29 +152,31 @@ pub(crate) fn route<C: Connect>(
                 cache_similarity: spec.cache_similarity.unwrap_or(1.0),
             };
             validate::cache_similarity(spec.cache_similarity)?;
-            let info = served.origin(|| session.create_collection(&name, spec))?;
-            cache.forget_collection(&coll(&name));
+            let info = served.origin(session.create_collection(&name, spec)).await?;
+            cache.borrow_mut().forget_collection(&coll(&name));
             ok(200, wire::collection(&info))
         }
         ("GET", Route::Collection(name)) => {
             validate::collection_name(&name)?;
             // Always read at the origin: a description is small, and its
             // count and version must be current.
-            let info = served.origin(|| session.describe_collection(&name))?;
+            let info = served.origin(session.describe_collection(&name)).await?;
             ok(200, wire::collection(&info))
         }
         ("DELETE", Route::Collection(name)) => {
             validate::collection_name(&name)?;
-            served.origin(|| session.drop_collection(&name))?;
-            cache.forget_collection(&coll(&name));
+            served.origin(session.drop_collection(&name)).await?;
+            cache.borrow_mut().forget_collection(&coll(&name));
             ok(200, json!({"dropped": name}))
         }
         ("PUT", Route::Vectors(name)) => {
             validate::collection_name(&name)?;
             let upsert: wire::Upsert = validate::json_body(body)?;
             let records = batch(upsert.vectors)?;
-            let result = served.origin(|| session.upsert(&name, &records))?;
-            cache.apply_write(&coll(&name), &records, &[], result.version);
+            let result = served.origin(session.upsert(&name, &records)).await?;
+            cache
+                .borrow_mut()
+                .apply_write(&coll(&name), &records, &[], result.version);
             ok(200, json!({"upserted": result.affected, "version": result.version}))
         }
         ("GET", Route::Vectors(name)) => {
@@ -186,7 +188,9 @@ pub(crate) fn route<C: Connect>(
                     .map_err(|_| ApiError::new(code::INVALID_LIMIT, "limit must be a number from 1 to 1000"))?,
                 None => 100,
             };
-            let page = served.origin(|| session.list_vectors(&name, after.as_deref(), limit))?;
+            let page = served
+                .origin(session.list_vectors(&name, after.as_deref(), limit))
+                .await?;
             let vectors: Vec<_> = page.records.iter().map(wire::vector).collect();
             ok(
                 200,
@@ -198,23 +202,23 @@ pub(crate) fn route<C: Connect>(
             validate::id("id", &id)?;
             let c = coll(&name);
             let min_version = validate::min_version(request.min_version.as_deref())?;
-            let freshness = Freshness::of(&session, cache, &c, min_version, served)?;
+            let freshness = Freshness::of(&session, cache, &c, min_version, served).await?;
             // Not even as stale: without a token nothing proves `min_version`.
             let cached = match freshness {
                 Freshness::Bypass => Lookup::Absent,
                 Freshness::Unknown if min_version.is_some() => Lookup::Absent,
-                _ => cache.vector(&c, &id, freshness.now()),
+                _ => cache.borrow_mut().vector(&c, &id, freshness.now()),
             };
             let record = match cached {
                 Lookup::Fresh(record) => {
                     served.cache = CacheStatus::Hit;
                     record
                 }
-                cached => match served.origin(|| session.get(&name, &id)) {
+                cached => match served.origin(session.get(&name, &id)).await {
                     Ok(record) => {
                         if let Freshness::Current(token) = freshness {
                             served.cache = CacheStatus::Miss;
-                            cache.put_vector(&c, record.clone(), token);
+                            cache.borrow_mut().put_vector(&c, record.clone(), token);
                         }
                         record
                     }
@@ -226,26 +230,29 @@ pub(crate) fn route<C: Connect>(
         ("DELETE", Route::Vector(name, id)) => {
             validate::collection_name(&name)?;
             validate::id("id", &id)?;
-            let result = served.origin(|| session.delete(&name, &id))?;
+            let result = served.origin(session.delete(&name, &id)).await?;
             if result.affected == 0 {
                 return Err(ApiError::new(
                     code::VECTOR_NOT_FOUND,
                     format!("no vector {id:?} in {name}"),
                 ));
             }
-            cache.apply_write(&coll(&name), &[], &[id.as_str()], result.version);
+            cache
+                .borrow_mut()
+                .apply_write(&coll(&name), &[], &[id.as_str()], result.version);
             ok(200, json!({"deleted": result.affected, "version": result.version}))
         }
         ("POST", Route::Search(name)) => {
             validate::collection_name(&name)?;
             let c = coll(&name);
             let header_min = validate::min_version(request.min_version.as_deref())?;
-            let freshness = Freshness::of(&session, cache, &c, header_min, served)?;
+            let freshness = Freshness::of(&session, cache, &c, header_min, served).await?;
             // The same bytes as a request answered before: no parsing needed.
             // (A `strong` request is never cached, so never replayed.)
             let body_key = BodyKey::of(body);
             if let Freshness::Current(now) = freshness {
-                if let Some(result) = cache.search_by_body(&c, body_key, now) {
+                let replayed = cache.borrow_mut().search_by_body(&c, body_key, now);
+                if let Some(result) = replayed {
                     served.cache = CacheStatus::Hit;
                     return ok(200, wire::search(&result, "edge"));
                 }
@@ -260,7 +267,7 @@ pub(crate) fn route<C: Connect>(
             // A body that names a min_version is never replayed by its bytes:
             // the entry it would find may have been stored by another body.
             let replay = search.min_version.is_none().then_some(body_key);
-            let (result, source) = search::run(cache, &session, &c, &request, freshness, replay, served)?;
+            let (result, source) = search::run(cache, &session, &c, &request, freshness, replay, served).await?;
             let result = search::at_least(result, min_version).inspect_err(|_| {
                 // A stale answer refused for its version was not served.
                 if served.cache == CacheStatus::Stale {
@@ -272,7 +279,7 @@ pub(crate) fn route<C: Connect>(
         ("POST", Route::Memory) => {
             let memory: wire::MemoryIn = validate::json_body(body)?;
             let memory = new_memory(memory)?;
-            let record = served.origin(|| session.put_memory(memory))?;
+            let record = served.origin(session.put_memory(memory)).await?;
             ok(201, wire::memory(&record, false))
         }
         ("POST", Route::MemorySearch) => {
@@ -287,17 +294,17 @@ pub(crate) fn route<C: Connect>(
                 session_id: search.session_id,
                 include_embedding: search.include_embedding,
             };
-            let hits = served.origin(|| session.search_memory(&query))?;
+            let hits = served.origin(session.search_memory(&query)).await?;
             ok(200, wire::memory_hits(&hits, query.include_embedding))
         }
         ("GET", Route::MemoryItem(id)) => {
             validate::id("id", &id)?;
-            let record = served.origin(|| session.get_memory(&id))?;
+            let record = served.origin(session.get_memory(&id)).await?;
             ok(200, wire::memory(&record, true))
         }
         ("DELETE", Route::MemoryItem(id)) => {
             validate::id("id", &id)?;
-            served.origin(|| session.delete_memory(&id))?;
+            served.origin(session.delete_memory(&id)).await?;
             ok(200, json!({"deleted": id}))
         }
         ("PUT", Route::File(key)) => {
@@ -309,17 +316,17 @@ pub(crate) fn route<C: Connect>(
                     .unwrap_or_else(|| "application/octet-stream".into()),
                 body: request.body.clone(),
             };
-            let info = served.origin(|| session.put_file(&key, file))?;
+            let info = served.origin(session.put_file(&key, file)).await?;
             ok(200, json!({"key": info.key, "size": info.size, "etag": info.etag}))
         }
         ("GET", Route::File(key)) => {
             validate::file_key(&key)?;
-            let file = served.origin(|| session.get_file(&key))?;
+            let file = served.origin(session.get_file(&key)).await?;
             Ok(Response::bytes(200, file.content_type, file.body))
         }
         ("DELETE", Route::File(key)) => {
             validate::file_key(&key)?;
-            served.origin(|| session.delete_file(&key))?;
+            served.origin(session.delete_file(&key)).await?;
             ok(200, json!({"deleted": key}))
         }
         (method, route) => Err(method_not_allowed(method, &route)),

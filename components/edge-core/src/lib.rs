@@ -25,6 +25,8 @@ mod wire;
 
 use error::ApiError;
 use origin::Connect;
+use std::cell::RefCell;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// An HTTP request as the core needs it.
@@ -123,8 +125,11 @@ pub const MIN_VERSION_HEADER: &str = "x-zerodb-min-version";
 
 /// The edge front's state, kept for the life of a component instance: the
 /// hot-vector cache.
+///
+/// Requests may run concurrently on one thread (each waiting on the origin
+/// in turn), so the cache is borrowed only between awaits, never across one.
 pub struct Edge {
-    pub(crate) cache: cache::Cache,
+    pub(crate) cache: RefCell<cache::Cache>,
     /// A random id of this instance, sent as `x-zerodb-edge-instance` so that
     /// operators and tests can tell warm instances apart.
     instance: u64,
@@ -137,10 +142,10 @@ pub(crate) struct Served {
 }
 
 impl Served {
-    /// Runs one origin call, adding its duration to the request's origin time.
-    pub fn origin<T>(&mut self, call: impl FnOnce() -> T) -> T {
+    /// Awaits one origin call, adding its duration to the request's origin time.
+    pub async fn origin<T>(&mut self, call: impl Future<Output = T>) -> T {
         let start = Instant::now();
-        let out = call();
+        let out = call.await;
         self.origin_time += start.elapsed();
         out
     }
@@ -151,29 +156,31 @@ impl Edge {
     pub fn new(config: cache::CacheConfig) -> Self {
         use std::hash::BuildHasher;
         Edge {
-            cache: cache::Cache::new(config),
+            cache: RefCell::new(cache::Cache::new(config)),
             instance: std::collections::hash_map::RandomState::new().hash_one(0u8),
         }
     }
 
     /// The cache's counters and size so far.
     pub fn cache_stats(&self) -> cache::CacheStats {
-        self.cache.stats()
+        self.cache.borrow().stats()
     }
 
     /// Answers one request. Never panics on any input: every failure is a
-    /// JSON error response.
-    pub fn handle<C: Connect>(&mut self, connect: &C, request: &Request) -> Response {
+    /// JSON error response. Other requests may be handled while this one
+    /// waits on the origin.
+    pub async fn handle<C: Connect>(&self, connect: &C, request: &Request) -> Response {
         let start = Instant::now();
         let mut served = Served {
             cache: CacheStatus::Bypass,
             origin_time: Duration::ZERO,
         };
-        let mut response = match api::route(self, connect, request, &mut served) {
+        let mut response = match api::route(self, connect, request, &mut served).await {
             Ok(response) => response,
             Err(err) => Response::error(&err),
         };
-        let stats = &mut self.cache.stats;
+        let mut cache = self.cache.borrow_mut();
+        let stats = &mut cache.stats;
         match served.cache {
             CacheStatus::Hit => stats.hits += 1,
             CacheStatus::Miss => stats.misses += 1,

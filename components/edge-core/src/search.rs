@@ -10,6 +10,7 @@ use crate::model::*;
 use crate::origin::Origin;
 use crate::validate;
 use crate::{CacheStatus, Served};
+use std::cell::RefCell;
 
 /// Vectors per page when loading a hot collection.
 const HOT_PAGE: u32 = 1000;
@@ -32,17 +33,17 @@ impl Freshness {
     /// Learns the collection's current token from the origin (a cheap call
     /// answered from memory). `min_version` is the version a client asks
     /// to read at least.
-    pub fn of(
+    pub async fn of(
         session: &impl Origin,
-        cache: &mut Cache,
+        cache: &RefCell<Cache>,
         coll: &CollKey,
         min_version: Option<u64>,
         served: &mut Served,
     ) -> Result<Freshness, ApiError> {
-        match served.origin(|| session.collection_token(&coll.name)) {
+        match served.origin(session.collection_token(&coll.name)).await {
             Ok(Some(token)) => Ok(Freshness::Current(token).at_least(min_version)),
             Ok(None) => {
-                cache.forget_collection(coll);
+                cache.borrow_mut().forget_collection(coll);
                 Ok(Freshness::Bypass)
             }
             Err(e) if e.kind == ErrorKind::Unavailable => Ok(Freshness::Unknown),
@@ -100,8 +101,8 @@ pub(crate) fn at_least(result: SearchResult, min_version: Option<u64>) -> Result
 }
 
 /// Answers a search; the second value is where it was answered (`edge` or `origin`).
-pub(crate) fn run(
-    cache: &mut Cache,
+pub(crate) async fn run(
+    cache: &RefCell<Cache>,
     session: &impl Origin,
     coll: &CollKey,
     request: &SearchRequest,
@@ -113,65 +114,95 @@ pub(crate) fn run(
     let now = match freshness {
         Freshness::Bypass => {
             served.cache = CacheStatus::Bypass;
-            return Ok((served.origin(|| session.search(name, request))?, "origin"));
+            return Ok((served.origin(session.search(name, request)).await?, "origin"));
         }
         Freshness::Current(token) => Some(token),
         Freshness::Unknown => None,
     };
-    if let Some((dims, metric)) = cache.hot(coll, now).fresh().map(|hot| (hot.dims, hot.metric)) {
-        validate::vector(&request.vector, Some(dims as u32))?;
-        validate::vector_for_metric(&request.vector, metric)?;
-        // A query answered before is answered again without a scan.
-        if let Lookup::Fresh(result) = cache.search(coll, request, 1.0, now) {
-            served.cache = CacheStatus::Hit;
-            return Ok((result, "edge"));
-        }
-        if let Some(result) = cache.hot(coll, now).fresh().and_then(|hot| search_hot(hot, request)) {
-            served.cache = CacheStatus::Hit;
-            cache.count_hot_scan();
-            if let Some(token) = now {
-                cache.put_search(coll, request, result.clone(), body, token);
-            }
-            return Ok((result, "edge"));
-        }
+    // Every borrow of the cache ends before the next await (see `Edge`).
+    if let Some(answer) = from_hot_copy(&mut cache.borrow_mut(), coll, request, now, body)? {
+        served.cache = CacheStatus::Hit;
+        return Ok((answer, "edge"));
     }
-
-    let info = match cache.info(coll, now) {
+    let known = cache.borrow_mut().info(coll, now);
+    let info = match known {
         Lookup::Fresh(info) => info,
-        _ => match served.origin(|| session.describe_collection(name)) {
+        _ => match served.origin(session.describe_collection(name)).await {
             Ok(info) => {
                 if let Some(token) = now {
-                    cache.put_info(coll, info.clone(), token);
+                    cache.borrow_mut().put_info(coll, info.clone(), token);
                 }
                 info
             }
-            Err(e) => return stale_or(stale(cache, coll, request, now), e, served).map(|r| (r, "edge")),
+            Err(e) => {
+                return stale_or(stale(&mut cache.borrow_mut(), coll, request, now), e, served).map(|r| (r, "edge"))
+            }
         },
     };
     validate::vector(&request.vector, Some(info.spec.dims))?;
     validate::vector_for_metric(&request.vector, info.spec.metric)?;
-    let answer = match cache.search(coll, request, info.spec.cache_similarity, now) {
+    let cached = cache
+        .borrow_mut()
+        .search(coll, request, info.spec.cache_similarity, now);
+    let answer = match cached {
         Lookup::Fresh(result) => {
             served.cache = CacheStatus::Hit;
             (result, "edge")
         }
-        _ => match served.origin(|| session.search(name, request)) {
+        _ => match served.origin(session.search(name, request)).await {
             Ok(result) => {
                 served.cache = CacheStatus::Miss;
                 if let Some(token) = now {
-                    cache.put_search(coll, request, result.clone(), body, token);
+                    cache
+                        .borrow_mut()
+                        .put_search(coll, request, result.clone(), body, token);
                 }
                 (result, "origin")
             }
-            Err(e) => return stale_or(stale(cache, coll, request, now), e, served).map(|r| (r, "edge")),
+            Err(e) => {
+                return stale_or(stale(&mut cache.borrow_mut(), coll, request, now), e, served).map(|r| (r, "edge"))
+            }
         },
     };
     if let Some(token) = now {
-        if cache.admit_hot(coll, &info) {
-            load_hot(cache, session, coll, &info, token, served);
+        let admitted = {
+            let mut cache = cache.borrow_mut();
+            cache.admit_hot(coll, &info) && cache.begin_hot_load(coll)
+        };
+        if admitted {
+            let hot = load_hot(cache, session, coll, &info, token, served).await;
+            cache.borrow_mut().end_hot_load(coll, hot, token.incarnation);
         }
     }
     Ok(answer)
+}
+
+/// The answer of a fresh hot copy of `coll`, if there is one: a query
+/// answered before is answered again without a scan, a new one by scanning
+/// the copy (its result is then cached like the origin's).
+fn from_hot_copy(
+    cache: &mut Cache,
+    coll: &CollKey,
+    request: &SearchRequest,
+    now: Option<Token>,
+    body: Option<BodyKey>,
+) -> Result<Option<SearchResult>, ApiError> {
+    let Some((dims, metric)) = cache.hot(coll, now).fresh().map(|hot| (hot.dims, hot.metric)) else {
+        return Ok(None);
+    };
+    validate::vector(&request.vector, Some(dims as u32))?;
+    validate::vector_for_metric(&request.vector, metric)?;
+    if let Lookup::Fresh(result) = cache.search(coll, request, 1.0, now) {
+        return Ok(Some(result));
+    }
+    let Some(result) = cache.hot(coll, now).fresh().and_then(|hot| search_hot(hot, request)) else {
+        return Ok(None);
+    };
+    cache.count_hot_scan();
+    if let Some(token) = now {
+        cache.put_search(coll, request, result.clone(), body, token);
+    }
+    Ok(Some(result))
 }
 
 /// What the cache can still say about `request` when the origin cannot
@@ -196,31 +227,32 @@ fn search_hot(hot: &HotCollection, request: &SearchRequest) -> Option<SearchResu
     Some(hot.search(request, filter.as_ref()))
 }
 
-/// Loads a whole collection page by page; gives up (the collection just
-/// stays cold) if it changes meanwhile or the origin fails. The copy is
-/// current at the version its pages were read at, in the incarnation of
-/// `token` (the token learned before the first page).
-fn load_hot(
-    cache: &mut Cache,
+/// Reads a whole collection page by page; none (the collection just stays
+/// cold) if it changes meanwhile or the origin fails. The copy is current at
+/// the version its pages were read at, in the incarnation of `token` (the
+/// token learned before the first page).
+async fn load_hot(
+    cache: &RefCell<Cache>,
     session: &impl Origin,
     coll: &CollKey,
     info: &CollectionInfo,
     token: Token,
     served: &mut Served,
-) {
+) -> Option<HotCollection> {
+    let max_vectors = cache.borrow().config().hot_max_vectors as usize;
     let mut records = Vec::with_capacity(info.count as usize);
     let mut after: Option<String> = None;
     let mut version = None;
     loop {
-        let page = match served.origin(|| session.list_vectors(&coll.name, after.as_deref(), HOT_PAGE)) {
-            Ok(page) => page,
-            Err(_) => return,
-        };
+        let page = served
+            .origin(session.list_vectors(&coll.name, after.as_deref(), HOT_PAGE))
+            .await
+            .ok()?;
         if *version.get_or_insert(page.version) != page.version
             || page.version < token.version
-            || records.len() + page.records.len() > cache.config().hot_max_vectors as usize
+            || records.len() + page.records.len() > max_vectors
         {
-            return;
+            return None;
         }
         records.extend(page.records);
         match page.next {
@@ -228,6 +260,10 @@ fn load_hot(
             None => break,
         }
     }
-    let hot = HotCollection::new(info.spec.metric, info.spec.dims as usize, version.unwrap_or(0), records);
-    cache.put_hot(coll, hot, token.incarnation);
+    Some(HotCollection::new(
+        info.spec.metric,
+        info.spec.dims as usize,
+        version.unwrap_or(0),
+        records,
+    ))
 }

@@ -200,7 +200,7 @@ fn near_valid_requests_never_break_the_front() {
         any::<bool>(),
     );
     let result = runner.run(&strategy, |(requests, expire_at_once)| {
-        let mut edge = Edge::new(CacheConfig {
+        let edge = Edge::new(CacheConfig {
             ttl: if expire_at_once {
                 Duration::ZERO
             } else {
@@ -209,7 +209,7 @@ fn near_valid_requests_never_break_the_front() {
             ..CacheConfig::default()
         });
         for (request, failure) in &requests {
-            let (outcome, _) = fake_origin::check_with(&mut edge, request, *failure);
+            let (outcome, _) = fake_origin::check_with(&edge, request, *failure);
             *outcomes.borrow_mut().entry(outcome).or_default() += 1;
         }
         Ok(())
@@ -240,7 +240,7 @@ proptest! {
 
     #[test]
     fn arbitrary_requests_never_break_the_front(request in arbitrary(), failure in failure()) {
-        fake_origin::check_with(&mut Edge::new(CacheConfig::default()), &request, failure);
+        fake_origin::check_with(&Edge::new(CacheConfig::default()), &request, failure);
     }
 }
 
@@ -251,7 +251,7 @@ proptest! {
 /// and a missing collection is a 404 after which nothing of it is served.
 #[test]
 fn origin_failures_reach_the_client_as_the_front_promises() {
-    let mut edge = Edge::new(CacheConfig::default());
+    let edge = Edge::new(CacheConfig::default());
     let request = |method: &str, path: &str, body: &str| Request {
         method: method.into(),
         path: path.into(),
@@ -278,7 +278,7 @@ fn origin_failures_reach_the_client_as_the_front_promises() {
             transient: false,
         })
     };
-    let answer = |edge: &mut Edge, request: &Request, failure| {
+    let answer = |edge: &Edge, request: &Request, failure| {
         let (outcome, response) = fake_origin::check_with(edge, request, failure);
         let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
         (
@@ -289,22 +289,22 @@ fn origin_failures_reach_the_client_as_the_front_promises() {
         )
     };
 
-    let (outcome, status, _, fresh) = answer(&mut edge, &search, None);
+    let (outcome, status, _, fresh) = answer(&edge, &search, None);
     assert_eq!(
         (outcome, status, fresh["source"].as_str()),
         (Outcome::Answered, 200, Some("origin"))
     );
-    assert_eq!(answer(&mut edge, &vector, None).0, Outcome::Answered);
+    assert_eq!(answer(&edge, &vector, None).0, Outcome::Answered);
 
     // Down: the cached search and vector are served stale; the other search is a 503.
-    let (outcome, status, retry, stale) = answer(&mut edge, &search, down(7));
+    let (outcome, status, retry, stale) = answer(&edge, &search, down(7));
     assert_eq!((outcome, status, retry), (Outcome::Stale, 200, None));
     assert_eq!(
         (&stale["hits"], stale["source"].as_str()),
         (&fresh["hits"], Some("edge"))
     );
-    assert_eq!(answer(&mut edge, &vector, down(7)).0, Outcome::Stale);
-    let (outcome, status, retry, error) = answer(&mut edge, &other, down(7));
+    assert_eq!(answer(&edge, &vector, down(7)).0, Outcome::Stale);
+    let (outcome, status, retry, error) = answer(&edge, &other, down(7));
     assert_eq!(
         (outcome, status, retry.as_deref()),
         (Outcome::OriginError, 503, Some("7"))
@@ -315,11 +315,11 @@ fn origin_failures_reach_the_client_as_the_front_promises() {
         min_version: Some("1".into()),
         ..vector.clone()
     };
-    assert_eq!(answer(&mut edge, &pinned, down(4)).0, Outcome::OriginError);
+    assert_eq!(answer(&edge, &pinned, down(4)).0, Outcome::OriginError);
 
     // An internal error is passed on; the cache does not cover it.
     let (outcome, status, retry, error) = answer(
-        &mut edge,
+        &edge,
         &search,
         Some(Failure {
             fault: Fault::Internal,
@@ -336,11 +336,11 @@ fn origin_failures_reach_the_client_as_the_front_promises() {
         after: 0,
         transient: false,
     });
-    let (outcome, status, _, error) = answer(&mut edge, &search, missing);
+    let (outcome, status, _, error) = answer(&edge, &search, missing);
     assert_eq!((outcome, status), (Outcome::OriginError, 404));
     assert_eq!(error["error"]["code"], "collection_not_found");
-    assert_eq!(answer(&mut edge, &search, down(2)).0, Outcome::OriginError);
-    assert_eq!(answer(&mut edge, &vector, down(2)).0, Outcome::OriginError);
+    assert_eq!(answer(&edge, &search, down(2)).0, Outcome::OriginError);
+    assert_eq!(answer(&edge, &vector, down(2)).0, Outcome::OriginError);
 }
 
 /// Requests that once mattered: `tests/corpus/*.json`, each
@@ -348,7 +348,7 @@ fn origin_failures_reach_the_client_as_the_front_promises() {
 #[test]
 fn corpus() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
-    let mut edge = Edge::new(CacheConfig::default());
+    let edge = Edge::new(CacheConfig::default());
     let mut replayed = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -361,11 +361,11 @@ fn corpus() {
             min_version: None,
             body: case["body"].as_str().unwrap_or_default().as_bytes().to_vec(),
         };
-        fake_origin::check(&mut edge, &request);
+        fake_origin::check(&edge, &request);
         // And again with the origin down, then missing the collection.
         for fault in [Fault::Unavailable { retry_after_secs: 3 }, Fault::Missing] {
             fake_origin::check_with(
-                &mut edge,
+                &edge,
                 &request,
                 Some(Failure {
                     fault,

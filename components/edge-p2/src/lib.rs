@@ -19,7 +19,7 @@ wasip2::http::proxy::export!(Front);
 
 impl Guest for Front {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        respond(out, edge_guest::handle(read_request(&request)));
+        respond(out, edge_guest::handle_blocking(read_request(&request)));
     }
 }
 

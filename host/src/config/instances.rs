@@ -25,9 +25,13 @@ pub struct Instances {
     /// Groups of edge instances; a collection's requests always go to the same group.
     #[arg(long, env = "ZERODB_EDGE_SHARDS")]
     edge_shards: Option<usize>,
-    /// Most edge instances (and so requests in flight) per group; the rest queue.
+    /// Most edge instances per group: one serves all its requests at once;
+    /// overflow instances start only while it leaves requests waiting.
     #[arg(long, env = "ZERODB_EDGE_INSTANCES_PER_SHARD")]
     edge_instances_per_shard: Option<usize>,
+    /// Most requests in flight per group; the rest wait until their deadline.
+    #[arg(long, env = "ZERODB_EDGE_REQUESTS_PER_SHARD")]
+    edge_requests_per_shard: Option<usize>,
 }
 
 /// Validated instance settings.
@@ -44,13 +48,15 @@ pub struct InstancesConfig {
     /// Groups of warm instances (1 to 64).
     pub shards: usize,
     /// Most instances of one shard at once.
-    pub max_per_shard: usize,
+    pub max_instances: usize,
+    /// Most requests in flight in one shard.
+    pub max_in_flight: usize,
 }
 
 impl Instances {
     pub fn resolve(self) -> anyhow::Result<InstancesConfig> {
         let config = InstancesConfig {
-            max_requests: self.instance_max_requests.unwrap_or(100_000).max(1),
+            max_requests: self.instance_max_requests.unwrap_or(10_000_000).max(1),
             max_memory_bytes: self.instance_max_memory_mb.unwrap_or(512) << 20,
             request_timeout: Duration::from_millis(self.request_timeout_ms.unwrap_or(30_000)),
             max_response_bytes: self.max_response_bytes.unwrap_or(256 << 20).max(1 << 16),
@@ -58,7 +64,8 @@ impl Instances {
                 .edge_shards
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
                 .clamp(1, 64),
-            max_per_shard: self.edge_instances_per_shard.unwrap_or(32).max(1),
+            max_instances: self.edge_instances_per_shard.unwrap_or(4).max(1),
+            max_in_flight: self.edge_requests_per_shard.unwrap_or(512).max(1),
         };
         if config.max_memory_bytes < 16 << 20 {
             bail!("instance_max_memory_mb must be at least 16");

@@ -3,8 +3,9 @@
 //! service registry, in core types with [`ApiError`] out, and two adapters
 //! over it:
 //!
-//! - [`wit`]: the `zerodb:edge/origin` import that components in this host
-//!   call directly (the WIT bindings and their conversions live there only);
+//! - [`wit`]: the `zerodb:edge/origin-async` import that components in this
+//!   host call directly (the WIT bindings and their conversions live there
+//!   only);
 //! - [`http`]: the same functions as the origin API (`/origin/v1/`), for
 //!   components in other hosts through `components/origin-http`.
 
@@ -57,7 +58,9 @@ impl OriginService {
 }
 
 /// The calls of one resolved key, each confined to its project. Errors are
-/// the store's and the object store's, unchanged.
+/// the store's and the object store's, unchanged. Cheap to clone: a call in
+/// flight holds its own copy, so the instance's table is free meanwhile.
+#[derive(Clone)]
 pub struct Session {
     origin: OriginService,
     project: Project,

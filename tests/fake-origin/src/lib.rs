@@ -166,27 +166,27 @@ impl FakeOrigin {
 
 impl Connect for FakeOrigin {
     type Session = FakeOrigin;
-    fn open(&self, _api_key: &str) -> Result<FakeOrigin, ApiError> {
+    async fn open(&self, _api_key: &str) -> Result<FakeOrigin, ApiError> {
         Ok(self.clone())
     }
-    fn health(&self) -> String {
+    async fn health(&self) -> String {
         r#"{"status":"ok"}"#.into()
     }
 }
 
 impl Origin for FakeOrigin {
-    fn project(&self) -> String {
+    async fn project(&self) -> String {
         "1".into()
     }
-    fn create_collection(&self, name: &str, _spec: CollectionSpec) -> Result<CollectionInfo, ApiError> {
+    async fn create_collection(&self, name: &str, _spec: CollectionSpec) -> Result<CollectionInfo, ApiError> {
         self.call("create_collection", None)?;
         Ok(collection(name))
     }
-    fn describe_collection(&self, name: &str) -> Result<CollectionInfo, ApiError> {
+    async fn describe_collection(&self, name: &str) -> Result<CollectionInfo, ApiError> {
         self.call("describe_collection", no_collection(name))?;
         Ok(collection(name))
     }
-    fn collection_token(&self, _name: &str) -> Result<Option<Token>, ApiError> {
+    async fn collection_token(&self, _name: &str) -> Result<Option<Token>, ApiError> {
         // The real origin answers "no token" for a collection that does not exist.
         match self.fault() {
             None => Ok(Some(TOKEN)),
@@ -194,21 +194,21 @@ impl Origin for FakeOrigin {
             Some(fault) => Err(self.fail("collection_token", fault.error().unwrap())),
         }
     }
-    fn drop_collection(&self, name: &str) -> Result<(), ApiError> {
+    async fn drop_collection(&self, name: &str) -> Result<(), ApiError> {
         self.call("drop_collection", no_collection(name))
     }
-    fn upsert(&self, collection: &str, records: &[VectorRecord]) -> Result<WriteResult, ApiError> {
+    async fn upsert(&self, collection: &str, records: &[VectorRecord]) -> Result<WriteResult, ApiError> {
         self.call("upsert", no_collection(collection))?;
         Ok(WriteResult {
             affected: records.len() as u64,
             version: 2,
         })
     }
-    fn get(&self, collection: &str, id: &str) -> Result<VectorRecord, ApiError> {
+    async fn get(&self, collection: &str, id: &str) -> Result<VectorRecord, ApiError> {
         self.call("get", no_collection(collection))?;
         Ok(record(id))
     }
-    fn list_vectors(&self, collection: &str, _after: Option<&str>, _limit: u32) -> Result<VectorPage, ApiError> {
+    async fn list_vectors(&self, collection: &str, _after: Option<&str>, _limit: u32) -> Result<VectorPage, ApiError> {
         self.call("list_vectors", no_collection(collection))?;
         Ok(VectorPage {
             records: vec![record("a"), record("b")],
@@ -216,14 +216,14 @@ impl Origin for FakeOrigin {
             version: 1,
         })
     }
-    fn delete(&self, collection: &str, _id: &str) -> Result<WriteResult, ApiError> {
+    async fn delete(&self, collection: &str, _id: &str) -> Result<WriteResult, ApiError> {
         self.call("delete", no_collection(collection))?;
         Ok(WriteResult {
             affected: 1,
             version: 2,
         })
     }
-    fn search(&self, collection: &str, request: &SearchRequest) -> Result<SearchResult, ApiError> {
+    async fn search(&self, collection: &str, request: &SearchRequest) -> Result<SearchResult, ApiError> {
         self.call("search", no_collection(collection))?;
         let hit = SearchHit {
             id: "a".into(),
@@ -236,27 +236,27 @@ impl Origin for FakeOrigin {
             version: 1,
         })
     }
-    fn put_memory(&self, m: NewMemory) -> Result<MemoryRecord, ApiError> {
+    async fn put_memory(&self, m: NewMemory) -> Result<MemoryRecord, ApiError> {
         self.call("put_memory", None)?;
         Ok(memory(m.id.as_deref().unwrap_or("generated")))
     }
-    fn get_memory(&self, id: &str) -> Result<MemoryRecord, ApiError> {
+    async fn get_memory(&self, id: &str) -> Result<MemoryRecord, ApiError> {
         let missing = ApiError::new(code::MEMORY_NOT_FOUND, format!("no memory record {id:?}"));
         self.call("get_memory", Some(missing))?;
         Ok(memory(id))
     }
-    fn delete_memory(&self, id: &str) -> Result<(), ApiError> {
+    async fn delete_memory(&self, id: &str) -> Result<(), ApiError> {
         let missing = ApiError::new(code::MEMORY_NOT_FOUND, format!("no memory record {id:?}"));
         self.call("delete_memory", Some(missing))
     }
-    fn search_memory(&self, _query: &MemoryQuery) -> Result<Vec<MemoryHit>, ApiError> {
+    async fn search_memory(&self, _query: &MemoryQuery) -> Result<Vec<MemoryHit>, ApiError> {
         self.call("search_memory", None)?;
         Ok(vec![MemoryHit {
             memory: memory("m"),
             score: 1.0,
         }])
     }
-    fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError> {
+    async fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError> {
         self.call("put_file", None)?;
         Ok(FileInfo {
             key: key.into(),
@@ -264,7 +264,7 @@ impl Origin for FakeOrigin {
             etag: None,
         })
     }
-    fn get_file(&self, key: &str) -> Result<File, ApiError> {
+    async fn get_file(&self, key: &str) -> Result<File, ApiError> {
         self.call(
             "get_file",
             Some(ApiError::new(code::FILE_NOT_FOUND, format!("no file {key:?}"))),
@@ -274,7 +274,7 @@ impl Origin for FakeOrigin {
             body: b"x".to_vec(),
         })
     }
-    fn delete_file(&self, _key: &str) -> Result<(), ApiError> {
+    async fn delete_file(&self, _key: &str) -> Result<(), ApiError> {
         self.call("delete_file", None)
     }
 }
@@ -329,7 +329,7 @@ pub enum Outcome {
 }
 
 /// Answers `request` with an origin that always succeeds and checks the answer.
-pub fn check(edge: &mut Edge, request: &Request) -> Outcome {
+pub fn check(edge: &Edge, request: &Request) -> Outcome {
     check_with(edge, request, None).0
 }
 
@@ -353,10 +353,10 @@ pub fn check(edge: &mut Edge, request: &Request) -> Outcome {
 /// - 2xx bodies have the shape of their route (see [`check_body`]).
 ///
 /// Returns what became of the request, and the answer.
-pub fn check_with(edge: &mut Edge, request: &Request, failure: Option<Failure>) -> (Outcome, Response) {
+pub fn check_with(edge: &Edge, request: &Request, failure: Option<Failure>) -> (Outcome, Response) {
     let held = edge.cache_stats().entries;
     let origin = FakeOrigin::new(failure);
-    let response = edge.handle(&origin, request);
+    let response = edge_core::origin::complete(edge.handle(&origin, request)).expect("the fake origin answers at once");
     let failed = origin.failed();
     let route = Route::of(request);
     let status = response.status;

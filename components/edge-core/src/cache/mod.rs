@@ -43,7 +43,7 @@ use keys::{Group, Key};
 use lru::{Lru, Slot};
 use results::{vector_bytes, CachedQuery};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 /// Counters of one instance's cache, shown at `/v1/health`.
@@ -118,6 +118,8 @@ pub struct Cache {
     /// Result entries by the request body they were fetched for.
     bodies: HashMap<(CollKey, BodyKey), Key>,
     searches: HashMap<CollKey, u32>,
+    /// Collections whose hot copy is being read; one load at a time each.
+    loading: HashSet<CollKey>,
     /// The counters; callers count hits, misses, stale answers and bypasses.
     pub stats: CacheStats,
 }
@@ -135,6 +137,7 @@ impl Cache {
             groups: HashMap::new(),
             bodies: HashMap::new(),
             searches: HashMap::new(),
+            loading: HashSet::new(),
             stats,
         }
     }
@@ -232,9 +235,13 @@ impl Cache {
     }
 
     /// Counts a search of `coll`; true once the collection is searched often
-    /// enough to be worth loading whole (the hot-collection admission policy).
+    /// enough to be worth loading whole (the hot-collection admission
+    /// policy), and is neither held whole nor being loaded.
     pub fn admit_hot(&mut self, coll: &CollKey, info: &CollectionInfo) -> bool {
-        if info.count == 0 || info.count > self.config.hot_max_vectors || self.entries.contains(&Key::Hot(coll.clone()))
+        if info.count == 0
+            || info.count > self.config.hot_max_vectors
+            || self.entries.contains(&Key::Hot(coll.clone()))
+            || self.loading.contains(coll)
         {
             return false;
         }
@@ -249,6 +256,22 @@ impl Cache {
         let seen = self.searches.entry(coll.clone()).or_default();
         *seen += 1;
         *seen >= self.config.hot_admit_after
+    }
+
+    /// Marks `coll` as being loaded whole; false when a load of it is
+    /// already under way (requests run concurrently: one load is enough).
+    /// [`Cache::end_hot_load`] ends it.
+    pub fn begin_hot_load(&mut self, coll: &CollKey) -> bool {
+        self.loading.insert(coll.clone())
+    }
+
+    /// Ends the load [`Cache::begin_hot_load`] started: keeps the copy read,
+    /// if the load succeeded (see [`Cache::put_hot`]).
+    pub fn end_hot_load(&mut self, coll: &CollKey, hot: Option<HotCollection>, incarnation: u64) {
+        self.loading.remove(coll);
+        if let Some(hot) = hot {
+            self.put_hot(coll, hot, incarnation);
+        }
     }
 
     /// Counts one search answered by scanning a hot copy.
