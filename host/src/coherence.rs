@@ -22,7 +22,13 @@
 //! Payloads of the channel ([`Change::payload`]; text, space-separated, the
 //! name last): `c <project> <incarnation> <version> <name>` (a collection
 //! written or created), `d <project> <incarnation> <name>` (dropped), `k` (a
-//! key revoked).
+//! key revoked). A write sends it as [`NOTIFY`] builds it: prefixed with
+//! `t<micros> `, the sender's `clock_timestamp()` in microseconds since the
+//! Unix epoch, from which a receiver measures the feed's lag
+//! ([`FeedMetrics`]). The prefix is optional on receipt, so a notice sent
+//! without it still applies; a host built before the prefix existed reads
+//! a prefixed notice as malformed, so the hosts of one database are
+//! upgraded together.
 
 use arc_swap::ArcSwap;
 use edge_core::model::Token;
@@ -36,6 +42,135 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The PostgreSQL notification channel of the coherence feed.
 pub const CHANNEL: &str = "zerodb_coherence";
+
+/// The statement a write runs in its transaction to announce a change:
+/// `$1` is [`CHANNEL`], `$2` the change's [`Change::payload`]. It prefixes
+/// the payload with `t<micros> `, the database's `clock_timestamp()` when
+/// the statement runs (just before the commit) in microseconds since the
+/// Unix epoch; the time is taken by PostgreSQL so that all hosts' notices
+/// are stamped by one clock.
+pub const NOTIFY: &str = "SELECT pg_notify($1, 't' || \
+     (extract(epoch FROM clock_timestamp()) * 1000000)::bigint || ' ' || $2::text)";
+
+/// Upper bounds of the lag histogram's buckets, in seconds: from 0.1 ms (a
+/// notice on one machine) to 10 s (a feed badly behind).
+pub const LAG_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// What `/metrics` shows of the change feed: whether it is live, how many
+/// notices arrived, how many times it subscribed again after losing its
+/// connection, and how late the notices arrived.
+///
+/// The lag of a notice is the receiving host's clock when it has applied
+/// the notice minus the sender's stamp ([`NOTIFY`]), in seconds. Both clocks
+/// are read on the same machine or NTP-synchronised ones: any skew between
+/// the host and PostgreSQL is added to (or taken from) every lag, and a
+/// negative difference counts as 0. Notices without a stamp count as
+/// notices but not in the histogram.
+#[derive(Default)]
+pub struct FeedMetrics {
+    live: AtomicBool,
+    notices: AtomicU64,
+    subscriptions: AtomicU64,
+    resubscribes: AtomicU64,
+    /// Notices whose lag was at most each bound and above the previous one
+    /// (not cumulative; [`FeedMetrics::lag`] sums them).
+    lag_counts: [AtomicU64; LAG_BUCKETS.len()],
+    /// Stamped notices: every lag observed, including those above the last
+    /// bound.
+    lag_count: AtomicU64,
+    lag_sum_micros: AtomicU64,
+}
+
+/// A reading of the lag histogram, in the shape Prometheus renders.
+pub struct LagSnapshot {
+    /// For each of [`LAG_BUCKETS`]: notices with a lag at or below it
+    /// (cumulative).
+    pub buckets: [u64; LAG_BUCKETS.len()],
+    /// Every stamped notice (the `+Inf` bucket and `_count`).
+    pub count: u64,
+    /// The sum of their lags, in seconds.
+    pub sum_seconds: f64,
+}
+
+impl FeedMetrics {
+    /// 1 while the feed is live (subscribed, and the table re-read), else 0.
+    pub fn up(&self) -> u8 {
+        u8::from(self.live.load(Ordering::Acquire))
+    }
+
+    /// Notices received since start, stamped or not, well-formed or not.
+    pub fn notices(&self) -> u64 {
+        self.notices.load(Ordering::Relaxed)
+    }
+
+    /// Subscriptions after the first: each follows a lost connection.
+    pub fn resubscribes(&self) -> u64 {
+        self.resubscribes.load(Ordering::Relaxed)
+    }
+
+    /// The lag histogram so far.
+    pub fn lag(&self) -> LagSnapshot {
+        let mut buckets = [0; LAG_BUCKETS.len()];
+        let mut cumulative = 0;
+        for (bucket, count) in buckets.iter_mut().zip(&self.lag_counts) {
+            cumulative += count.load(Ordering::Relaxed);
+            *bucket = cumulative;
+        }
+        LagSnapshot {
+            buckets,
+            count: self.lag_count.load(Ordering::Relaxed),
+            sum_seconds: self.lag_sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
+    }
+
+    fn observe_lag(&self, micros: u64) {
+        let secs = micros as f64 / 1e6;
+        if let Some(i) = LAG_BUCKETS.iter().position(|b| secs <= *b) {
+            self.lag_counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.lag_count.fetch_add(1, Ordering::Relaxed);
+        self.lag_sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn subscribed(&self) {
+        if self.subscriptions.fetch_add(1, Ordering::Relaxed) > 0 {
+            self.resubscribes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The feed metrics of the process. A process serves one host, and
+/// `/metrics` is rendered without a handle on its table, so the host's
+/// table records here ([`Coherence::default`]).
+pub static FEED: FeedMetrics = FeedMetrics {
+    live: AtomicBool::new(false),
+    notices: AtomicU64::new(0),
+    subscriptions: AtomicU64::new(0),
+    resubscribes: AtomicU64::new(0),
+    lag_counts: [const { AtomicU64::new(0) }; LAG_BUCKETS.len()],
+    lag_count: AtomicU64::new(0),
+    lag_sum_micros: AtomicU64::new(0),
+};
+
+/// Microseconds since the Unix epoch on this host's clock (0 if the clock
+/// is set before 1970).
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Splits a notice into the sender's stamp (`t<micros> `, when there is
+/// one) and the change's payload.
+fn split_stamp(notice: &str) -> (Option<u64>, &str) {
+    notice
+        .strip_prefix('t')
+        .and_then(|rest| rest.split_once(' '))
+        .and_then(|(micros, payload)| Some((Some(micros.parse().ok()?), payload)))
+        .unwrap_or((None, notice))
+}
 
 /// How often the feed proves its connection alive; a connection lost without
 /// a word (a silent network partition) is noticed within two of these.
@@ -77,7 +212,6 @@ impl Entry {
 type Table = HashMap<i64, HashMap<String, Arc<Entry>>>;
 
 /// The host's coherence table and the state of its change feed.
-#[derive(Default)]
 pub struct Coherence {
     table: ArcSwap<Table>,
     /// Serialises rebuilds of the table (readers never take it).
@@ -88,9 +222,31 @@ pub struct Coherence {
     auth_epoch: AtomicU64,
     notifications: AtomicU64,
     subscriptions: AtomicU64,
+    /// Where the feed's state and lag are recorded for `/metrics`.
+    metrics: &'static FeedMetrics,
+}
+
+impl Default for Coherence {
+    /// An empty table, not live, recording its feed's metrics in [`FEED`].
+    fn default() -> Coherence {
+        Coherence::recording_to(&FEED)
+    }
 }
 
 impl Coherence {
+    /// An empty table, not live, recording its feed's metrics in `metrics`.
+    fn recording_to(metrics: &'static FeedMetrics) -> Coherence {
+        Coherence {
+            table: ArcSwap::default(),
+            rebuild: Mutex::default(),
+            live: AtomicBool::default(),
+            auth_epoch: AtomicU64::default(),
+            notifications: AtomicU64::default(),
+            subscriptions: AtomicU64::default(),
+            metrics,
+        }
+    }
+
     /// The collection's current token, from memory: `Some(None)` when it does
     /// not exist, `None` when the table cannot vouch for it (the feed is not
     /// live), and the caller must read the database.
@@ -219,17 +375,25 @@ impl Coherence {
         }
     }
 
-    /// Applies one notice of the feed.
-    fn receive(&self, payload: &str) {
+    /// Applies one notice of the feed (stamped or not; the host's own
+    /// writes come back too and change nothing), and records its lag.
+    fn receive(&self, notice: &str) {
         self.notifications.fetch_add(1, Ordering::Relaxed);
+        self.metrics.notices.fetch_add(1, Ordering::Relaxed);
+        let (sent, payload) = split_stamp(notice);
         match Change::parse(payload) {
             Some(change) => self.apply(&change),
-            None => tracing::warn!(payload, "malformed coherence notice"),
+            None => tracing::warn!(notice, "malformed coherence notice"),
+        }
+        if let Some(sent) = sent {
+            // A clock behind the sender's would make it negative: 0.
+            self.metrics.observe_lag(now_micros().saturating_sub(sent));
         }
     }
 
     fn set_live(&self, live: bool) {
         let was = self.live.swap(live, Ordering::AcqRel);
+        self.metrics.live.store(live, Ordering::Release);
         if was != live {
             // Keys revoked while the feed was down were not announced here.
             self.auth_epoch.fetch_add(1, Ordering::AcqRel);
@@ -402,6 +566,7 @@ async fn subscribe(coherence: &Arc<Coherence>, config: &tokio_postgres::Config) 
                 .collect(),
         );
         coherence.subscriptions.fetch_add(1, Ordering::Relaxed);
+        coherence.metrics.subscribed();
         coherence.set_live(true);
         // The driver clears `alive` before it clears the live flag: if the
         // connection died meanwhile, its clearing may have come first.
@@ -438,8 +603,13 @@ async fn subscribe(coherence: &Arc<Coherence>, config: &tokio_postgres::Config) 
 mod tests {
     use super::*;
 
+    /// A table of its own metrics, so that tests do not share [`FEED`].
+    fn private() -> Coherence {
+        Coherence::recording_to(Box::leak(Box::default()))
+    }
+
     fn live() -> Coherence {
-        let c = Coherence::default();
+        let c = private();
         c.reload(&Table::new(), vec![(1, "docs".into(), 5, 3)]);
         c.set_live(true);
         c
@@ -529,5 +699,43 @@ mod tests {
         let epoch = c.auth_epoch();
         c.receive(&Change::KeyRevoked.payload());
         assert_ne!(c.auth_epoch(), epoch);
+    }
+
+    #[test]
+    fn stamped_and_unstamped_notices_both_apply_and_only_stamped_ones_have_a_lag() {
+        let c = live();
+        c.receive("c 1 5 4 docs");
+        assert_eq!(c.token(1, "docs"), token(5, 4), "a notice without a stamp applies");
+        let sent = now_micros() - 3_000;
+        c.receive(&format!("t{sent} c 1 5 5 two words"));
+        assert_eq!(c.token(1, "two words"), token(5, 5));
+        // A sender's clock ahead of ours: lag 0, not negative.
+        c.receive(&format!("t{} k", now_micros() + 60_000_000));
+        // Not a stamp: the whole notice is the payload (and malformed).
+        c.receive("tx c 1 5 6 docs");
+        assert_eq!(c.token(1, "docs"), token(5, 4));
+        let m = c.metrics;
+        assert_eq!(m.notices(), 4);
+        let lag = m.lag();
+        assert_eq!(lag.count, 2);
+        // 0 s is in the first bucket; 3 ms (plus the test's own time) is
+        // above 2.5 ms and, on any sane machine, below 1 s.
+        assert_eq!(lag.buckets[0], 1);
+        assert_eq!(lag.buckets[4], 1);
+        assert_eq!(lag.buckets[12], 2);
+        assert_eq!(lag.buckets[LAG_BUCKETS.len() - 1], 2);
+        assert!(lag.sum_seconds >= 0.003 && lag.sum_seconds < 1.0, "{}", lag.sum_seconds);
+        assert_eq!(m.up(), 1);
+        c.set_live(false);
+        assert_eq!(m.up(), 0);
+    }
+
+    #[test]
+    fn stamps_split_off_only_when_they_are_numbers() {
+        assert_eq!(split_stamp("t17 c 1 2 3 n"), (Some(17), "c 1 2 3 n"));
+        assert_eq!(split_stamp("c 1 2 3 n"), (None, "c 1 2 3 n"));
+        assert_eq!(split_stamp("t17"), (None, "t17"));
+        assert_eq!(split_stamp("t c 1"), (None, "t c 1"));
+        assert_eq!(split_stamp("t-1 k"), (None, "t-1 k"));
     }
 }

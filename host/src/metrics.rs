@@ -2,8 +2,9 @@
 //! transitions, the outbox depth, counts of what the host did (pool
 //! acquisitions, breaker refusals, object-store calls, guest yields,
 //! instances), each shard's requests in flight and answers by cache result,
-//! and the process's resident memory.
+//! the process's resident memory, and the coherence feed's state and lag.
 
+use crate::coherence::{FeedMetrics, LAG_BUCKETS};
 use crate::health::Registry;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -188,6 +189,7 @@ pub fn render(registry: &Registry, shards: &[ShardLoad]) -> String {
             u8::from(s.usable())
         );
     }
+    render_feed(&mut out, &crate::coherence::FEED);
     let depth = registry.outbox_depth.load(Ordering::Relaxed);
     if depth >= 0 {
         out += "# HELP zerodb_outbox_depth Change events waiting in the Postgres outbox.\n";
@@ -195,4 +197,38 @@ pub fn render(registry: &Registry, shards: &[ShardLoad]) -> String {
         let _ = writeln!(out, "zerodb_outbox_depth {depth}");
     }
     out
+}
+
+/// The coherence feed's series: `zerodb_edge_coherence_feed_up`,
+/// `zerodb_edge_coherence_notices_total`,
+/// `zerodb_edge_coherence_feed_resubscribes_total` and the histogram
+/// `zerodb_edge_coherence_lag_seconds` (see [`FeedMetrics`] for what the lag
+/// measures).
+fn render_feed(out: &mut String, feed: &FeedMetrics) {
+    *out += "# HELP zerodb_edge_coherence_feed_up Whether the coherence feed is live (1) or down (0).\n";
+    *out += "# TYPE zerodb_edge_coherence_feed_up gauge\n";
+    let _ = writeln!(out, "zerodb_edge_coherence_feed_up {}", feed.up());
+    *out += "# HELP zerodb_edge_coherence_notices_total Notices received on the coherence feed, this host's own writes included.\n";
+    *out += "# TYPE zerodb_edge_coherence_notices_total counter\n";
+    let _ = writeln!(out, "zerodb_edge_coherence_notices_total {}", feed.notices());
+    *out += "# HELP zerodb_edge_coherence_feed_resubscribes_total Times the coherence feed subscribed again after losing its connection.\n";
+    *out += "# TYPE zerodb_edge_coherence_feed_resubscribes_total counter\n";
+    let _ = writeln!(
+        out,
+        "zerodb_edge_coherence_feed_resubscribes_total {}",
+        feed.resubscribes()
+    );
+    *out += "# HELP zerodb_edge_coherence_lag_seconds Time from a write's notice (stamped by PostgreSQL before its commit) to this host applying it; clock skew adds to it.\n";
+    *out += "# TYPE zerodb_edge_coherence_lag_seconds histogram\n";
+    let lag = feed.lag();
+    for (bound, n) in LAG_BUCKETS.iter().zip(lag.buckets) {
+        let _ = writeln!(out, "zerodb_edge_coherence_lag_seconds_bucket{{le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "zerodb_edge_coherence_lag_seconds_bucket{{le=\"+Inf\"}} {}",
+        lag.count
+    );
+    let _ = writeln!(out, "zerodb_edge_coherence_lag_seconds_sum {}", lag.sum_seconds);
+    let _ = writeln!(out, "zerodb_edge_coherence_lag_seconds_count {}", lag.count);
 }

@@ -15,6 +15,7 @@ mod events;
 mod files;
 mod health;
 mod kernels;
+mod metrics;
 mod migrations;
 mod numbers;
 mod outage;

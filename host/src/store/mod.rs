@@ -120,10 +120,11 @@ impl Store {
 
     /// Commits a write that made `change`: announces it to every host
     /// (`NOTIFY` inside the transaction, so that it is delivered when, and
-    /// only if, the write commits), commits, wakes the event publisher, and
+    /// only if, the write commits, stamped with the database's clock for
+    /// the feed's lag), commits, wakes the event publisher, and
     /// applies it to this host's table before the caller acknowledges it.
     pub(crate) async fn commit_change(&self, tx: deadpool_postgres::Transaction<'_>, change: Change) -> Result<()> {
-        let stmt = tx.prepare_cached("SELECT pg_notify($1, $2)").await.map_err(db_error)?;
+        let stmt = tx.prepare_cached(coherence::NOTIFY).await.map_err(db_error)?;
         tx.execute(&stmt, &[&coherence::CHANNEL, &change.payload()])
             .await
             .map_err(db_error)?;
