@@ -136,7 +136,8 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
         request_timeout: instances.request_timeout,
         idle_timeout: runtime::IDLE_TIMEOUT,
         max_in_flight: instances.max_in_flight,
-        max_instances: instances.max_instances,
+        primaries: instances.instances_per_shard,
+        max_instances: instances.instances_per_shard + instances.overflow_instances,
         env: config.cache.to_env(),
     };
     let runtime = runtime::Runtime::new(&config.component, origin, limits)?;

@@ -6,6 +6,7 @@
 
 use crate::coherence::{FeedMetrics, LAG_BUCKETS};
 use crate::health::Registry;
+use crate::histogram::Histogram;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -58,11 +59,15 @@ pub fn count(counter: &AtomicU64) {
 pub const CACHE_RESULTS: [&str; 4] = ["hit", "miss", "stale", "bypass"];
 
 /// One shard of edge instances: requests in flight, now and at most since
-/// start, and its answers by `x-zerodb-cache` value ([`CACHE_RESULTS`]).
-pub struct ShardLoad {
+/// start, its live instances, and its answers by `x-zerodb-cache` value
+/// ([`CACHE_RESULTS`]): how many, and how long each took from arrival to
+/// the answer's head.
+pub struct ShardLoad<'a> {
     pub in_flight: usize,
     pub high_water: usize,
+    pub instances: usize,
     pub cache_results: [u64; 4],
+    pub durations: &'a [Histogram; 4],
 }
 
 /// The process's resident memory in bytes (`VmRSS` in `/proc/self/status`);
@@ -74,7 +79,7 @@ fn resident_bytes() -> Option<u64> {
 }
 
 /// The whole `/metrics` page.
-pub fn render(registry: &Registry, shards: &[ShardLoad]) -> String {
+pub fn render(registry: &Registry, shards: &[ShardLoad<'_>]) -> String {
     let mut out = String::new();
     let c = &COUNTERS;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -152,6 +157,19 @@ pub fn render(registry: &Registry, shards: &[ShardLoad]) -> String {
                 "zerodb_edge_cache_requests_total{{shard=\"{i}\",result=\"{result}\"}} {n}"
             );
         }
+    }
+    out += "# HELP zerodb_edge_request_duration_seconds Time from a request's arrival at its shard to its answer, by x-zerodb-cache value.\n";
+    out += "# TYPE zerodb_edge_request_duration_seconds histogram\n";
+    for (i, s) in shards.iter().enumerate() {
+        for (result, histogram) in CACHE_RESULTS.iter().zip(s.durations) {
+            let labels = format!("shard=\"{i}\",result=\"{result}\"");
+            histogram.render(&mut out, "zerodb_edge_request_duration_seconds", &labels);
+        }
+    }
+    out += "# HELP zerodb_edge_instances Live edge instances of each shard (primaries, overflow and retiring).\n";
+    out += "# TYPE zerodb_edge_instances gauge\n";
+    for (i, s) in shards.iter().enumerate() {
+        let _ = writeln!(out, "zerodb_edge_instances{{shard=\"{i}\"}} {}", s.instances);
     }
     if let Some(bytes) = resident_bytes() {
         out += "# HELP process_resident_memory_bytes Resident memory of the host process, in bytes.\n";

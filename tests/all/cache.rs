@@ -3,6 +3,7 @@
 use crate::harness::*;
 use rand::Rng;
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 fn create(server: &Server, key: &str, name: &str, spec: Value, vectors: &[Vec<f32>]) {
     server
@@ -537,4 +538,64 @@ fn metrics_count_answers_by_cache_result_and_resident_memory() {
         (reported - actual).abs() < actual / 4.0,
         "reported {reported} bytes resident, /proc says {actual}"
     );
+}
+
+/// One instance serves its shard's requests at once: while a search waits
+/// on PostgreSQL (its collection's table locked by a transaction of the
+/// test), repeated searches of another collection are answered from the
+/// same instance's cache, one after another, without waiting for it. With
+/// one request per instance (the model before the async origin import)
+/// every hit would wait the whole lock out.
+#[test]
+fn a_miss_waiting_on_the_database_does_not_hold_up_hits() {
+    let db = TestDb::new("cache_concurrent");
+    let key = db.key("acme");
+    let args = ["--migrate", "--edge-shards", "1", "--edge-instances-per-shard", "1"];
+    let server = Server::start_with(&db.url, &args);
+    let vectors = random_vectors(31, 50, 8);
+    create(&server, &key, "warm", json!({"dims": 8, "index": "none"}), &vectors);
+    create(&server, &key, "held", json!({"dims": 8, "index": "none"}), &vectors);
+    let search = |name: &str, i: usize| {
+        let body = json!({"vector": vectors[i], "k": 3});
+        server.call("POST", &format!("/v1/collections/{name}/search"), &key, Some(&body))
+    };
+    search("warm", 0).ok();
+    assert_eq!(search("warm", 0).cache.as_deref(), Some("hit"));
+
+    let mut client = db.client();
+    let table: i64 = client
+        .query_one("SELECT id FROM zerodb.collections WHERE name = 'held'", &[])
+        .unwrap()
+        .get(0);
+    let mut lock = client.transaction().unwrap();
+    lock.batch_execute(&format!("LOCK TABLE zerodb_data.c{table} IN ACCESS EXCLUSIVE MODE"))
+        .unwrap();
+    let held = Duration::from_secs(2);
+    std::thread::scope(|scope| {
+        let miss = scope.spawn(|| search("held", 1));
+        // The miss is in the instance, waiting on the lock.
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let hits: Vec<_> = (0..20).map(|_| search("warm", 0)).collect();
+        let hits_took = started.elapsed();
+        std::thread::sleep(held.saturating_sub(started.elapsed()));
+        lock.commit().unwrap();
+        let miss = miss.join().unwrap();
+        assert_eq!(miss.status, 200, "{}", miss.json);
+        assert_eq!(miss.cache.as_deref(), Some("miss"));
+        assert!(
+            miss.elapsed >= held,
+            "the miss did not wait on the lock: {:?}",
+            miss.elapsed
+        );
+        for hit in &hits {
+            assert_eq!((hit.status, hit.cache.as_deref()), (200, Some("hit")), "{}", hit.json);
+            assert_eq!(hit.instance, miss.instance, "one instance served both");
+        }
+        assert!(
+            hits_took < held / 2,
+            "20 hits took {hits_took:?} beside a miss held {held:?}"
+        );
+        eprintln!("20 hits in {hits_took:?} while one miss waited {:?}", miss.elapsed);
+    });
 }

@@ -163,7 +163,8 @@ fn sigterm_lets_in_flight_requests_finish() {
 #[test]
 fn a_shard_holds_its_requests_in_flight_and_deadlines_count_from_arrival() {
     let db = TestDb::new("instance_cap");
-    let server = serve_guest(&db, "1500", &["--edge-requests-per-shard", "2"]);
+    let args = ["--edge-requests-per-shard", "2", "--edge-instances-per-shard", "1"];
+    let server = serve_guest(&db, "1500", &args);
     let overflow = server.metric("zerodb_edge_instances_overflow_total");
     let replies = clients(5, |_| server.send("GET", "/sleep", None, None));
     let mut done: Vec<Duration> = replies.iter().filter(|r| r.status == 200).map(|r| r.elapsed).collect();

@@ -191,11 +191,7 @@ pub(crate) async fn route<C: Connect>(
             let page = served
                 .origin(session.list_vectors(&name, after.as_deref(), limit))
                 .await?;
-            let vectors: Vec<_> = page.records.iter().map(wire::vector).collect();
-            ok(
-                200,
-                json!({"vectors": vectors, "next": page.next, "version": page.version}),
-            )
+            Ok(Response::json_bytes(200, wire::vector_page(&page)))
         }
         ("GET", Route::Vector(name, id)) => {
             validate::collection_name(&name)?;
@@ -225,7 +221,7 @@ pub(crate) async fn route<C: Connect>(
                     Err(e) => search::stale_or(cached.any(), e, served)?,
                 },
             };
-            ok(200, wire::vector(&record))
+            Ok(Response::json_bytes(200, wire::vector(&record)))
         }
         ("DELETE", Route::Vector(name, id)) => {
             validate::collection_name(&name)?;
@@ -254,7 +250,7 @@ pub(crate) async fn route<C: Connect>(
                 let replayed = cache.borrow_mut().search_by_body(&c, body_key, now);
                 if let Some(result) = replayed {
                     served.cache = CacheStatus::Hit;
-                    return ok(200, wire::search(&result, "edge"));
+                    return Ok(Response::json_bytes(200, wire::search(&result, "edge")));
                 }
             }
             let search: wire::Search = validate::json_body(body)?;
@@ -267,14 +263,14 @@ pub(crate) async fn route<C: Connect>(
             // A body that names a min_version is never replayed by its bytes:
             // the entry it would find may have been stored by another body.
             let replay = search.min_version.is_none().then_some(body_key);
-            let (result, source) = search::run(cache, &session, &c, &request, freshness, replay, served).await?;
+            let (result, source) = search::run(edge, &session, &c, &request, freshness, replay, served).await?;
             let result = search::at_least(result, min_version).inspect_err(|_| {
                 // A stale answer refused for its version was not served.
                 if served.cache == CacheStatus::Stale {
                     served.cache = CacheStatus::Miss;
                 }
             })?;
-            ok(200, wire::search(&result, source))
+            Ok(Response::json_bytes(200, wire::search(&result, source)))
         }
         ("POST", Route::Memory) => {
             let memory: wire::MemoryIn = validate::json_body(body)?;

@@ -60,10 +60,15 @@ pub struct Response {
 
 impl Response {
     fn json(status: u16, body: &serde_json::Value) -> Response {
+        Response::json_bytes(status, body.to_string().into_bytes())
+    }
+
+    /// A JSON answer already rendered.
+    fn json_bytes(status: u16, body: Vec<u8>) -> Response {
         Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_string().into_bytes(),
+            body,
         }
     }
 
@@ -130,6 +135,8 @@ pub const MIN_VERSION_HEADER: &str = "x-zerodb-min-version";
 /// in turn), so the cache is borrowed only between awaits, never across one.
 pub struct Edge {
     pub(crate) cache: RefCell<cache::Cache>,
+    /// Searches being fetched from the origin, for collapsing misses.
+    pub(crate) flights: cache::Flights,
     /// A random id of this instance, sent as `x-zerodb-edge-instance` so that
     /// operators and tests can tell warm instances apart.
     instance: u64,
@@ -157,6 +164,7 @@ impl Edge {
         use std::hash::BuildHasher;
         Edge {
             cache: RefCell::new(cache::Cache::new(config)),
+            flights: cache::Flights::default(),
             instance: std::collections::hash_map::RandomState::new().hash_one(0u8),
         }
     }

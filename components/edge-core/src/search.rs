@@ -9,7 +9,7 @@ use crate::filter::Filter;
 use crate::model::*;
 use crate::origin::Origin;
 use crate::validate;
-use crate::{CacheStatus, Served};
+use crate::{CacheStatus, Edge, Served};
 use std::cell::RefCell;
 
 /// Vectors per page when loading a hot collection.
@@ -102,7 +102,7 @@ pub(crate) fn at_least(result: SearchResult, min_version: Option<u64>) -> Result
 
 /// Answers a search; the second value is where it was answered (`edge` or `origin`).
 pub(crate) async fn run(
-    cache: &RefCell<Cache>,
+    edge: &Edge,
     session: &impl Origin,
     coll: &CollKey,
     request: &SearchRequest,
@@ -110,7 +110,7 @@ pub(crate) async fn run(
     body: Option<BodyKey>,
     served: &mut Served,
 ) -> Result<(SearchResult, &'static str), ApiError> {
-    let name = coll.name.as_str();
+    let (cache, name) = (&edge.cache, coll.name.as_str());
     let now = match freshness {
         Freshness::Bypass => {
             served.cache = CacheStatus::Bypass;
@@ -141,28 +141,45 @@ pub(crate) async fn run(
     };
     validate::vector(&request.vector, Some(info.spec.dims))?;
     validate::vector_for_metric(&request.vector, info.spec.metric)?;
-    let cached = cache
-        .borrow_mut()
-        .search(coll, request, info.spec.cache_similarity, now);
+    let similarity = info.spec.cache_similarity;
+    let cached = cache.borrow_mut().search(coll, request, similarity, now);
     let answer = match cached {
         Lookup::Fresh(result) => {
             served.cache = CacheStatus::Hit;
             (result, "edge")
         }
-        _ => match served.origin(session.search(name, request)).await {
-            Ok(result) => {
-                served.cache = CacheStatus::Miss;
-                if let Some(token) = now {
-                    cache
-                        .borrow_mut()
-                        .put_search(coll, request, result.clone(), body, token);
+        _ => 'fetch: {
+            // While another request of this instance fetches the same
+            // answer, wait for it rather than ask the origin again.
+            let mut _lead = None;
+            if now.is_some() {
+                match edge.flights.join(Cache::flight_key(coll, request)).await {
+                    Some(flight) => _lead = Some(flight),
+                    None => {
+                        let fetched = cache.borrow_mut().search(coll, request, similarity, now);
+                        if let Lookup::Fresh(result) = fetched {
+                            served.cache = CacheStatus::Miss;
+                            break 'fetch (result, "origin");
+                        }
+                    }
                 }
-                (result, "origin")
             }
-            Err(e) => {
-                return stale_or(stale(&mut cache.borrow_mut(), coll, request, now), e, served).map(|r| (r, "edge"))
+            match served.origin(session.search(name, request)).await {
+                Ok(result) => {
+                    served.cache = CacheStatus::Miss;
+                    if let Some(token) = now {
+                        cache
+                            .borrow_mut()
+                            .put_search(coll, request, result.clone(), body, token);
+                    }
+                    (result, "origin")
+                }
+                Err(e) => {
+                    let stale = stale(&mut cache.borrow_mut(), coll, request, now);
+                    return stale_or(stale, e, served).map(|r| (r, "edge"));
+                }
             }
-        },
+        }
     };
     if let Some(token) = now {
         let admitted = {

@@ -2,7 +2,8 @@
 //! rejected so a typo is an error, not a silent default) and what they get.
 
 use crate::model::*;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// The message of a value too large for f32; [`crate::validate::json_body`]
@@ -127,26 +128,94 @@ pub fn collection(info: &CollectionInfo) -> Value {
     })
 }
 
-pub fn vector(record: &VectorRecord) -> Value {
-    json!({"id": record.id, "values": record.values, "metadata": parse_json(&record.metadata)})
+/// A stored JSON text, sent as it is (its own bytes, numbers and all); `null`
+/// when it is not valid JSON (never so for what the origin stores).
+struct StoredJson<'a>(&'a str);
+
+impl Serialize for StoredJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match serde_json::from_str::<&RawValue>(self.0) {
+            Ok(raw) => raw.serialize(serializer),
+            Err(_) => serializer.serialize_none(),
+        }
+    }
 }
 
-pub fn search(result: &SearchResult, source: &str) -> Value {
-    let hits: Vec<Value> = result
-        .hits
-        .iter()
-        .map(|hit| {
-            let mut out = json!({"id": hit.id, "score": hit.score});
-            if let Some(metadata) = &hit.metadata {
-                out["metadata"] = parse_json(metadata);
-            }
-            if let Some(values) = &hit.values {
-                out["values"] = json!(values);
-            }
-            out
-        })
-        .collect();
-    json!({"hits": hits, "source": source, "version": result.version})
+// The answers served most (cached reads) are written straight from the
+// model, not through a `Value` tree. Their fields are declared in the
+// order a `Value` map sorts them, so both render the same bytes.
+
+#[derive(Serialize)]
+struct VectorOut<'a> {
+    id: &'a str,
+    metadata: StoredJson<'a>,
+    values: &'a [f32],
+}
+
+#[derive(Serialize)]
+struct HitOut<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<StoredJson<'a>>,
+    score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    values: Option<&'a [f32]>,
+}
+
+#[derive(Serialize)]
+struct SearchOut<'a> {
+    hits: Vec<HitOut<'a>>,
+    source: &'a str,
+    version: u64,
+}
+
+fn vector_out(record: &VectorRecord) -> VectorOut<'_> {
+    VectorOut {
+        id: &record.id,
+        metadata: StoredJson(&record.metadata),
+        values: &record.values,
+    }
+}
+
+/// A vector as `GET …/vectors/{id}` answers it: `{id, metadata, values}`.
+pub fn vector(record: &VectorRecord) -> Vec<u8> {
+    serde_json::to_vec(&vector_out(record)).unwrap_or_default()
+}
+
+/// A page of vectors as `GET …/vectors` answers it.
+pub fn vector_page(page: &VectorPage) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct PageOut<'a> {
+        next: Option<&'a str>,
+        vectors: Vec<VectorOut<'a>>,
+        version: u64,
+    }
+    let page = PageOut {
+        next: page.next.as_deref(),
+        vectors: page.records.iter().map(vector_out).collect(),
+        version: page.version,
+    };
+    serde_json::to_vec(&page).unwrap_or_default()
+}
+
+/// A search's answer: `{hits: [{id, metadata?, score, values?}], source,
+/// version}`; `source` says where it was answered (`edge` or `origin`).
+pub fn search(result: &SearchResult, source: &str) -> Vec<u8> {
+    let out = SearchOut {
+        hits: result
+            .hits
+            .iter()
+            .map(|hit| HitOut {
+                id: &hit.id,
+                metadata: hit.metadata.as_deref().map(StoredJson),
+                score: hit.score,
+                values: hit.values.as_deref(),
+            })
+            .collect(),
+        source,
+        version: result.version,
+    };
+    serde_json::to_vec(&out).unwrap_or_default()
 }
 
 pub fn memory(record: &MemoryRecord, include_embedding: bool) -> Value {
@@ -174,4 +243,71 @@ pub fn memory_hits(hits: &[MemoryHit], include_embedding: bool) -> Value {
         })
         .collect();
     json!({"hits": hits, "source": "origin"})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the typed answers must equal: the `Value` trees they replace.
+    fn as_value_tree(result: &SearchResult, source: &str) -> Value {
+        let hits: Vec<Value> = result
+            .hits
+            .iter()
+            .map(|hit| {
+                let mut out = json!({"id": hit.id, "score": hit.score});
+                if let Some(metadata) = &hit.metadata {
+                    out["metadata"] = parse_json(metadata);
+                }
+                if let Some(values) = &hit.values {
+                    out["values"] = json!(values);
+                }
+                out
+            })
+            .collect();
+        json!({"hits": hits, "source": source, "version": result.version})
+    }
+
+    #[test]
+    fn typed_answers_equal_their_value_trees() {
+        let metadata = r#"{"z": 1, "big": 123456789012345678901234567890, "x": 0.1, "nested": {"b": [1, 2.50]}}"#;
+        let result = SearchResult {
+            hits: vec![
+                SearchHit {
+                    id: "a".into(),
+                    score: 0.1,
+                    values: Some(vec![1e-45, -0.0, 3.4028235e38, 0.3]),
+                    metadata: Some(metadata.into()),
+                },
+                SearchHit {
+                    id: "b\"\\é".into(),
+                    score: -1.234_567_9e-7,
+                    values: None,
+                    metadata: None,
+                },
+                SearchHit {
+                    id: "c".into(),
+                    score: 2.0,
+                    values: None,
+                    metadata: Some("not json".into()),
+                },
+            ],
+            version: u64::MAX,
+        };
+        let typed: Value = serde_json::from_slice(&search(&result, "edge")).unwrap();
+        assert_eq!(typed, as_value_tree(&result, "edge"));
+        // Stored metadata goes out as stored: its numbers' own digits.
+        let text = String::from_utf8(search(&result, "edge")).unwrap();
+        assert!(text.contains("123456789012345678901234567890"), "{text}");
+        assert!(text.contains("2.50"), "{text}");
+
+        let record = VectorRecord {
+            id: "v".into(),
+            values: vec![0.1, 1.0, -2.5e-8],
+            metadata: metadata.into(),
+        };
+        let typed: Value = serde_json::from_slice(&vector(&record)).unwrap();
+        let tree = json!({"id": record.id, "values": record.values, "metadata": parse_json(&record.metadata)});
+        assert_eq!(typed, tree);
+    }
 }

@@ -378,3 +378,54 @@ fn corpus() {
     }
     assert!(replayed > 0);
 }
+
+/// Requests of one instance for the same search while its answer is being
+/// fetched wait for that fetch: the origin is asked once, and every one
+/// gets its answer (the waiters as a miss, since they waited on the origin).
+#[test]
+fn concurrent_misses_of_one_search_ask_the_origin_once() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let edge = Edge::new(CacheConfig::default());
+    let origin = fake_origin::FakeOrigin::new(None);
+    let request = Request {
+        method: "POST".into(),
+        path: "/v1/collections/c/search".into(),
+        authorization: Some("Bearer k".into()),
+        body: br#"{"vector": [1, 0, 0], "k": 1}"#.to_vec(),
+        ..Request::default()
+    };
+    // The same search in other bytes, so that it is not a replay.
+    let same = Request {
+        body: br#"{"k": 1, "vector": [1.0, 0, 0]}"#.to_vec(),
+        ..request.clone()
+    };
+    origin.hold_searches(true);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut first = Box::pin(edge.handle(&origin, &request));
+    let mut others: Vec<_> = (0..3).map(|_| Box::pin(edge.handle(&origin, &same))).collect();
+    assert!(
+        first.as_mut().poll(&mut cx).is_pending(),
+        "the first waits on the origin"
+    );
+    for other in &mut others {
+        assert!(other.as_mut().poll(&mut cx).is_pending(), "the others wait on it");
+    }
+    assert_eq!(origin.searches(), 1);
+    origin.hold_searches(false);
+    let Poll::Ready(first) = first.as_mut().poll(&mut cx) else {
+        panic!("the first did not finish")
+    };
+    for other in &mut others {
+        let Poll::Ready(answer) = other.as_mut().poll(&mut cx) else {
+            panic!("a waiter did not finish")
+        };
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.header("x-zerodb-cache"), Some("miss"));
+        let hits =
+            |r: &edge_core::Response| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["hits"].clone();
+        assert_eq!(hits(&answer), hits(&first));
+    }
+    assert_eq!(first.header("x-zerodb-cache"), Some("miss"));
+    assert_eq!(origin.searches(), 1, "the origin was asked again");
+}

@@ -25,10 +25,14 @@ pub struct Instances {
     /// Groups of edge instances; a collection's requests always go to the same group.
     #[arg(long, env = "ZERODB_EDGE_SHARDS")]
     edge_shards: Option<usize>,
-    /// Most edge instances per group: one serves all its requests at once;
-    /// overflow instances start only while it leaves requests waiting.
+    /// Edge instances of a group that serve its requests as they come, many
+    /// at once each; each has a cache of its own.
     #[arg(long, env = "ZERODB_EDGE_INSTANCES_PER_SHARD")]
     edge_instances_per_shard: Option<usize>,
+    /// Extra instances a group may start while its instances leave requests
+    /// waiting (a guest computing or blocked); each ends once idle.
+    #[arg(long, env = "ZERODB_EDGE_OVERFLOW_INSTANCES")]
+    edge_overflow_instances: Option<usize>,
     /// Most requests in flight per group; the rest wait until their deadline.
     #[arg(long, env = "ZERODB_EDGE_REQUESTS_PER_SHARD")]
     edge_requests_per_shard: Option<usize>,
@@ -47,8 +51,10 @@ pub struct InstancesConfig {
     pub max_response_bytes: usize,
     /// Groups of warm instances (1 to 64).
     pub shards: usize,
-    /// Most instances of one shard at once.
-    pub max_instances: usize,
+    /// Instances of one shard that take its requests as they come.
+    pub instances_per_shard: usize,
+    /// Overflow instances one shard may add while those are stuck.
+    pub overflow_instances: usize,
     /// Most requests in flight in one shard.
     pub max_in_flight: usize,
 }
@@ -64,7 +70,8 @@ impl Instances {
                 .edge_shards
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
                 .clamp(1, 64),
-            max_instances: self.edge_instances_per_shard.unwrap_or(4).max(1),
+            instances_per_shard: self.edge_instances_per_shard.unwrap_or(2).clamp(1, 64),
+            overflow_instances: self.edge_overflow_instances.unwrap_or(2).min(64),
             max_in_flight: self.edge_requests_per_shard.unwrap_or(512).max(1),
         };
         if config.max_memory_bytes < 16 << 20 {

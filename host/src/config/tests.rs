@@ -61,7 +61,14 @@ fn defaults_are_the_documented_ones() {
         ("ZERODB_CACHE_BYTES", cache.budget_bytes.to_string()),
         ("ZERODB_CACHE_TTL_MS", ms(cache.ttl)),
         ("ZERODB_HOT_COLLECTION_MAX_VECTORS", cache.hot_max_vectors.to_string()),
-        ("ZERODB_EDGE_INSTANCES_PER_SHARD", instances.max_instances.to_string()),
+        (
+            "ZERODB_EDGE_INSTANCES_PER_SHARD",
+            instances.instances_per_shard.to_string(),
+        ),
+        (
+            "ZERODB_EDGE_OVERFLOW_INSTANCES",
+            instances.overflow_instances.to_string(),
+        ),
         ("ZERODB_EDGE_REQUESTS_PER_SHARD", instances.max_in_flight.to_string()),
         ("ZERODB_AUTH_CACHE_MS", ms(c.auth_cache)),
         ("ZERODB_REDPANDA_TOPIC", c.services.topic.clone()),

@@ -45,8 +45,11 @@ pub struct InstanceLimits {
     /// Most requests in flight in one shard; the rest wait for a place,
     /// up to their deadline, and are then answered 503 `overloaded`.
     pub max_in_flight: usize,
-    /// Most instances of one shard at once: one, plus overflow instances
-    /// while it is stuck.
+    /// Instances of one shard that take its requests as they come (each
+    /// with a cache of its own; more use more cores on one collection).
+    pub primaries: usize,
+    /// Most instances of one shard at once: its primaries, plus overflow
+    /// instances while they are stuck.
     pub max_instances: usize,
     /// Environment of each instance: its cache settings, as
     /// `CacheConfig::to_env` renders them.

@@ -10,10 +10,11 @@
 //! without work.
 
 use super::{instance, Deadline, Runtime};
+use crate::histogram::Histogram;
 use crate::metrics::{ShardLoad, CACHE_RESULTS};
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
@@ -70,7 +71,8 @@ pub(super) struct Shard {
     primary_took_ms: AtomicU64,
     /// When any instance last took one.
     any_took_ms: AtomicU64,
-    has_primary: AtomicBool,
+    /// Primary instances running (taking requests).
+    primaries: AtomicUsize,
     /// Instances alive (primary, overflow and retiring).
     pub instances: AtomicUsize,
     /// Bounds the requests in flight.
@@ -80,6 +82,8 @@ pub(super) struct Shard {
     high_water: AtomicUsize,
     /// Answers by their `x-zerodb-cache` header, in [`CACHE_RESULTS`] order.
     cache_results: [AtomicU64; 4],
+    /// Their time from arrival to answer, in the same order.
+    durations: [Histogram; 4],
 }
 
 /// One of a shard's places for a request in flight.
@@ -112,12 +116,13 @@ impl Shards {
                     waiting_since_ms: AtomicU64::new(0),
                     primary_took_ms: AtomicU64::new(0),
                     any_took_ms: AtomicU64::new(0),
-                    has_primary: AtomicBool::new(false),
+                    primaries: AtomicUsize::new(0),
                     instances: AtomicUsize::new(0),
                     in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
                     max_in_flight: limits.max_in_flight.max(1),
                     high_water: AtomicUsize::new(0),
                     cache_results: Default::default(),
+                    durations: Default::default(),
                     rt: rt.clone(),
                 });
                 tokio::spawn(watch(Arc::downgrade(&shard)));
@@ -136,7 +141,8 @@ impl Shards {
     /// The instance goes on writing the body after it answers, so the caller
     /// holds the returned [`InFlight`] until it has read the body.
     pub async fn handle(&self, flag: Deadline, request: Request) -> wasmtime::Result<(Response, InFlight)> {
-        let deadline = Instant::now() + self.request_timeout;
+        let arrived = Instant::now();
+        let deadline = arrived + self.request_timeout;
         let shard = &self.shards[self.pick(&request)];
         let in_flight = tokio::time::timeout_at(deadline.into(), shard.in_flight.clone().acquire_owned())
             .await
@@ -159,17 +165,20 @@ impl Shards {
         let cache = response.headers().get("x-zerodb-cache").and_then(|v| v.to_str().ok());
         if let Some(i) = CACHE_RESULTS.iter().position(|r| Some(*r) == cache) {
             shard.cache_results[i].fetch_add(1, Ordering::Relaxed);
+            shard.durations[i].observe(arrived.elapsed());
         }
         Ok((response, in_flight))
     }
 
     /// Each shard's requests in flight, now and at most since start.
-    pub fn load(&self) -> Vec<ShardLoad> {
+    pub fn load(&self) -> Vec<ShardLoad<'_>> {
         self.shards
             .iter()
             .map(|s| ShardLoad {
                 in_flight: s.busy(),
                 high_water: s.high_water.load(Ordering::Relaxed),
+                instances: s.instances.load(Ordering::Relaxed),
+                durations: &s.durations,
                 cache_results: s.cache_results.each_ref().map(|c| c.load(Ordering::Relaxed)),
             })
             .collect()
@@ -253,11 +262,12 @@ impl Shard {
         waiting && self.now_ms().saturating_sub(since) > STUCK_AFTER.as_millis() as u64
     }
 
-    /// Starts a primary instance unless one is running.
+    /// Starts primary instances until the shard has its number of them.
     fn ensure_primary(self: &Arc<Self>) {
-        if self
-            .has_primary
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+        let target = self.rt.limits.primaries.max(1);
+        while self
+            .primaries
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < target).then_some(n + 1))
             .is_ok()
         {
             self.start(Role::Primary);
@@ -267,7 +277,7 @@ impl Shard {
     /// Called by the primary when it stops taking requests (it is idle,
     /// retiring or failed): a new one starts if requests wait.
     pub fn primary_ended(self: &Arc<Self>) {
-        self.has_primary.store(false, Ordering::Release);
+        self.primaries.fetch_sub(1, Ordering::AcqRel);
         if !self.queue.lock().expect("never poisoned").is_empty() {
             self.ensure_primary();
         }

@@ -52,27 +52,20 @@ pub struct BodyKey(u64, u64);
 
 impl BodyKey {
     /// The fingerprint of `body`, the request's raw bytes (no parsing or
-    /// normalisation: bytes that differ in any way are different keys).
+    /// normalisation: bytes that differ in any way are different keys):
+    /// their 128-bit XXH3. Not a cryptographic hash; bodies are only ever
+    /// compared within one project's collection, so a client could at
+    /// worst collide with its own project's queries.
     pub fn of(body: &[u8]) -> BodyKey {
-        use std::hash::{Hash, Hasher};
-        let half = |salt: u64| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            salt.hash(&mut h);
-            body.hash(&mut h);
-            h.finish()
-        };
-        BodyKey(half(0x5a17_0001), half(0x5a17_0002))
+        let hash = xxhash_rust::xxh3::xxh3_128(body);
+        BodyKey((hash >> 64) as u64, hash as u64)
     }
 }
 
 /// A hash of a query vector's exact bits.
 fn vector_hash(v: &[f32]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for x in v {
-        x.to_bits().hash(&mut h);
-    }
-    h.finish()
+    let bits: Vec<u8> = v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect();
+    xxhash_rust::xxh3::xxh3_64(&bits)
 }
 
 /// The group of `request` (its collection and shape) and its vector's hash:
