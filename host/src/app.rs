@@ -124,6 +124,7 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
         registry: registry.clone(),
         files,
         coherence,
+        searches: Default::default(),
     };
     let origin_api = config
         .origin_secret

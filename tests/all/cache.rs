@@ -543,7 +543,9 @@ fn metrics_count_answers_by_cache_result_and_resident_memory() {
 /// One instance serves its shard's requests at once: while a search waits
 /// on PostgreSQL (its collection's table locked by a transaction of the
 /// test), repeated searches of another collection are answered from the
-/// same instance's cache, one after another, without waiting for it. With
+/// same instance's cache, one after another, without waiting for it; the
+/// same search asked again meanwhile joins the first's query (one query
+/// runs, as `pg_stat_activity` shows). With
 /// one request per instance (the model before the async origin import)
 /// every hit would wait the whole lock out.
 #[test]
@@ -573,8 +575,20 @@ fn a_miss_waiting_on_the_database_does_not_hold_up_hits() {
     let held = Duration::from_secs(2);
     std::thread::scope(|scope| {
         let miss = scope.spawn(|| search("held", 1));
-        // The miss is in the instance, waiting on the lock.
+        // The miss is in the instance, waiting on the lock; the same search
+        // again, three times at once, joins its query.
         std::thread::sleep(Duration::from_millis(300));
+        let same: Vec<_> = (0..3).map(|_| scope.spawn(|| search("held", 1))).collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let waiting: i64 = db
+            .client()
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1 AND state = 'active'",
+                &[&format!("%zerodb_data.c{table} %")],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(waiting, 1, "identical searches ran queries of their own");
         let started = Instant::now();
         let hits: Vec<_> = (0..20).map(|_| search("warm", 0)).collect();
         let hits_took = started.elapsed();
@@ -596,6 +610,10 @@ fn a_miss_waiting_on_the_database_does_not_hold_up_hits() {
             hits_took < held / 2,
             "20 hits took {hits_took:?} beside a miss held {held:?}"
         );
+        for waiter in same.into_iter().map(|t| t.join().unwrap()) {
+            assert_eq!(waiter.status, 200, "{}", waiter.json);
+            assert_eq!(waiter.json["hits"], miss.json["hits"]);
+        }
         eprintln!("20 hits in {hits_took:?} while one miss waited {:?}", miss.elapsed);
     });
 }

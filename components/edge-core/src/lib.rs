@@ -135,8 +135,6 @@ pub const MIN_VERSION_HEADER: &str = "x-zerodb-min-version";
 /// in turn), so the cache is borrowed only between awaits, never across one.
 pub struct Edge {
     pub(crate) cache: RefCell<cache::Cache>,
-    /// Searches being fetched from the origin, for collapsing misses.
-    pub(crate) flights: cache::Flights,
     /// A random id of this instance, sent as `x-zerodb-edge-instance` so that
     /// operators and tests can tell warm instances apart.
     instance: u64,
@@ -164,7 +162,6 @@ impl Edge {
         use std::hash::BuildHasher;
         Edge {
             cache: RefCell::new(cache::Cache::new(config)),
-            flights: cache::Flights::default(),
             instance: std::collections::hash_map::RandomState::new().hash_one(0u8),
         }
     }

@@ -148,38 +148,21 @@ pub(crate) async fn run(
             served.cache = CacheStatus::Hit;
             (result, "edge")
         }
-        _ => 'fetch: {
-            // While another request of this instance fetches the same
-            // answer, wait for it rather than ask the origin again.
-            let mut _lead = None;
-            if now.is_some() {
-                match edge.flights.join(Cache::flight_key(coll, request)).await {
-                    Some(flight) => _lead = Some(flight),
-                    None => {
-                        let fetched = cache.borrow_mut().search(coll, request, similarity, now);
-                        if let Lookup::Fresh(result) = fetched {
-                            served.cache = CacheStatus::Miss;
-                            break 'fetch (result, "origin");
-                        }
-                    }
+        _ => match served.origin(session.search(name, request)).await {
+            Ok(result) => {
+                served.cache = CacheStatus::Miss;
+                if let Some(token) = now {
+                    cache
+                        .borrow_mut()
+                        .put_search(coll, request, result.clone(), body, token);
                 }
+                (result, "origin")
             }
-            match served.origin(session.search(name, request)).await {
-                Ok(result) => {
-                    served.cache = CacheStatus::Miss;
-                    if let Some(token) = now {
-                        cache
-                            .borrow_mut()
-                            .put_search(coll, request, result.clone(), body, token);
-                    }
-                    (result, "origin")
-                }
-                Err(e) => {
-                    let stale = stale(&mut cache.borrow_mut(), coll, request, now);
-                    return stale_or(stale, e, served).map(|r| (r, "edge"));
-                }
+            Err(e) => {
+                let stale = stale(&mut cache.borrow_mut(), coll, request, now);
+                return stale_or(stale, e, served).map(|r| (r, "edge"));
             }
-        }
+        },
     };
     if let Some(token) = now {
         let admitted = {

@@ -9,8 +9,11 @@
 //! - [`http`]: the same functions as the origin API (`/origin/v1/`), for
 //!   components in other hosts through `components/origin-http`.
 
+mod collapse;
 pub mod http;
 pub mod wit;
+
+pub use collapse::Searches;
 
 use crate::coherence::Coherence;
 use crate::files::Files;
@@ -33,6 +36,8 @@ pub struct OriginService {
     pub files: Files,
     /// Collection tokens as the change feed last reported them.
     pub coherence: Arc<Coherence>,
+    /// Searches under way, which identical ones join.
+    pub searches: Arc<Searches>,
 }
 
 impl OriginService {
@@ -109,8 +114,25 @@ impl Session {
         self.origin.store.delete_vector(&self.project, collection, id).await
     }
 
+    /// The nearest neighbours of `request`; an identical search of the
+    /// collection already under way at the same token is joined (see
+    /// [`Searches`]).
     pub async fn search(&self, collection: &str, request: &SearchRequest) -> Result<SearchResult> {
-        self.origin.store.search(&self.project, collection, request).await
+        let store = &self.origin.store;
+        let Ok(Some(token)) = store.collection_token(&self.project, collection).await else {
+            return store.search(&self.project, collection, request).await;
+        };
+        let (store, project, name, owned) = (
+            store.clone(),
+            self.project.clone(),
+            collection.to_string(),
+            request.clone(),
+        );
+        let query = async move { store.search(&project, &name, &owned).await };
+        self.origin
+            .searches
+            .answer(self.project.id, collection, token, request, query)
+            .await
     }
 
     pub async fn put_memory(&self, memory: NewMemory) -> Result<MemoryRecord> {

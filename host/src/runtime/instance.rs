@@ -19,7 +19,11 @@ pub(super) async fn run(shard: Arc<Shard>, role: Role) {
     if let Err(e) = result {
         // At exit the async runtime tears instances down: not a failure.
         if !SHUTTING_DOWN.load(Ordering::Relaxed) {
-            tracing::warn!(error = %e, ?role, "edge instance failed; a fresh one replaces it");
+            tracing::warn!(
+                error = format!("{e:#}"),
+                ?role,
+                "edge instance failed; a fresh one replaces it"
+            );
         }
     }
 }

@@ -66,10 +66,6 @@ pub struct Failure {
 #[derive(Default)]
 struct Log {
     calls: u32,
-    /// `search` calls made.
-    searches: u32,
-    /// While set, `search` waits (to hold a miss in flight).
-    held: bool,
     /// The calls that failed, with the error each returned.
     failed: Vec<(&'static str, ApiError)>,
 }
@@ -134,17 +130,6 @@ impl FakeOrigin {
             failure,
             log: Rc::default(),
         }
-    }
-
-    /// While `held`, every `search` waits (it answers once released and
-    /// polled again), so that a test can run requests side by side.
-    pub fn hold_searches(&self, held: bool) {
-        self.log.borrow_mut().held = held;
-    }
-
-    /// The `search` calls made so far.
-    pub fn searches(&self) -> u32 {
-        self.log.borrow().searches
     }
 
     /// The calls that failed so far, with their errors.
@@ -239,12 +224,6 @@ impl Origin for FakeOrigin {
         })
     }
     async fn search(&self, collection: &str, request: &SearchRequest) -> Result<SearchResult, ApiError> {
-        self.log.borrow_mut().searches += 1;
-        std::future::poll_fn(|_| match self.log.borrow().held {
-            true => std::task::Poll::Pending,
-            false => std::task::Poll::Ready(()),
-        })
-        .await;
         self.call("search", no_collection(collection))?;
         let hit = SearchHit {
             id: "a".into(),

@@ -29,14 +29,12 @@
 mod config;
 #[cfg(test)]
 mod fixtures;
-mod flights;
 mod hot;
 mod keys;
 mod lru;
 mod results;
 
 pub use config::CacheConfig;
-pub use flights::{Flight, FlightKey, Flights};
 pub use hot::HotCollection;
 pub use keys::{BodyKey, CollKey};
 

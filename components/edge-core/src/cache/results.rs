@@ -105,13 +105,6 @@ impl Cache {
         }
     }
 
-    /// The key under which concurrent fetches of `request`'s answer are
-    /// collapsed ([`Flights`](super::Flights)): its exact result entry.
-    pub fn flight_key(coll: &CollKey, request: &SearchRequest) -> super::FlightKey {
-        let (group, hash) = result_key(coll, request);
-        super::FlightKey(Key::Result(group.0, group.1, hash))
-    }
-
     /// A fresh answer fetched for exactly this request body, unless the
     /// collection is due to be loaded whole (then the full path runs).
     pub fn search_by_body(&mut self, coll: &CollKey, body: BodyKey, now: Token) -> Option<SearchResult> {
