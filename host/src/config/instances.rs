@@ -72,7 +72,7 @@ impl Instances {
                 .clamp(1, 64),
             instances_per_shard: self.edge_instances_per_shard.unwrap_or(2).clamp(1, 64),
             overflow_instances: self.edge_overflow_instances.unwrap_or(2).min(64),
-            max_in_flight: self.edge_requests_per_shard.unwrap_or(512).max(1),
+            max_in_flight: self.edge_requests_per_shard.unwrap_or(2048).max(1),
         };
         if config.max_memory_bytes < 16 << 20 {
             bail!("instance_max_memory_mb must be at least 16");
