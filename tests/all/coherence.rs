@@ -249,8 +249,9 @@ fn every_read_after_an_acknowledged_write_sees_it_without_hot_copies() {
 fn writes_under_concurrent_reads(tag: &str, flags: &[&str]) {
     let db = TestDb::new(tag);
     let key = db.key("coherence");
-    // One shard: all 32 readers share one group of warm instances.
-    let mut args = vec!["--migrate", "--edge-shards", "1"];
+    // One shard of eight instances: the 32 readers share one queue, served
+    // by eight caches at once.
+    let mut args = vec!["--migrate", "--edge-shards", "1", "--edge-instances-per-shard", "8"];
     args.extend(flags);
     let server = Server::start_with(&db.url, &args);
     let mut rng = rng(11);

@@ -166,11 +166,14 @@ impl Server {
 
     /// Starts `serve` of the `zerodb-edge` binary at `bin` (this build's, or
     /// another's for a comparison) and waits for the line that names its
-    /// address.
+    /// address. Its shards run one edge instance each unless `extra` or
+    /// `env` ask for more, so that a repeated read meets the cache that
+    /// answered the first.
     pub fn start_bin(bin: &Path, database_url: &str, extra: &[&str], env: &[(&str, String)]) -> Server {
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
+            .env("ZERODB_EDGE_INSTANCES_PER_SHARD", "1")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("ZERODB_DATABASE_URL", database_url)
             .env("ZERODB_LOG", "warn")
