@@ -67,10 +67,12 @@ async fn serve(shard: &Arc<Shard>, role: Role) -> wasmtime::Result<()> {
                         job = shard.take(role), if accepting => {
                             served += 1;
                             let (deadline, flag) = (job.deadline, job.flag.clone());
-                            let prepared = accessor.with(|mut store| {
+                            let prepared = accessor.with(|mut store| -> wasmtime::Result<_> {
                                 let mut store = store.as_context_mut();
+                                let prepared =
+                                    Prepared::new(store.as_context_mut(), proxy, job.request, InstanceState::http, job.reply)?;
                                 let id = store.data_mut().watchdog.start(deadline, flag);
-                                Prepared::new(store, proxy, job.request, InstanceState::http, job.reply).map(|p| (id, p))
+                                Ok((id, prepared))
                             });
                             match prepared {
                                 Ok((id, prepared)) => requests.push(async move {
