@@ -29,7 +29,7 @@ pub(super) const OVERFLOW_IDLE: Duration = Duration::from_secs(1);
 
 /// How long past its deadline a request is still awaited: its instance
 /// answers 503 at the deadline itself, this only catches one that cannot.
-const DEADLINE_GRACE: Duration = Duration::from_millis(500);
+const DEADLINE_GRACE: Duration = Duration::from_millis(100);
 
 /// One request handed to a shard.
 pub(super) struct Job {
