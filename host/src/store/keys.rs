@@ -26,6 +26,10 @@ fn hash(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
 }
 
+/// How long a key resolved before waits for the database to confirm it
+/// before the earlier resolution is used.
+const STALE_KEY_WAIT: Duration = Duration::from_secs(2);
+
 fn unauthorized() -> ApiError {
     ApiError::new(code::INVALID_API_KEY, "the API key is not valid")
 }
@@ -136,7 +140,22 @@ impl Store {
         if let Some((project, true)) = &cached {
             return Ok(project.clone());
         }
-        match self.lookup_key(&hash).await {
+        // With a resolution to fall back on, a database that does not
+        // answer in time counts as unavailable, not as a wait to the
+        // request's deadline (the feed may be down because the database is).
+        let lookup = match &cached {
+            Some(_) => tokio::time::timeout(STALE_KEY_WAIT, self.lookup_key(&hash))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ApiError::retry_after(
+                        code::DATABASE_UNAVAILABLE,
+                        "the database did not answer in time",
+                        1,
+                    ))
+                }),
+            None => self.lookup_key(&hash).await,
+        };
+        match lookup {
             Ok(Some(project)) => {
                 if let Some(epoch) = epoch {
                     self.auth.put(hash, project.clone(), epoch);
