@@ -172,9 +172,11 @@ fn a_shard_holds_its_requests_in_flight_and_deadlines_count_from_arrival() {
     let deadline = Duration::from_millis(1500);
     for reply in &replies {
         let took = reply.elapsed;
-        // The host's grace is 0.1 s; the rest is this machine's slack.
+        // The host's grace is 0.1 s; the rest is slack for a loaded machine,
+        // where a request can reach the host well after it was sent (its
+        // deadline counts from its arrival at the host).
         assert!(
-            took < deadline + Duration::from_millis(500),
+            took < deadline + Duration::from_millis(1000),
             "answered at {took:?}: {statuses:?}"
         );
         if reply.status != 200 {
