@@ -77,11 +77,18 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// List every project, one per line: its name and its UUID (the
+    /// `{project_id}` of ZeroDB's routes).
+    Projects {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Create a key for a project (created when new) and print it.
+    /// Create a key for a project (created when new) and print it; the
+    /// project's name and UUID go to standard error.
     Create {
         #[command(flatten)]
         db: DatabaseArgs,
@@ -139,11 +146,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Health(args) => app::health(*args).await,
+        Command::Projects { db } => {
+            let store = store(&db)?;
+            store.migrate().await?;
+            for project in store.list_projects().await? {
+                println!("{} {}", project.name, project.uuid);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Keys { command } => match command {
             KeysCommand::Create { db, project } => {
                 let store = store(&db)?;
                 store.migrate().await?;
-                println!("{}", store.create_key(&project).await?);
+                let (key, created) = store.create_key(&project).await?;
+                println!("{key}");
+                eprintln!("project {} {}", created.name, created.uuid);
                 Ok(ExitCode::SUCCESS)
             }
             KeysCommand::Revoke { db, key } => {

@@ -23,3 +23,4 @@ mod plans;
 mod portable;
 mod restart;
 mod tenancy;
+mod zerodb;

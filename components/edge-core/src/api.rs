@@ -74,11 +74,19 @@ fn method_not_allowed(method: &str, route: &Route) -> ApiError {
     )
 }
 
-fn bearer_key(request: &Request) -> Result<&str, ApiError> {
-    let header = request
-        .authorization
-        .as_deref()
-        .ok_or_else(|| ApiError::new(code::MISSING_API_KEY, "send Authorization: Bearer <api-key>"))?;
+/// The request's API key: `X-API-Key: <key>`, else `Authorization: Bearer
+/// <key>`. Errors: 401 `missing_api_key` with neither, `invalid_api_key`
+/// for an `Authorization` header of another form.
+pub(crate) fn api_key(request: &Request) -> Result<&str, ApiError> {
+    if let Some(key) = request.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        return Ok(key);
+    }
+    let header = request.authorization.as_deref().ok_or_else(|| {
+        ApiError::new(
+            code::MISSING_API_KEY,
+            "send X-API-Key: <api-key> or Authorization: Bearer <api-key>",
+        )
+    })?;
     let (scheme, key) = header.trim().split_once(' ').unwrap_or((header, ""));
     let key = key.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || key.is_empty() {
@@ -116,7 +124,7 @@ pub(crate) async fn route<C: Connect>(
     if request.body.len() > MAX_BODY_BYTES {
         return Err(validate::body_too_large());
     }
-    let key = bearer_key(request)?;
+    let key = api_key(request)?;
     let session = served.origin(connect.open(key)).await?;
     let project = served.origin(session.project()).await;
     let coll = |name: &str| CollKey {
@@ -174,9 +182,7 @@ pub(crate) async fn route<C: Connect>(
             let upsert: wire::Upsert = validate::json_body(body)?;
             let records = batch(upsert.vectors)?;
             let result = served.origin(session.upsert(&name, &records)).await?;
-            cache
-                .borrow_mut()
-                .apply_write(&coll(&name), &records, &[], result.version);
+            cache.borrow_mut().apply_upsert(&coll(&name), records, &result);
             ok(200, json!({"upserted": result.affected, "version": result.version}))
         }
         ("GET", Route::Vectors(name)) => {
@@ -196,31 +202,8 @@ pub(crate) async fn route<C: Connect>(
         ("GET", Route::Vector(name, id)) => {
             validate::collection_name(&name)?;
             validate::id("id", &id)?;
-            let c = coll(&name);
             let min_version = validate::min_version(request.min_version.as_deref())?;
-            let freshness = Freshness::of(&session, cache, &c, min_version, served).await?;
-            // Not even as stale: without a token nothing proves `min_version`.
-            let cached = match freshness {
-                Freshness::Bypass => Lookup::Absent,
-                Freshness::Unknown if min_version.is_some() => Lookup::Absent,
-                _ => cache.borrow_mut().vector(&c, &id, freshness.now()),
-            };
-            let record = match cached {
-                Lookup::Fresh(record) => {
-                    served.cache = CacheStatus::Hit;
-                    record
-                }
-                cached => match served.origin(session.get(&name, &id)).await {
-                    Ok(record) => {
-                        if let Freshness::Current(token) = freshness {
-                            served.cache = CacheStatus::Miss;
-                            cache.borrow_mut().put_vector(&c, record.clone(), token);
-                        }
-                        record
-                    }
-                    Err(e) => search::stale_or(cached.any(), e, served)?,
-                },
-            };
+            let record = read_vector(edge, &session, &coll(&name), &id, min_version, served).await?;
             Ok(Response::json_bytes(200, wire::vector(&record)))
         }
         ("DELETE", Route::Vector(name, id)) => {
@@ -288,6 +271,8 @@ pub(crate) async fn route<C: Connect>(
                 k: checked_k(search.k)?,
                 embedding: search.embedding,
                 session_id: search.session_id,
+                agent_id: None,
+                role: None,
                 include_embedding: search.include_embedding,
             };
             let hits = served.origin(session.search_memory(&query)).await?;
@@ -329,8 +314,45 @@ pub(crate) async fn route<C: Connect>(
     }
 }
 
+/// The vector `id` of `c`: from the cache when it holds it at the current
+/// token, else from the origin (then cached); a cached copy is served stale
+/// only while the origin is unavailable.
+pub(crate) async fn read_vector(
+    edge: &Edge,
+    session: &impl Origin,
+    c: &CollKey,
+    id: &str,
+    min_version: Option<u64>,
+    served: &mut Served,
+) -> Result<VectorRecord, ApiError> {
+    let cache = &edge.cache;
+    let freshness = Freshness::of(session, cache, c, min_version, served).await?;
+    // Not even as stale: without a token nothing proves `min_version`.
+    let cached = match freshness {
+        Freshness::Bypass => Lookup::Absent,
+        Freshness::Unknown if min_version.is_some() => Lookup::Absent,
+        _ => cache.borrow_mut().vector(c, id, freshness.now()),
+    };
+    Ok(match cached {
+        Lookup::Fresh(record) => {
+            served.cache = CacheStatus::Hit;
+            record
+        }
+        cached => match served.origin(session.get(&c.name, id)).await {
+            Ok(record) => {
+                if let Freshness::Current(token) = freshness {
+                    served.cache = CacheStatus::Miss;
+                    cache.borrow_mut().put_vector(c, record.clone(), token);
+                }
+                record
+            }
+            Err(e) => search::stale_or(cached.any(), e, served)?,
+        },
+    })
+}
+
 /// The value of `name` in the request's query string, percent-decoded.
-fn query_param(path: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(path: &str, name: &str) -> Option<String> {
     let (_, query) = path.split_once('?')?;
     query
         .split('&')
@@ -370,11 +392,7 @@ fn batch(vectors: Vec<wire::VectorIn>) -> Result<Vec<VectorRecord>, ApiError> {
                 Some(m) => validate::metadata(m)?,
                 None => "{}".to_string(),
             };
-            Ok(VectorRecord {
-                id: v.id,
-                values: v.values,
-                metadata,
-            })
+            Ok(VectorRecord::new(v.id, v.values, metadata))
         })
         .collect()
 }
@@ -409,9 +427,10 @@ fn new_memory(memory: wire::MemoryIn) -> Result<NewMemory, ApiError> {
     Ok(NewMemory {
         id: memory.id,
         session_id: memory.session_id,
+        agent_id: None,
         role: memory.role,
         content: memory.content,
-        embedding: memory.embedding,
+        embedding: Some(memory.embedding),
         metadata,
     })
 }

@@ -96,7 +96,7 @@ pub mod code {
         BODY_UNREADABLE = "body_unreadable", BadRequest;
         /// An origin API call whose arguments do not match the function.
         INVALID_ORIGIN_REQUEST = "invalid_origin_request", BadRequest;
-        /// No `Authorization: Bearer` key.
+        /// No `X-API-Key` or `Authorization: Bearer` key.
         MISSING_API_KEY = "missing_api_key", Unauthorized;
         /// A key that does not exist or was revoked.
         INVALID_API_KEY = "invalid_api_key", Unauthorized;
@@ -104,6 +104,10 @@ pub mod code {
         INVALID_ORIGIN_SECRET = "invalid_origin_secret", Unauthorized;
         /// No such route.
         NO_ROUTE = "no_route", NotFound;
+        /// A ZeroDB route's `{project_id}` that is not the key's project (or not a UUID).
+        PROJECT_NOT_FOUND = "project_not_found", NotFound;
+        /// One of ZeroDB's routes that the edge does not serve (tables, events, files, ...).
+        NOT_SERVED = "not_served", NotFound;
         /// No such collection in the key's project.
         COLLECTION_NOT_FOUND = "collection_not_found", NotFound;
         /// No vector with that id in the collection.

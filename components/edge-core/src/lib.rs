@@ -1,5 +1,6 @@
-//! The host-independent core of the ZeroDB Edge front: HTTP routing of the v1
-//! API (the README's API section), request parsing and validation, the JSON shapes of
+//! The host-independent core of the ZeroDB Edge front: HTTP routing of its
+//! two dialects (the v1 API of the README's API section, and ZeroDB's own
+//! API in [`zerodb`]), request parsing and validation, the JSON shapes of
 //! answers and errors, and the seam where the hot-vector cache sits.
 //!
 //! It has no wasm dependency: the `edge` component wraps it in a wasi:http
@@ -18,6 +19,8 @@ pub mod origin;
 pub mod origin_api;
 pub mod validate;
 mod wit;
+
+pub mod zerodb;
 
 mod api;
 mod search;
@@ -38,6 +41,8 @@ pub struct Request {
     pub path: String,
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// The `X-API-Key` header, if any (ZeroDB's clients send the key there).
+    pub api_key: Option<String>,
     /// The `Content-Type` header, if any (kept for stored files).
     pub content_type: Option<String>,
     /// The `x-zerodb-min-version` header, if any: read at least this
@@ -180,9 +185,13 @@ impl Edge {
             cache: CacheStatus::Bypass,
             origin_time: Duration::ZERO,
         };
-        let mut response = match api::route(self, connect, request, &mut served).await {
-            Ok(response) => response,
-            Err(err) => Response::error(&err),
+        let mut response = if zerodb::claims(&request.path) {
+            zerodb::handle(self, connect, request, &mut served).await
+        } else {
+            match api::route(self, connect, request, &mut served).await {
+                Ok(response) => response,
+                Err(err) => Response::error(&err),
+            }
         };
         let mut cache = self.cache.borrow_mut();
         let stats = &mut cache.stats;

@@ -87,6 +87,28 @@ pub struct VectorRecord {
     pub values: Vec<f32>,
     /// JSON object text.
     pub metadata: String,
+    /// The text the vector was made from (ZeroDB's `document`), if given.
+    pub document: Option<String>,
+    /// Where the text came from (ZeroDB's `source`), if given.
+    pub source: Option<String>,
+    /// When this version was written, in microseconds since the Unix epoch
+    /// (the origin's clock); ignored in an upsert.
+    pub written_at_us: u64,
+}
+
+impl VectorRecord {
+    /// A record with no document or source, as a v1 client writes it (its
+    /// write time is the origin's to stamp).
+    pub fn new(id: impl Into<String>, values: Vec<f32>, metadata: impl Into<String>) -> Self {
+        VectorRecord {
+            id: id.into(),
+            values,
+            metadata: metadata.into(),
+            document: None,
+            source: None,
+            written_at_us: 0,
+        }
+    }
 }
 
 /// One page of a collection's vectors, in id order.
@@ -126,6 +148,13 @@ pub struct SearchHit {
     pub values: Option<Vec<f32>>,
     /// The metadata (JSON object text), when asked for.
     pub metadata: Option<String>,
+    /// With the metadata: the record's document.
+    pub document: Option<String>,
+    /// With the metadata: the record's source.
+    pub source: Option<String>,
+    /// With the metadata: the record's write time, microseconds since the
+    /// Unix epoch.
+    pub written_at_us: Option<u64>,
 }
 
 /// The hits of a search and the collection version they were read at.
@@ -156,6 +185,9 @@ pub struct WriteResult {
     pub affected: u64,
     /// The collection's version after it.
     pub version: u64,
+    /// The write's time, microseconds since the Unix epoch (stamped on
+    /// every record it stored).
+    pub at_us: u64,
 }
 
 /// An agent memory record as stored.
@@ -165,12 +197,15 @@ pub struct MemoryRecord {
     pub id: String,
     /// The agent session it belongs to.
     pub session_id: String,
+    /// The agent that wrote it, if given.
+    pub agent_id: Option<String>,
     /// Who said it (`user`, `assistant`, ...).
     pub role: String,
     /// The text remembered.
     pub content: String,
-    /// The content's embedding, one value per dimension.
-    pub embedding: Vec<f32>,
+    /// The content's embedding, one value per dimension; `None` when the
+    /// record has none or it was not asked for.
+    pub embedding: Option<Vec<f32>>,
     /// JSON object text.
     pub metadata: String,
     /// Milliseconds since the Unix epoch.
@@ -184,12 +219,15 @@ pub struct NewMemory {
     pub id: Option<String>,
     /// The agent session it belongs to.
     pub session_id: String,
+    /// The agent that writes it, if given.
+    pub agent_id: Option<String>,
     /// Who said it.
     pub role: String,
     /// The text to remember.
     pub content: String,
-    /// The content's embedding, one value per dimension.
-    pub embedding: Vec<f32>,
+    /// The content's embedding, one value per dimension; a record without
+    /// one is listed but never found by a search.
+    pub embedding: Option<Vec<f32>>,
     /// JSON object text.
     pub metadata: String,
 }
@@ -203,8 +241,36 @@ pub struct MemoryQuery {
     pub k: u32,
     /// Search this session only; the whole project when `None`.
     pub session_id: Option<String>,
+    /// Search this agent's records only, when given.
+    pub agent_id: Option<String>,
+    /// Search this role's records only, when given.
+    pub role: Option<String>,
     /// Whether hits carry their embeddings.
     pub include_embedding: bool,
+}
+
+/// A page of memory records, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemoryList {
+    /// How many matching records to pass over.
+    pub skip: u32,
+    /// How many to answer at most (1..=1000).
+    pub limit: u32,
+    /// This session's records only, when given.
+    pub session_id: Option<String>,
+    /// This agent's records only, when given.
+    pub agent_id: Option<String>,
+    /// This role's records only, when given.
+    pub role: Option<String>,
+}
+
+/// One page of memory records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemoryPage {
+    /// The page, newest first.
+    pub records: Vec<MemoryRecord>,
+    /// How many records match in all.
+    pub total: u64,
 }
 
 /// A memory record found by a search.

@@ -49,6 +49,8 @@ pub trait Origin {
     async fn create_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo, ApiError>;
     /// The collection as it is now.
     async fn describe_collection(&self, name: &str) -> Result<CollectionInfo, ApiError>;
+    /// Every collection of the project.
+    async fn list_collections(&self) -> Result<Vec<CollectionInfo>, ApiError>;
     /// The collection's current coherence token, none when it does not
     /// exist; cheap (answered from the origin's memory or a lease).
     async fn collection_token(&self, name: &str) -> Result<Option<Token>, ApiError>;
@@ -72,6 +74,8 @@ pub trait Origin {
     async fn delete_memory(&self, id: &str) -> Result<(), ApiError>;
     /// The memory records nearest the query embedding, best first.
     async fn search_memory(&self, query: &MemoryQuery) -> Result<Vec<MemoryHit>, ApiError>;
+    /// A page of memory records, newest first, with the total that match.
+    async fn list_memory(&self, query: &MemoryList) -> Result<MemoryPage, ApiError>;
     /// Stores a file under the project's prefix, replacing any at `key`.
     async fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError>;
     /// A stored file by key.

@@ -28,6 +28,8 @@ pub mod function {
     pub const CREATE_COLLECTION: &str = "create-collection";
     /// `session.describe-collection`
     pub const DESCRIBE_COLLECTION: &str = "describe-collection";
+    /// `session.list-collections`
+    pub const LIST_COLLECTIONS: &str = "list-collections";
     /// `session.collection-token`
     pub const COLLECTION_TOKEN: &str = "collection-token";
     /// `session.drop-collection`
@@ -50,4 +52,6 @@ pub mod function {
     pub const DELETE_MEMORY: &str = "delete-memory";
     /// `session.search-memory`
     pub const SEARCH_MEMORY: &str = "search-memory";
+    /// `session.list-memory`
+    pub const LIST_MEMORY: &str = "list-memory";
 }

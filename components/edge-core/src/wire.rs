@@ -278,18 +278,27 @@ mod tests {
                     score: 0.1,
                     values: Some(vec![1e-45, -0.0, 3.4028235e38, 0.3]),
                     metadata: Some(metadata.into()),
+                    document: None,
+                    source: None,
+                    written_at_us: None,
                 },
                 SearchHit {
                     id: "b\"\\é".into(),
                     score: -1.234_567_9e-7,
                     values: None,
                     metadata: None,
+                    document: None,
+                    source: None,
+                    written_at_us: None,
                 },
                 SearchHit {
                     id: "c".into(),
                     score: 2.0,
                     values: None,
                     metadata: Some("not json".into()),
+                    document: None,
+                    source: None,
+                    written_at_us: None,
                 },
             ],
             version: u64::MAX,
@@ -301,11 +310,7 @@ mod tests {
         assert!(text.contains("123456789012345678901234567890"), "{text}");
         assert!(text.contains("2.50"), "{text}");
 
-        let record = VectorRecord {
-            id: "v".into(),
-            values: vec![0.1, 1.0, -2.5e-8],
-            metadata: metadata.into(),
-        };
+        let record = VectorRecord::new("v", vec![0.1, 1.0, -2.5e-8], metadata);
         let typed: Value = serde_json::from_slice(&vector(&record)).unwrap();
         let tree = json!({"id": record.id, "values": record.values, "metadata": parse_json(&record.metadata)});
         assert_eq!(typed, tree);

@@ -31,16 +31,18 @@ macro_rules! wit_conversions {
             $crate::__wit_records! { wit;
                 CollectionSpec { dims, metric, index, cache_similarity }
                 CollectionInfo { name, spec, count, version }
-                VectorRecord { id, values, metadata }
+                VectorRecord { id, values, metadata, document, source, written_at_us }
                 VectorPage { records: list, next, version }
                 SearchRequest { vector, k, filter, include_values, include_metadata }
-                SearchHit { id, score, values, metadata }
+                SearchHit { id, score, values, metadata, document, source, written_at_us }
                 SearchResult { hits: list, version }
                 Token { incarnation, version }
-                WriteResult { affected, version }
-                MemoryRecord { id, session_id, role, content, embedding, metadata, created_at_ms }
-                NewMemory { id, session_id, role, content, embedding, metadata }
-                MemoryQuery { embedding, k, session_id, include_embedding }
+                WriteResult { affected, version, at_us }
+                MemoryRecord { id, session_id, agent_id, role, content, embedding, metadata, created_at_ms }
+                NewMemory { id, session_id, agent_id, role, content, embedding, metadata }
+                MemoryQuery { embedding, k, session_id, agent_id, role, include_embedding }
+                MemoryList { skip, limit, session_id, agent_id, role }
+                MemoryPage { records: list, total }
                 MemoryHit { memory, score }
                 File { content_type, body }
                 FileInfo { key, size, etag }

@@ -73,6 +73,11 @@ macro_rules! origin_over {
                 Ok(self.0.describe_collection(arg!($by, name.to_owned()))$($wait)*?.into())
             }
 
+            async fn list_collections(&self) -> Result<Vec<CollectionInfo>, ApiError> {
+                let all = self.0.list_collections()$($wait)*?;
+                Ok(all.into_iter().map(Into::into).collect())
+            }
+
             async fn collection_token(&self, name: &str) -> Result<Option<Token>, ApiError> {
                 Ok(self.0.collection_token(arg!($by, name.to_owned()))$($wait)*?.map(Into::into))
             }
@@ -117,6 +122,10 @@ macro_rules! origin_over {
             async fn search_memory(&self, query: &MemoryQuery) -> Result<Vec<MemoryHit>, ApiError> {
                 let hits = self.0.search_memory(arg!($by, query.clone().into()))$($wait)*?;
                 Ok(hits.into_iter().map(Into::into).collect())
+            }
+
+            async fn list_memory(&self, query: &MemoryList) -> Result<MemoryPage, ApiError> {
+                Ok(self.0.list_memory(arg!($by, query.clone().into()))$($wait)*?.into())
             }
 
             async fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError> {

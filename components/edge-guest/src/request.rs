@@ -43,6 +43,7 @@ pub fn request(method: String, path: Option<String>, header: impl Fn(&str) -> Op
         method,
         path: path.unwrap_or_else(|| "/".into()),
         authorization: header("authorization"),
+        api_key: header("x-api-key"),
         content_type: header("content-type"),
         min_version: header(edge_core::MIN_VERSION_HEADER),
         body: body.0,

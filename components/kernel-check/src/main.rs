@@ -89,11 +89,7 @@ fn bench() -> ExitCode {
 
     let (rows, dims) = (10_000usize, 1536usize);
     let records: Vec<VectorRecord> = (0..rows)
-        .map(|i| VectorRecord {
-            id: format!("v{i}"),
-            values: rng.vector(dims),
-            metadata: "{}".into(),
-        })
+        .map(|i| VectorRecord::new(format!("v{i}"), rng.vector(dims), "{}"))
         .collect();
     let hot = HotCollection::new(Metric::Cosine, dims, 1, records);
     let request = SearchRequest {

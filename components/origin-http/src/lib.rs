@@ -19,9 +19,9 @@
 #![deny(missing_docs)]
 
 use bindings::exports::zerodb::edge::origin::{
-    CollectionInfo, CollectionSpec, Error, ErrorCode, File, FileInfo, Guest, GuestSession, MemoryHit, MemoryQuery,
-    MemoryRecord, NewMemory, SearchRequest, SearchResult, Session as SessionHandle, Token, VectorPage, VectorRecord,
-    WriteResult,
+    CollectionInfo, CollectionSpec, Error, ErrorCode, File, FileInfo, Guest, GuestSession, MemoryHit, MemoryList,
+    MemoryPage, MemoryQuery, MemoryRecord, NewMemory, SearchRequest, SearchResult, Session as SessionHandle, Token,
+    VectorPage, VectorRecord, WriteResult,
 };
 use edge_core::env;
 use edge_core::error::code;
@@ -273,6 +273,10 @@ impl GuestSession for Session {
         self.call(f::DESCRIBE_COLLECTION, json!({ "name": name }))
     }
 
+    fn list_collections(&self) -> Result<Vec<CollectionInfo>, Error> {
+        self.call(f::LIST_COLLECTIONS, json!({}))
+    }
+
     fn collection_token(&self, name: String) -> Result<Option<Token>, Error> {
         let key = (self.project.clone(), name);
         let leased = LEASES.with(|l| l.borrow().get(&key).cloned());
@@ -338,6 +342,10 @@ impl GuestSession for Session {
 
     fn search_memory(&self, query: MemoryQuery) -> Result<Vec<MemoryHit>, Error> {
         self.call(f::SEARCH_MEMORY, json!({ "query": query }))
+    }
+
+    fn list_memory(&self, page: MemoryList) -> Result<MemoryPage, Error> {
+        self.call(f::LIST_MEMORY, json!({ "page": page }))
     }
 
     fn put_file(&self, key: String, file: File) -> Result<FileInfo, Error> {

@@ -101,6 +101,7 @@ struct Args {
     request: Option<wit::SearchRequest>,
     memory: Option<wit::NewMemory>,
     query: Option<wit::MemoryQuery>,
+    page: Option<wit::MemoryList>,
 }
 
 fn need<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
@@ -185,7 +186,7 @@ fn not_allowed() -> ApiError {
 async fn session_call(s: &Session, op: &str, a: Args) -> Result<Reply, ApiError> {
     use wit::*;
     Ok(match op {
-        f::PROJECT => Reply::json(&s.project().id.to_string()),
+        f::PROJECT => Reply::json(&s.project().uuid.to_string()),
         f::CREATE_COLLECTION => Reply::result(
             s.create_collection(&need(a.name, "name")?, need(a.spec, "spec")?.into())
                 .await
@@ -196,6 +197,10 @@ async fn session_call(s: &Session, op: &str, a: Args) -> Result<Reply, ApiError>
                 .await
                 .map(CollectionInfo::from),
         ),
+        f::LIST_COLLECTIONS => {
+            let all = s.list_collections().await;
+            Reply::result(all.map(|all| all.into_iter().map(CollectionInfo::from).collect::<Vec<_>>()))
+        }
         f::COLLECTION_TOKEN => Reply::result(
             s.collection_token(&need(a.name, "name")?)
                 .await
@@ -245,6 +250,7 @@ async fn session_call(s: &Session, op: &str, a: Args) -> Result<Reply, ApiError>
             let hits = s.search_memory(&need(a.query, "query")?.into()).await;
             Reply::result(hits.map(|hits| hits.into_iter().map(MemoryHit::from).collect::<Vec<_>>()))
         }
+        f::LIST_MEMORY => Reply::result(s.list_memory(&need(a.page, "page")?.into()).await.map(MemoryPage::from)),
         other => refused(code::NO_ORIGIN_CALL, format!("no origin function named {other:?}")),
     })
 }

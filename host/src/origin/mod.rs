@@ -85,6 +85,11 @@ impl Session {
         self.origin.store.describe_collection(&self.project, name).await
     }
 
+    /// Every collection of the project, by name.
+    pub async fn list_collections(&self) -> Result<Vec<CollectionInfo>> {
+        self.origin.store.list_collections(&self.project).await
+    }
+
     /// The collection's token, or none if there is no such collection.
     pub async fn collection_token(&self, name: &str) -> Result<Option<Token>> {
         self.origin.store.collection_token(&self.project, name).await
@@ -149,6 +154,11 @@ impl Session {
 
     pub async fn search_memory(&self, query: &MemoryQuery) -> Result<Vec<MemoryHit>> {
         self.origin.store.search_memory(&self.project, query).await
+    }
+
+    /// A page of memory records, newest first.
+    pub async fn list_memory(&self, query: &MemoryList) -> Result<MemoryPage> {
+        self.origin.store.list_memory(&self.project, query).await
     }
 
     pub async fn put_file(&self, key: &str, file: File) -> Result<FileInfo> {

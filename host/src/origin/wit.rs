@@ -102,7 +102,7 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
 
     async fn project(store: &Accessor<T, Self>, s: Resource<Session>) -> String {
         session(store, &s)
-            .map(|s| s.project().id.to_string())
+            .map(|s| s.project().uuid.to_string())
             .unwrap_or_default()
     }
 
@@ -117,6 +117,11 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
 
     async fn describe_collection(store: &Accessor<T, Self>, s: Resource<Session>, name: String) -> Res<CollectionInfo> {
         answer(session(store, &s)?.describe_collection(&name).await)
+    }
+
+    async fn list_collections(store: &Accessor<T, Self>, s: Resource<Session>) -> Res<Vec<CollectionInfo>> {
+        let all = session(store, &s)?.list_collections().await?;
+        Ok(all.into_iter().map(Into::into).collect())
     }
 
     async fn collection_token(store: &Accessor<T, Self>, s: Resource<Session>, name: String) -> Res<Option<Token>> {
@@ -189,6 +194,10 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
     async fn search_memory(store: &Accessor<T, Self>, s: Resource<Session>, query: MemoryQuery) -> Res<Vec<MemoryHit>> {
         let hits = session(store, &s)?.search_memory(&query.into()).await?;
         Ok(hits.into_iter().map(Into::into).collect())
+    }
+
+    async fn list_memory(store: &Accessor<T, Self>, s: Resource<Session>, page: MemoryList) -> Res<MemoryPage> {
+        answer(session(store, &s)?.list_memory(&page.into()).await)
     }
 
     async fn put_file(store: &Accessor<T, Self>, s: Resource<Session>, key: String, file: File) -> Res<FileInfo> {

@@ -20,6 +20,8 @@ const KEY_PREFIX: &str = "zdb_";
 pub struct Project {
     pub id: i64,
     pub name: String,
+    /// The project's UUID, as ZeroDB's routes name it (`{project_id}`).
+    pub uuid: String,
 }
 
 fn hash(key: &str) -> Vec<u8> {
@@ -82,30 +84,40 @@ impl Store {
     }
 
     /// Creates a key for `project` (creating the project when new) and
-    /// returns the key; it cannot be recovered later.
-    pub async fn create_key(&self, project: &str) -> Result<String> {
+    /// returns the key (it cannot be recovered later) and the project.
+    pub async fn create_key(&self, project: &str) -> Result<(String, Project)> {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let key = format!("{KEY_PREFIX}{}", hex::encode(bytes));
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let project_id: i64 = tx
+        let row = tx
             .query_one(
                 "INSERT INTO zerodb.projects (name) VALUES ($1)
-                 ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+                 ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id, name, uuid::text",
                 &[&project],
             )
             .await
-            .map_err(db_error)?
-            .get(0);
+            .map_err(db_error)?;
+        let project = project_of(&row);
         tx.execute(
             "INSERT INTO zerodb.api_keys (project_id, key_hash, prefix) VALUES ($1, $2, $3)",
-            &[&project_id, &hash(&key), &&key[..12]],
+            &[&project.id, &hash(&key), &&key[..12]],
         )
         .await
         .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
-        Ok(key)
+        Ok((key, project))
+    }
+
+    /// Every project, by name.
+    pub async fn list_projects(&self) -> Result<Vec<Project>> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT id, name, uuid::text FROM zerodb.projects ORDER BY name", &[])
+            .await
+            .map_err(db_error)?;
+        Ok(rows.iter().map(project_of).collect())
     }
 
     /// Revokes a key; returns whether it existed and was live. Every
@@ -174,15 +186,21 @@ impl Store {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "SELECT p.id, p.name FROM zerodb.api_keys k JOIN zerodb.projects p ON p.id = k.project_id
+                "SELECT p.id, p.name, p.uuid::text FROM zerodb.api_keys k JOIN zerodb.projects p ON p.id = k.project_id
                  WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
             )
             .await
             .map_err(db_error)?;
         let row = client.query_opt(&stmt, &[&hash]).await.map_err(db_error)?;
-        Ok(row.map(|row| Project {
-            id: row.get(0),
-            name: row.get(1),
-        }))
+        Ok(row.as_ref().map(project_of))
+    }
+}
+
+/// A project read as `id, name, uuid::text`.
+fn project_of(row: &tokio_postgres::Row) -> Project {
+    Project {
+        id: row.get(0),
+        name: row.get(1),
+        uuid: row.get(2),
     }
 }

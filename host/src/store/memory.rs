@@ -1,7 +1,7 @@
 //! Agent memory records: one table for all projects, embeddings of any
-//! dimension; a search compares only records whose embedding has the query's
-//! dimension, exactly (sessions are small; the (project, session) index
-//! narrows the scan).
+//! dimension (or none); a search compares only records whose embedding has
+//! the query's dimension, exactly (sessions are small; the (project,
+//! session) index narrows the scan).
 
 use super::{db_error, Project, Result, Store};
 use edge_core::error::{code, ApiError};
@@ -9,20 +9,19 @@ use edge_core::model::*;
 use edge_core::validate;
 use pgvector::Vector;
 
-const COLUMNS: &str = "id, session_id, role, content, embedding, metadata, \
+const COLUMNS: &str = "id, session_id, agent_id, role, content, embedding, metadata, \
                        (extract(epoch from created_at) * 1000)::bigint AS created_at_ms";
 
 fn record(row: &tokio_postgres::Row, include_embedding: bool) -> MemoryRecord {
     MemoryRecord {
         id: row.get("id"),
         session_id: row.get("session_id"),
+        agent_id: row.get("agent_id"),
         role: row.get("role"),
         content: row.get("content"),
-        embedding: if include_embedding {
-            row.get::<_, Vector>("embedding").to_vec()
-        } else {
-            Vec::new()
-        },
+        embedding: include_embedding
+            .then(|| row.get::<_, Option<Vector>>("embedding").map(|v| v.to_vec()))
+            .flatten(),
         metadata: row.get::<_, serde_json::Value>("metadata").to_string(),
         created_at_ms: row.get::<_, i64>("created_at_ms").max(0) as u64,
     }
@@ -78,22 +77,29 @@ impl Store {
             validate::id("id", id)?;
         }
         validate::id("session_id", &memory.session_id)?;
+        if let Some(agent) = &memory.agent_id {
+            validate::id("agent_id", agent)?;
+        }
         validate::id("role", &memory.role)?;
         validate::text("content", &memory.content, validate::MAX_CONTENT_BYTES)?;
-        validate::vector(&memory.embedding, None)?;
-        validate::vector_for_metric(&memory.embedding, Metric::Cosine)?;
+        if let Some(embedding) = &memory.embedding {
+            validate::vector(embedding, None)?;
+            validate::vector_for_metric(embedding, Metric::Cosine)?;
+        }
         let metadata: serde_json::Value = serde_json::from_str(&memory.metadata)
             .map_err(|_| ApiError::new(code::INVALID_METADATA, "metadata must be a JSON object"))?;
         validate::metadata(&metadata)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        check_memory_dims(&tx, project, memory.embedding.len(), true, self.memory_dims).await?;
+        if let Some(embedding) = &memory.embedding {
+            check_memory_dims(&tx, project, embedding.len(), true, self.memory_dims).await?;
+        }
         let stmt = tx
             .prepare_cached(&format!(
-                "INSERT INTO zerodb.memories (project_id, id, session_id, role, content, embedding, metadata)
-                 VALUES ($1, coalesce($2, gen_random_uuid()::text), $3, $4, $5, $6, $7)
+                "INSERT INTO zerodb.memories (project_id, id, session_id, agent_id, role, content, embedding, metadata)
+                 VALUES ($1, coalesce($2, gen_random_uuid()::text), $3, $8, $4, $5, $6, $7)
                  ON CONFLICT (project_id, id) DO UPDATE SET session_id = EXCLUDED.session_id,
-                     role = EXCLUDED.role, content = EXCLUDED.content,
+                     agent_id = EXCLUDED.agent_id, role = EXCLUDED.role, content = EXCLUDED.content,
                      embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata
                  RETURNING {COLUMNS}"
             ))
@@ -108,8 +114,9 @@ impl Store {
                     &memory.session_id,
                     &memory.role,
                     &memory.content,
-                    &Vector::from(memory.embedding),
+                    &memory.embedding.map(Vector::from),
                     &metadata,
+                    &memory.agent_id,
                 ],
             )
             .await
@@ -160,8 +167,14 @@ impl Store {
         validate::k(query.k)?;
         validate::vector(&query.embedding, None)?;
         validate::vector_for_metric(&query.embedding, Metric::Cosine)?;
-        if let Some(session) = &query.session_id {
-            validate::id("session_id", session)?;
+        for (name, value) in [
+            ("session_id", &query.session_id),
+            ("agent_id", &query.agent_id),
+            ("role", &query.role),
+        ] {
+            if let Some(value) = value {
+                validate::id(name, value)?;
+            }
         }
         let client = self.client().await?;
         check_memory_dims(&client, project, query.embedding.len(), false, self.memory_dims).await?;
@@ -170,6 +183,7 @@ impl Store {
                 "SELECT {COLUMNS}, (embedding <=> $2)::float8 AS distance FROM zerodb.memories
                  WHERE project_id = $1 AND vector_dims(embedding) = $3
                    AND ($4::text IS NULL OR session_id = $4)
+                   AND ($6::text IS NULL OR agent_id = $6) AND ($7::text IS NULL OR role = $7)
                  ORDER BY embedding <=> $2 LIMIT $5"
             ))
             .await
@@ -184,6 +198,8 @@ impl Store {
                     &dims,
                     &query.session_id,
                     &i64::from(query.k),
+                    &query.agent_id,
+                    &query.role,
                 ],
             )
             .await
@@ -200,5 +216,42 @@ impl Store {
                 })
             })
             .collect())
+    }
+
+    /// A page of the project's memory records, newest first, with how many
+    /// match in all.
+    pub async fn list_memory(&self, project: &Project, page: &MemoryList) -> Result<MemoryPage> {
+        if !(1..=validate::MAX_BATCH as u32).contains(&page.limit) {
+            return Err(ApiError::new(
+                code::INVALID_LIMIT,
+                format!("limit must be between 1 and {}", validate::MAX_BATCH),
+            ));
+        }
+        const MATCHING: &str = "FROM zerodb.memories WHERE project_id = $1
+             AND ($2::text IS NULL OR session_id = $2) AND ($3::text IS NULL OR agent_id = $3)
+             AND ($4::text IS NULL OR role = $4)";
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} {MATCHING} ORDER BY created_at DESC, id OFFSET $5 LIMIT $6"
+            ))
+            .await
+            .map_err(db_error)?;
+        let filters: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&project.id, &page.session_id, &page.agent_id, &page.role];
+        let (skip, limit) = (i64::from(page.skip), i64::from(page.limit));
+        let rows = client
+            .query(&stmt, &[filters[0], filters[1], filters[2], filters[3], &skip, &limit])
+            .await
+            .map_err(db_error)?;
+        let total: i64 = client
+            .query_one(&format!("SELECT count(*) {MATCHING}"), &filters)
+            .await
+            .map_err(db_error)?
+            .get(0);
+        Ok(MemoryPage {
+            records: rows.iter().map(|row| record(row, false)).collect(),
+            total: total.max(0) as u64,
+        })
     }
 }

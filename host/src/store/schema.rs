@@ -37,6 +37,21 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
          UPDATE zerodb.projects p SET memory_dims =
              (SELECT vector_dims(m.embedding) FROM zerodb.memories m WHERE m.project_id = p.id LIMIT 1);",
     ),
+    (
+        5,
+        "project UUIDs, ZeroDB's vector document, source and write time, memory agents",
+        "ALTER TABLE zerodb.projects ADD COLUMN uuid uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE;
+         ALTER TABLE zerodb.memories ADD COLUMN agent_id text, ALTER COLUMN embedding DROP NOT NULL;
+         DO $$
+         DECLARE c bigint;
+         BEGIN
+             FOR c IN SELECT id FROM zerodb.collections LOOP
+                 EXECUTE format('ALTER TABLE zerodb_data.%I ADD COLUMN document text,
+                     ADD COLUMN source text, ADD COLUMN written_at timestamptz NOT NULL DEFAULT now()',
+                     'c' || c);
+             END LOOP;
+         END $$;",
+    ),
 ];
 
 const MIGRATION_1: &str = r#"

@@ -97,20 +97,17 @@ fn collection(name: &str) -> CollectionInfo {
 }
 
 fn record(id: &str) -> VectorRecord {
-    VectorRecord {
-        id: id.into(),
-        values: vec![1.0, 0.0, 0.0],
-        metadata: "{}".into(),
-    }
+    VectorRecord::new(id, vec![1.0, 0.0, 0.0], "{}")
 }
 
 fn memory(id: &str) -> MemoryRecord {
     MemoryRecord {
         id: id.into(),
         session_id: "s".into(),
+        agent_id: None,
         role: "user".into(),
         content: "c".into(),
-        embedding: vec![1.0, 0.0, 0.0],
+        embedding: Some(vec![1.0, 0.0, 0.0]),
         metadata: "{}".into(),
         created_at_ms: 0,
     }
@@ -186,6 +183,10 @@ impl Origin for FakeOrigin {
         self.call("describe_collection", no_collection(name))?;
         Ok(collection(name))
     }
+    async fn list_collections(&self) -> Result<Vec<CollectionInfo>, ApiError> {
+        self.call("list_collections", None)?;
+        Ok(vec![collection("docs")])
+    }
     async fn collection_token(&self, _name: &str) -> Result<Option<Token>, ApiError> {
         // The real origin answers "no token" for a collection that does not exist.
         match self.fault() {
@@ -202,6 +203,7 @@ impl Origin for FakeOrigin {
         Ok(WriteResult {
             affected: records.len() as u64,
             version: 2,
+            at_us: 1,
         })
     }
     async fn get(&self, collection: &str, id: &str) -> Result<VectorRecord, ApiError> {
@@ -221,6 +223,7 @@ impl Origin for FakeOrigin {
         Ok(WriteResult {
             affected: 1,
             version: 2,
+            at_us: 1,
         })
     }
     async fn search(&self, collection: &str, request: &SearchRequest) -> Result<SearchResult, ApiError> {
@@ -230,6 +233,9 @@ impl Origin for FakeOrigin {
             score: 1.0,
             values: request.include_values.then(|| vec![1.0, 0.0, 0.0]),
             metadata: request.include_metadata.then(|| "{}".into()),
+            document: None,
+            source: None,
+            written_at_us: None,
         };
         Ok(SearchResult {
             hits: vec![hit],
@@ -248,6 +254,13 @@ impl Origin for FakeOrigin {
     async fn delete_memory(&self, id: &str) -> Result<(), ApiError> {
         let missing = ApiError::new(code::MEMORY_NOT_FOUND, format!("no memory record {id:?}"));
         self.call("delete_memory", Some(missing))
+    }
+    async fn list_memory(&self, _page: &MemoryList) -> Result<MemoryPage, ApiError> {
+        self.call("list_memory", None)?;
+        Ok(MemoryPage {
+            records: vec![memory("m")],
+            total: 1,
+        })
     }
     async fn search_memory(&self, _query: &MemoryQuery) -> Result<Vec<MemoryHit>, ApiError> {
         self.call("search_memory", None)?;

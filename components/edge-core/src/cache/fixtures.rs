@@ -38,6 +38,9 @@ pub(super) fn result(id: &str) -> SearchResult {
             score: 1.0,
             values: None,
             metadata: None,
+            document: None,
+            source: None,
+            written_at_us: None,
         }],
         version: 1,
     }
@@ -59,11 +62,7 @@ pub(super) fn large_info(name: &str) -> CollectionInfo {
 }
 
 pub(super) fn record(id: &str, values: Vec<f32>) -> VectorRecord {
-    VectorRecord {
-        id: id.into(),
-        values,
-        metadata: "{}".into(),
-    }
+    VectorRecord::new(id, values, "{}")
 }
 
 /// Whether the cache holds vector `id` of `coll`, without touching it

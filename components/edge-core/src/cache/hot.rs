@@ -7,6 +7,33 @@ use crate::model::*;
 use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 
+/// A row's document, source and write time (ZeroDB's fields).
+#[derive(Clone, Default)]
+struct RowText {
+    document: Option<String>,
+    source: Option<String>,
+    written_at_us: u64,
+}
+
+impl RowText {
+    fn of(record: &VectorRecord) -> RowText {
+        RowText {
+            document: record.document.clone(),
+            source: record.source.clone(),
+            written_at_us: record.written_at_us,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        [&self.document, &self.source]
+            .into_iter()
+            .flatten()
+            .map(String::len)
+            .sum::<usize>()
+            + 56
+    }
+}
+
 /// A whole collection in memory, searched exactly with the SIMD kernels.
 pub struct HotCollection {
     /// How its vectors are compared.
@@ -24,6 +51,8 @@ pub struct HotCollection {
     metadata: Vec<Map<String, Json>>,
     /// Bytes of each row's metadata text, for the cache's budget.
     metadata_bytes: Vec<usize>,
+    /// Each row's document, source and write time.
+    texts: Vec<RowText>,
     positions: HashMap<String, usize>,
 }
 
@@ -39,6 +68,7 @@ impl HotCollection {
             norms: Vec::with_capacity(records.len()),
             metadata: Vec::with_capacity(records.len()),
             metadata_bytes: Vec::with_capacity(records.len()),
+            texts: Vec::with_capacity(records.len()),
             positions: HashMap::with_capacity(records.len()),
         };
         hot.apply(&records, &[], version);
@@ -67,15 +97,20 @@ impl HotCollection {
             // A parsed document takes a few times its text.
             + 3 * self.metadata_bytes.iter().sum::<usize>()
             + 48 * self.metadata.len()
+            + self.texts.iter().map(RowText::bytes).sum::<usize>()
     }
 
     /// The vector `id`, with its metadata as JSON text; `None` when absent.
     pub fn get(&self, id: &str) -> Option<VectorRecord> {
         let &i = self.positions.get(id)?;
+        let text = self.texts[i].clone();
         Some(VectorRecord {
             id: id.to_string(),
             values: self.row(i).to_vec(),
             metadata: metadata_text(&self.metadata[i]),
+            document: text.document,
+            source: text.source,
+            written_at_us: text.written_at_us,
         })
     }
 
@@ -90,6 +125,7 @@ impl HotCollection {
                     self.norms[i] = norm;
                     self.metadata[i] = metadata;
                     self.metadata_bytes[i] = r.metadata.len();
+                    self.texts[i] = RowText::of(r);
                 }
                 None => {
                     self.positions.insert(r.id.clone(), self.ids.len());
@@ -98,6 +134,7 @@ impl HotCollection {
                     self.norms.push(norm);
                     self.metadata.push(metadata);
                     self.metadata_bytes.push(r.metadata.len());
+                    self.texts.push(RowText::of(r));
                 }
             }
         }
@@ -108,6 +145,7 @@ impl HotCollection {
             self.norms.swap_remove(i);
             self.metadata.swap_remove(i);
             self.metadata_bytes.swap_remove(i);
+            self.texts.swap_remove(i);
             if i != last {
                 let (head, tail) = self.values.split_at_mut(last * self.dims);
                 head[i * self.dims..(i + 1) * self.dims].copy_from_slice(&tail[..self.dims]);
@@ -150,6 +188,8 @@ impl HotCollection {
             .into_iter()
             .map(|(key, i)| {
                 let i = i as usize;
+                let with_metadata = request.include_metadata;
+                let text = &self.texts[i];
                 SearchHit {
                     id: self.ids[i].clone(),
                     score: match self.metric {
@@ -157,7 +197,10 @@ impl HotCollection {
                         Metric::L2 => key.sqrt(),
                     },
                     values: request.include_values.then(|| self.row(i).to_vec()),
-                    metadata: request.include_metadata.then(|| metadata_text(&self.metadata[i])),
+                    metadata: with_metadata.then(|| metadata_text(&self.metadata[i])),
+                    document: text.document.clone().filter(|_| with_metadata),
+                    source: text.source.clone().filter(|_| with_metadata),
+                    written_at_us: with_metadata.then_some(text.written_at_us),
                 }
             })
             .collect();
@@ -195,10 +238,12 @@ mod tests {
         let tag = |i: usize| format!("t{}", i % 4);
         let n = |i: usize| ((i / 4) % 3) as i64;
         let records: Vec<VectorRecord> = (0..rows)
-            .map(|i| VectorRecord {
-                id: format!("r{i}"),
-                values: (0..dims).map(|_| next()).collect(),
-                metadata: format!(r#"{{"tag":"{}","n":{},"i":{i}}}"#, tag(i), n(i)),
+            .map(|i| {
+                VectorRecord::new(
+                    format!("r{i}"),
+                    (0..dims).map(|_| next()).collect(),
+                    format!(r#"{{"tag":"{}","n":{},"i":{i}}}"#, tag(i), n(i)),
+                )
             })
             .collect();
         let queries: Vec<Vec<f32>> = (0..50).map(|_| (0..dims).map(|_| next()).collect()).collect();

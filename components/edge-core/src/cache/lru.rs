@@ -283,6 +283,9 @@ mod tests {
                 score: 1.0,
                 values: None,
                 metadata: None,
+                document: None,
+                source: None,
+                written_at_us: None,
             })
             .collect();
         let big = SearchResult { hits, version: 1 };

@@ -341,6 +341,16 @@ impl Cache {
         }
     }
 
+    /// An upsert through this edge stored `records` with `result`: stamps
+    /// each with the write's time, as the origin stored it, and applies it
+    /// (see [`Cache::apply_write`]).
+    pub fn apply_upsert(&mut self, coll: &CollKey, mut records: Vec<VectorRecord>, result: &WriteResult) {
+        for record in &mut records {
+            record.written_at_us = result.at_us;
+        }
+        self.apply_write(coll, &records, &[], result.version);
+    }
+
     /// `coll` was dropped or replaced: forget everything about it.
     pub fn forget_collection(&mut self, coll: &CollKey) {
         let stale: Vec<Key> = self

@@ -17,7 +17,7 @@ use edge_core::validate;
 use ivfflat::ivfflat_probes;
 use pgvector::Vector;
 use row::{Collection, COLLECTION_COLUMNS};
-use sql::HALFVEC_INDEX_MAX_DIMS;
+use sql::{HALFVEC_INDEX_MAX_DIMS, RECORD_COLUMNS};
 use std::collections::HashMap;
 use tokio_postgres::error::SqlState;
 
@@ -123,7 +123,10 @@ impl Store {
             "CREATE TABLE {table} (
                  id text PRIMARY KEY,
                  embedding vector({}) NOT NULL,
-                 metadata jsonb NOT NULL DEFAULT '{{}}');
+                 metadata jsonb NOT NULL DEFAULT '{{}}',
+                 document text,
+                 source text,
+                 written_at timestamptz NOT NULL DEFAULT now());
              CREATE INDEX c{}_metadata ON {table} USING gin (metadata jsonb_path_ops);",
             spec.dims, collection.id
         );
@@ -136,6 +139,18 @@ impl Store {
         self.record_event(&tx, project, "collection.created", event).await?;
         self.commit_change(tx, written(project, name, &collection, 0)).await?;
         Ok(collection.info())
+    }
+
+    pub async fn list_collections(&self, project: &Project) -> Result<Vec<CollectionInfo>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {COLLECTION_COLUMNS} FROM zerodb.collections WHERE project_id = $1 ORDER BY name"
+            ))
+            .await
+            .map_err(db_error)?;
+        let rows = client.query(&stmt, &[&project.id]).await.map_err(db_error)?;
+        rows.iter().map(|row| Ok(Collection::from_row(row)?.info())).collect()
     }
 
     pub async fn describe_collection(&self, project: &Project, name: &str) -> Result<CollectionInfo> {
@@ -203,6 +218,7 @@ impl Store {
         let tx = client.transaction().await.map_err(db_error)?;
         let collection = find(&tx, project, name, Lock::Write).await?;
         let (mut ids, mut vectors, mut metadata) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut documents, mut sources) = (Vec::new(), Vec::new());
         for (i, record) in records.into_iter().enumerate() {
             if by_id.get(&record.id) != Some(&i) {
                 continue;
@@ -213,21 +229,33 @@ impl Store {
             let meta: serde_json::Value = serde_json::from_str(&record.metadata)
                 .map_err(|_| ApiError::new(code::INVALID_METADATA, "metadata must be a JSON object"))?;
             validate::metadata(&meta)?;
+            for text in [&record.document, &record.source].into_iter().flatten() {
+                validate::text("document and source", text, validate::MAX_CONTENT_BYTES)?;
+            }
             ids.push(record.id);
             vectors.push(Vector::from(record.values));
             metadata.push(meta);
+            documents.push(record.document);
+            sources.push(record.source);
         }
+        // Every record of one write carries the write's time (the
+        // transaction's start), which the edge stamps on its copies too.
         let sql = format!(
-            "INSERT INTO {} (id, embedding, metadata)
-             SELECT * FROM unnest($1::text[], $2::vector[], $3::jsonb[])
-             ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata
-             RETURNING (xmax = 0)",
+            "INSERT INTO {} (id, embedding, metadata, document, source, written_at)
+             SELECT *, now() FROM unnest($1::text[], $2::vector[], $3::jsonb[], $4::text[], $5::text[])
+             ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata,
+                 document = EXCLUDED.document, source = EXCLUDED.source, written_at = EXCLUDED.written_at
+             RETURNING (xmax = 0), (extract(epoch from now()) * 1000000)::int8",
             collection.table()
         );
         let rows = tx
-            .query(&sql, &[&ids, &vectors, &metadata])
+            .query(&sql, &[&ids, &vectors, &metadata, &documents, &sources])
             .await
             .map_err(query_error(name))?;
+        let at_us = match rows.first() {
+            Some(row) => row.get::<_, i64>(1).max(0) as u64,
+            None => 0,
+        };
         let inserted = rows.iter().filter(|r| r.get::<_, bool>(0)).count() as i64;
         let (version, count) = bump(&tx, &collection, inserted).await?;
         let event = serde_json::json!({"collection": name, "version": version, "ids": ids});
@@ -238,6 +266,7 @@ impl Store {
         Ok(WriteResult {
             affected: rows.len() as u64,
             version: version as u64,
+            at_us,
         })
     }
 
@@ -245,15 +274,14 @@ impl Store {
         validate::id("id", id)?;
         let client = self.client().await?;
         let collection = find(&client, project, name, Lock::None).await?;
-        let sql = format!("SELECT embedding, metadata FROM {} WHERE id = $1", collection.table());
+        let sql = format!(
+            "SELECT id, {RECORD_COLUMNS}, embedding FROM {} WHERE id = $1",
+            collection.table()
+        );
         let stmt = client.prepare_cached(&sql).await.map_err(query_error(name))?;
         let row = client.query_opt(&stmt, &[&id]).await.map_err(query_error(name))?;
         let row = row.ok_or_else(|| ApiError::new(code::VECTOR_NOT_FOUND, format!("no vector {id:?} in {name}")))?;
-        Ok(VectorRecord {
-            id: id.to_string(),
-            values: row.get::<_, Vector>(0).to_vec(),
-            metadata: row.get::<_, serde_json::Value>(1).to_string(),
-        })
+        Ok(record(&row))
     }
 
     /// Up to `limit` vectors with ids after `after`, in id order.
@@ -281,7 +309,7 @@ impl Store {
             .map_err(db_error)?;
         let collection = find(&tx, project, name, Lock::None).await?;
         let sql = format!(
-            "SELECT id, embedding, metadata FROM {} WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2",
+            "SELECT id, {RECORD_COLUMNS}, embedding FROM {} WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2",
             collection.table()
         );
         let stmt = tx.prepare_cached(&sql).await.map_err(query_error(name))?;
@@ -290,14 +318,7 @@ impl Store {
             .await
             .map_err(query_error(name))?;
         tx.commit().await.map_err(db_error)?;
-        let records: Vec<VectorRecord> = rows
-            .iter()
-            .map(|row| VectorRecord {
-                id: row.get(0),
-                values: row.get::<_, Vector>(1).to_vec(),
-                metadata: row.get::<_, serde_json::Value>(2).to_string(),
-            })
-            .collect();
+        let records: Vec<VectorRecord> = rows.iter().map(record).collect();
         let next = (records.len() == limit as usize).then(|| records[records.len() - 1].id.clone());
         Ok(VectorPage {
             records,
@@ -328,6 +349,10 @@ impl Store {
         Ok(WriteResult {
             affected: deleted as u64,
             version: version as u64,
+            // A delete stores no record: its time is the host's clock.
+            at_us: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
         })
     }
 
@@ -390,13 +415,15 @@ impl Store {
                     );
                     return None;
                 }
+                let with_metadata = request.include_metadata;
                 let hit = SearchHit {
                     id: row.get(0),
                     score,
-                    metadata: request
-                        .include_metadata
-                        .then(|| row.get::<_, serde_json::Value>(2).to_string()),
-                    values: request.include_values.then(|| row.get::<_, Vector>(3).to_vec()),
+                    metadata: with_metadata.then(|| row.get::<_, serde_json::Value>(2).to_string()),
+                    document: row.get::<_, Option<String>>(3).filter(|_| with_metadata),
+                    source: row.get::<_, Option<String>>(4).filter(|_| with_metadata),
+                    written_at_us: with_metadata.then(|| row.get::<_, i64>(5).max(0) as u64),
+                    values: request.include_values.then(|| row.get::<_, Vector>(6).to_vec()),
                 };
                 Some((distance, hit))
             })
@@ -407,6 +434,18 @@ impl Store {
             hits: hits.into_iter().map(|(_, h)| h).collect(),
             version: collection.version as u64,
         })
+    }
+}
+
+/// A record read as `id, {RECORD_COLUMNS}, embedding`.
+fn record(row: &tokio_postgres::Row) -> VectorRecord {
+    VectorRecord {
+        id: row.get(0),
+        metadata: row.get::<_, serde_json::Value>(1).to_string(),
+        document: row.get(2),
+        source: row.get(3),
+        written_at_us: row.get::<_, i64>(4).max(0) as u64,
+        values: row.get::<_, Vector>(5).to_vec(),
     }
 }
 

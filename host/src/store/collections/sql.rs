@@ -80,13 +80,18 @@ pub(super) fn index_ddl(
     ))
 }
 
+/// A stored record's columns besides its id and embedding: metadata,
+/// document, source, and write time in microseconds since the Unix epoch.
+pub(super) const RECORD_COLUMNS: &str = "metadata, document, source, (extract(epoch from written_at) * 1000000)::int8";
+
 /// The search statement over `table`: `$1` query vector, `$2` k, `$3`
 /// filter (a jsonb containment, only when `filtered`). Rows come back as
-/// (id, distance as float8, metadata[, embedding]), nearest first.
+/// (id, distance as float8, metadata, document, source, write time in
+/// microseconds[, embedding]), nearest first.
 pub(super) fn search_sql(table: &str, spec: &CollectionSpec, filtered: bool, include_values: bool) -> String {
     let distance = distance(spec, 1);
     format!(
-        "SELECT id, ({distance})::float8, metadata{values} FROM {table}{filter} ORDER BY {distance} LIMIT $2",
+        "SELECT id, ({distance})::float8, {RECORD_COLUMNS}{values} FROM {table}{filter} ORDER BY {distance} LIMIT $2",
         values = if include_values { ", embedding" } else { "" },
         filter = if filtered { " WHERE metadata @> $3" } else { "" },
     )
@@ -114,7 +119,8 @@ mod tests {
         );
         assert_eq!(
             search_sql("zerodb_data.c7", &s, false, false),
-            "SELECT id, (embedding <=> $1::vector)::float8, metadata FROM zerodb_data.c7 \
+            "SELECT id, (embedding <=> $1::vector)::float8, metadata, document, source, \
+             (extract(epoch from written_at) * 1000000)::int8 FROM zerodb_data.c7 \
              ORDER BY embedding <=> $1::vector LIMIT $2"
         );
     }
@@ -129,7 +135,8 @@ mod tests {
         );
         assert_eq!(
             search_sql("zerodb_data.c8", &s, false, true),
-            "SELECT id, ((embedding::halfvec(3072)) <#> $1::vector::halfvec(3072))::float8, metadata, embedding \
+            "SELECT id, ((embedding::halfvec(3072)) <#> $1::vector::halfvec(3072))::float8, metadata, document, source, \
+             (extract(epoch from written_at) * 1000000)::int8, embedding \
              FROM zerodb_data.c8 ORDER BY (embedding::halfvec(3072)) <#> $1::vector::halfvec(3072) LIMIT $2"
         );
         // Exactly 2000 stays `vector`; with no index, so does any size.
@@ -157,7 +164,8 @@ mod tests {
         let s = spec(4, Metric::L2, IndexKind::Ivfflat);
         assert_eq!(
             search_sql("zerodb_data.c9", &s, true, false),
-            "SELECT id, (embedding <-> $1::vector)::float8, metadata FROM zerodb_data.c9 \
+            "SELECT id, (embedding <-> $1::vector)::float8, metadata, document, source, \
+             (extract(epoch from written_at) * 1000000)::int8 FROM zerodb_data.c9 \
              WHERE metadata @> $3 ORDER BY embedding <-> $1::vector LIMIT $2"
         );
     }

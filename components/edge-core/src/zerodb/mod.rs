@@ -1,0 +1,136 @@
+//! ZeroDB's own API, the second dialect of the same core: the routes
+//! ZeroDB's clients call (`/api/v1/projects/{project_id}/database/…`, also
+//! under `/v1/projects/{project_id}/…` and `/v1/public/{project_id}/…`),
+//! with ZeroDB's field names and error shapes, answered through the same
+//! cache, coherence and origin as the v1 API.
+//!
+//! A namespace is a collection of the project with the namespace's name:
+//! what a ZeroDB client writes to namespace `docs` is what a v1 client
+//! reads from `/v1/collections/docs`, and the other way round. A namespace
+//! is created (cosine, HNSW) by its first write, with that write's
+//! dimension, one of [`DIMENSIONS`].
+
+mod error;
+mod memory;
+mod route;
+mod vectors;
+mod wire;
+
+pub use route::{Route, ROUTES};
+
+use crate::cache::CollKey;
+use crate::error::code;
+use crate::origin::{Connect, Origin};
+use crate::validate::MAX_BODY_BYTES;
+use crate::{api, Edge, Request, Response, Served};
+use error::{At, Failure, Result};
+use route::Parsed;
+use serde_json::json;
+
+/// The dimensions ZeroDB stores (one column each in ZeroDB itself).
+pub const DIMENSIONS: [usize; 4] = [384, 768, 1024, 1536];
+
+/// The namespace of a request that names none.
+const DEFAULT_NAMESPACE: &str = "default";
+
+/// What every handler needs: the edge, the caller's session, its
+/// project's UUID, and the request's bookkeeping.
+struct Context<'a, S> {
+    edge: &'a Edge,
+    session: S,
+    project: String,
+    served: &'a mut Served,
+}
+
+impl<S: Origin> Context<'_, S> {
+    /// The cache's key of namespace `name`.
+    fn coll(&self, name: &str) -> CollKey {
+        CollKey {
+            project: self.project.clone(),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// Whether `path` is one of ZeroDB's project-scoped routes.
+pub fn claims(path: &str) -> bool {
+    route::split(path).is_some()
+}
+
+/// Answers a request on a ZeroDB route; every failure is answered in
+/// ZeroDB's error shape.
+pub(crate) async fn handle<C: Connect>(edge: &Edge, connect: &C, request: &Request, served: &mut Served) -> Response {
+    match answer(edge, connect, request, served).await {
+        Ok(response) => response,
+        Err(failure) => error::render(&failure),
+    }
+}
+
+async fn answer<C: Connect>(edge: &Edge, connect: &C, request: &Request, served: &mut Served) -> Result<Response> {
+    let Parsed { project, route } = route::parse(&request.path)?;
+    let method = request.method.as_str();
+    if !route.allows(method) {
+        let mut response = error::render(&Failure::from(crate::error::ApiError::new(
+            code::METHOD_NOT_ALLOWED,
+            format!("Method Not Allowed: {method} (allowed: {})", route.methods().join(", ")),
+        )));
+        response.headers.push(("allow".into(), route.methods().join(", ")));
+        return Ok(response);
+    }
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(crate::validate::body_too_large().into());
+    }
+    let key = api::api_key(request)?;
+    let session = served.origin(connect.open(key)).await?;
+    let own = served.origin(session.project()).await;
+    // Another project's id answers as if it did not exist.
+    if !own.eq_ignore_ascii_case(&project) {
+        return Err(crate::error::ApiError::new(
+            code::PROJECT_NOT_FOUND,
+            "Project not found",
+        ))
+        .at(&["path", "project_id"]);
+    }
+    let mut ctx = Context {
+        edge,
+        session,
+        project: own,
+        served,
+    };
+    let query = |name: &str| api::query_param(&request.path, name);
+    let body = &request.body[..];
+    match (method, route) {
+        ("POST", Route::Upsert) => vectors::upsert(&mut ctx, body).await,
+        ("POST", Route::UpsertBatch) => vectors::upsert_batch(&mut ctx, body).await,
+        ("POST", Route::Search) => vectors::search(&mut ctx, body).await,
+        ("GET", Route::Vectors) => vectors::list(&mut ctx, &query).await,
+        ("GET", Route::Stats) => vectors::stats(&mut ctx, &query).await,
+        ("GET", Route::Vector(id)) => vectors::get(&mut ctx, &id, &query).await,
+        ("DELETE", Route::Vector(id)) => vectors::delete(&mut ctx, &id, &query).await,
+        ("POST", Route::Memory) => memory::create(&mut ctx, body).await,
+        ("GET", Route::Memory) => memory::list(&mut ctx, &query).await,
+        ("POST", Route::MemorySearch) => memory::search(&mut ctx, body).await,
+        ("GET", Route::MemoryItem(id)) => memory::get(&mut ctx, &id).await,
+        ("PUT", Route::MemoryItem(id)) => memory::update(&mut ctx, &id, body).await,
+        ("DELETE", Route::MemoryItem(id)) => memory::delete(&mut ctx, &id).await,
+        (method, route) => Err(crate::error::ApiError::new(
+            code::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {route:?}"),
+        )
+        .into()),
+    }
+}
+
+/// A 200 JSON answer.
+fn ok(body: serde_json::Value) -> Result<Response> {
+    Ok(Response::json(200, &body))
+}
+
+/// `{"success": true, …}` for a delete.
+fn deleted(fields: serde_json::Value) -> Result<Response> {
+    let mut body = json!({"success": true, "deleted": true});
+    if let (Some(body), serde_json::Value::Object(fields)) = (body.as_object_mut(), fields) {
+        body.extend(fields);
+    }
+    ok(body)
+}

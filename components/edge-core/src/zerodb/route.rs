@@ -1,0 +1,199 @@
+//! The routes of ZeroDB's dialect under its three project prefixes.
+
+use super::error::{At, Result};
+use crate::error::{code, ApiError};
+use crate::validate;
+
+/// The prefixes a project's routes are served under, as path segments
+/// before `{project_id}`: `/api/v1/projects/` is ZeroDB's canonical form,
+/// `/v1/projects/` the same without the gateway's `/api`, and
+/// `/v1/public/` the alias its December 2025 documentation used.
+pub const PREFIXES: [&[&str]; 3] = [&["api", "v1", "projects"], &["v1", "projects"], &["v1", "public"]];
+
+/// Every route as (method, path after `/{project_id}/`), for the OpenAPI
+/// document and its test.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "database/vectors/upsert"),
+    ("POST", "database/vectors/upsert-batch"),
+    ("POST", "database/vectors/search"),
+    ("GET", "database/vectors"),
+    ("GET", "database/vectors/stats"),
+    ("GET", "database/vectors/{vector_id}"),
+    ("DELETE", "database/vectors/{vector_id}"),
+    ("POST", "database/memory"),
+    ("GET", "database/memory"),
+    ("POST", "database/memory/search"),
+    ("GET", "database/memory/{memory_id}"),
+    ("PUT", "database/memory/{memory_id}"),
+    ("DELETE", "database/memory/{memory_id}"),
+];
+
+/// A route of the dialect, with its decoded path parameter.
+#[derive(Debug, PartialEq)]
+pub enum Route {
+    /// `database/vectors/upsert`
+    Upsert,
+    /// `database/vectors/upsert-batch`
+    UpsertBatch,
+    /// `database/vectors/search`
+    Search,
+    /// `database/vectors` (list)
+    Vectors,
+    /// `database/vectors/stats`
+    Stats,
+    /// `database/vectors/{vector_id}`
+    Vector(String),
+    /// `database/memory` (create, list)
+    Memory,
+    /// `database/memory/search`
+    MemorySearch,
+    /// `database/memory/{memory_id}`
+    MemoryItem(String),
+}
+
+impl Route {
+    /// The methods the route answers.
+    pub fn methods(&self) -> &'static [&'static str] {
+        match self {
+            Route::Upsert | Route::UpsertBatch | Route::Search | Route::MemorySearch => &["POST"],
+            Route::Vectors | Route::Stats => &["GET"],
+            Route::Vector(_) => &["GET", "DELETE"],
+            Route::Memory => &["GET", "POST"],
+            Route::MemoryItem(_) => &["GET", "PUT", "DELETE"],
+        }
+    }
+
+    /// Whether it answers `method` (`HEAD` as `GET`).
+    pub fn allows(&self, method: &str) -> bool {
+        self.methods().contains(&method)
+    }
+}
+
+/// A request's project id and route.
+pub struct Parsed {
+    pub project: String,
+    pub route: Route,
+}
+
+/// The project id and the segments after it, when `path` is under one of
+/// the [`PREFIXES`]; none otherwise.
+pub fn split(path: &str) -> Option<(String, Vec<String>)> {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    PREFIXES.iter().find_map(|prefix| {
+        let rest = segments.strip_prefix(*prefix)?;
+        let (project, rest) = rest.split_first()?;
+        let rest = rest.iter().map(|s| s.to_string()).collect();
+        Some((project.to_string(), rest))
+    })
+}
+
+/// What ZeroDB serves and this edge does not, with why.
+const NOT_SERVED: &[(&str, &str)] = &[
+    ("tables", "NoSQL tables"),
+    ("events", "events"),
+    ("files", "files"),
+    ("quantum-compress", "quantum compression"),
+    ("analytics", "vector analytics"),
+    ("cluster", "vector clustering"),
+    ("batch", "memory batch operations"),
+    ("embeddings", "server-side embeddings"),
+];
+
+/// Parses a ZeroDB-dialect path. Errors: 404 for a path that is no route
+/// (naming what is out of scope when it is one of ZeroDB's), 422 for a
+/// project id that is not a UUID, 400 for bad percent-encoding.
+pub fn parse(path: &str) -> Result<Parsed> {
+    let not_found = || ApiError::new(code::NO_ROUTE, "Not Found");
+    let (project, rest) = split(path).ok_or_else(not_found)?;
+    let project = decode(&project)?;
+    let rest = rest.iter().map(|s| decode(s)).collect::<Result<Vec<_>>>()?;
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    if let Some((_, what)) = NOT_SERVED.iter().find(|(segment, _)| rest.contains(segment)) {
+        return Err(ApiError::new(
+            code::NOT_SERVED,
+            format!("{what} are not served by ZeroDB Edge; use ZeroDB itself for them"),
+        )
+        .into());
+    }
+    let route = match rest.as_slice() {
+        ["database", "vectors", "upsert"] => Route::Upsert,
+        ["database", "vectors", "upsert-batch"] => Route::UpsertBatch,
+        ["database", "vectors", "search"] => Route::Search,
+        ["database", "vectors"] => Route::Vectors,
+        ["database", "vectors", "stats"] => Route::Stats,
+        ["database", "vectors", id] => Route::Vector(id.to_string()),
+        ["database", "memory"] => Route::Memory,
+        ["database", "memory", "search"] => Route::MemorySearch,
+        ["database", "memory", id] => Route::MemoryItem(id.to_string()),
+        _ => return Err(not_found().into()),
+    };
+    if !is_uuid(&project) {
+        return Err(ApiError::new(code::PROJECT_NOT_FOUND, "Project not found")).at(&["path", "project_id"]);
+    }
+    Ok(Parsed { project, route })
+}
+
+fn decode(segment: &str) -> Result<String> {
+    validate::percent_decode(segment)
+        .ok_or_else(|| ApiError::new(code::INVALID_PATH, "path is not valid percent-encoded UTF-8").into())
+}
+
+/// Whether `text` is a UUID in its hyphenated form (any case).
+pub fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PID: &str = "0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e";
+
+    #[test]
+    fn every_prefix_reaches_every_route() {
+        for prefix in PREFIXES {
+            for (_, route) in ROUTES {
+                let path = format!(
+                    "/{}/{PID}/{}",
+                    prefix.join("/"),
+                    route.replace("{vector_id}", "v1").replace("{memory_id}", "m1")
+                );
+                let parsed = parse(&format!("{path}?namespace=x")).unwrap_or_else(|e| panic!("{path}: {e:?}"));
+                assert_eq!(parsed.project, PID);
+            }
+        }
+        let parsed = parse(&format!("/v1/public/{PID}/database/vectors/a%2Fb")).unwrap();
+        assert_eq!(parsed.route, Route::Vector("a/b".into()));
+        assert_eq!(
+            parse(&format!("/v1/public/{PID}/database/vectors/stats"))
+                .unwrap()
+                .route,
+            Route::Stats
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let status = |path: &str| parse(path).err().map(|f| (f.error.kind.status(), f.error.code));
+        assert_eq!(
+            status("/api/v1/projects/not-a-uuid/database/vectors"),
+            Some((404, "project_not_found".into()))
+        );
+        assert_eq!(
+            status(&format!("/api/v1/projects/{PID}/database/nothing")),
+            Some((404, "no_route".into()))
+        );
+        let tables = parse(&format!("/api/v1/projects/{PID}/database/tables/t/rows"))
+            .err()
+            .unwrap();
+        assert_eq!(tables.error.code, "not_served");
+        assert!(tables.error.message.contains("tables"), "{}", tables.error.message);
+        assert!(split("/v1/collections/x").is_none());
+        assert!(is_uuid(&PID.to_uppercase()) && !is_uuid("0b8e4f53x8a4e-4c1d-9d3e-6f1a2b3c4d5e"));
+    }
+}

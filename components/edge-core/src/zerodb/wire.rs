@@ -1,0 +1,150 @@
+//! The JSON bodies of ZeroDB's dialect: what its clients send, under the
+//! current field names and the aliases older clients still send, and the
+//! shapes they read back. Unknown fields are ignored (clients send extras
+//! such as `include_metadata` or `dimensions`).
+
+use crate::model::*;
+use crate::wire::exact_f32s;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// One vector to upsert (`VectorCreate`).
+#[derive(Deserialize)]
+pub struct VectorIn {
+    #[serde(
+        alias = "vector",
+        alias = "values",
+        alias = "embedding",
+        deserialize_with = "exact_f32s"
+    )]
+    pub vector_embedding: Vec<f32>,
+    #[serde(alias = "id")]
+    pub vector_id: Option<String>,
+    pub namespace: Option<String>,
+    #[serde(alias = "metadata")]
+    pub vector_metadata: Option<Value>,
+    pub document: Option<String>,
+    pub source: Option<String>,
+}
+
+/// A search by vector (`VectorSearchRequest`).
+#[derive(Deserialize)]
+pub struct Search {
+    #[serde(alias = "vector", deserialize_with = "exact_f32s")]
+    pub query_vector: Vec<f32>,
+    #[serde(alias = "top_k")]
+    pub limit: Option<i64>,
+    #[serde(alias = "similarity_threshold")]
+    pub threshold: Option<f32>,
+    pub namespace: Option<String>,
+    #[serde(alias = "filter_metadata", alias = "filter")]
+    pub metadata_filter: Option<Value>,
+}
+
+/// A project memory record to create.
+#[derive(Deserialize)]
+pub struct MemoryIn {
+    #[serde(alias = "id")]
+    pub memory_id: Option<String>,
+    pub content: String,
+    pub agent_id: Option<String>,
+    pub session_id: Option<String>,
+    pub role: Option<String>,
+    #[serde(alias = "metadata")]
+    pub memory_metadata: Option<Value>,
+    #[serde(default, deserialize_with = "optional_f32s")]
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// A partial update of a memory record: the fields given replace the stored ones.
+#[derive(Deserialize)]
+pub struct MemoryUpdate {
+    pub content: Option<String>,
+    pub agent_id: Option<String>,
+    pub session_id: Option<String>,
+    pub role: Option<String>,
+    #[serde(alias = "metadata")]
+    pub memory_metadata: Option<Value>,
+    #[serde(default, deserialize_with = "optional_f32s")]
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// A search over memory records by embedding.
+#[derive(Deserialize)]
+pub struct MemorySearch {
+    #[serde(alias = "query_vector", alias = "vector", deserialize_with = "exact_f32s")]
+    pub embedding: Vec<f32>,
+    #[serde(alias = "top_k")]
+    pub limit: Option<i64>,
+    pub session_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub role: Option<String>,
+}
+
+fn optional_f32s<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<f32>>, D::Error> {
+    exact_f32s(deserializer).map(Some)
+}
+
+/// Microseconds since the Unix epoch as ZeroDB writes times: ISO-8601 UTC
+/// with microseconds and a `Z` (`2026-12-01T06:45:19.123456Z`).
+pub fn timestamp(micros: u64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros);
+    humantime::format_rfc3339_micros(at).to_string()
+}
+
+/// Stored JSON text back to a value (`null` for none).
+fn json_of(text: Option<&str>) -> Value {
+    text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null)
+}
+
+/// A vector object: `vector_id`, `project_id`, `namespace`,
+/// `vector_embedding` (when `values` is given), `vector_metadata`,
+/// `document`, `source`, `created_at`.
+pub fn vector(project: &str, namespace: &str, record: &VectorRecord, with_values: bool) -> Value {
+    let mut out = json!({
+        "vector_id": record.id,
+        "project_id": project,
+        "namespace": namespace,
+        "vector_metadata": json_of(Some(&record.metadata)),
+        "document": record.document,
+        "source": record.source,
+        "created_at": timestamp(record.written_at_us),
+    });
+    if with_values {
+        out["vector_embedding"] = json!(record.values);
+    }
+    out
+}
+
+/// A search hit: the vector object plus `similarity`.
+pub fn hit(project: &str, namespace: &str, hit: &SearchHit) -> Value {
+    let mut out = json!({
+        "vector_id": hit.id,
+        "project_id": project,
+        "namespace": namespace,
+        "vector_metadata": json_of(hit.metadata.as_deref()),
+        "document": hit.document,
+        "source": hit.source,
+        "created_at": hit.written_at_us.map(timestamp),
+        "similarity": hit.score,
+    });
+    if let Some(values) = &hit.values {
+        out["vector_embedding"] = json!(values);
+    }
+    out
+}
+
+/// A project memory record: `memory_id`, `project_id`, `agent_id`,
+/// `session_id`, `role`, `content`, `memory_metadata`, `created_at`.
+pub fn memory(project: &str, record: &MemoryRecord) -> Value {
+    json!({
+        "memory_id": record.id,
+        "project_id": project,
+        "agent_id": record.agent_id,
+        "session_id": record.session_id,
+        "role": record.role,
+        "content": record.content,
+        "memory_metadata": json_of(Some(&record.metadata)),
+        "created_at": timestamp(record.created_at_ms * 1000),
+    })
+}
