@@ -629,3 +629,43 @@ fn one_cache_and_one_store_under_both_dialects() {
     let reply = client.send("GET", "database/vectors/z2?namespace=shared", None);
     assert_eq!(reply.status, 404);
 }
+
+/// `GET /openapi.json` answers, with no key, the committed document, and
+/// the server answers every operation it lists (no 404 for want of a
+/// route, no 405) and refuses the methods it does not list with 405.
+#[test]
+fn the_openapi_document_lists_what_the_server_answers() {
+    let (_db, server, key, project) = setup("zerodb_openapi");
+    let reply = server.send("GET", "/openapi.json", None, None);
+    assert_eq!(reply.status, 200);
+    let committed: Value =
+        serde_json::from_str(include_str!("../../docs/openapi.json")).expect("docs/openapi.json is JSON");
+    assert_eq!(reply.json, committed);
+    let mut answered = 0;
+    for (path, item) in committed["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{project_id}", &project)
+            .replace("{name}", "docs")
+            .replace("{id}", "v1")
+            .replace("{key}", "a.txt")
+            .replace("{vector_id}", "v1")
+            .replace("{memory_id}", "m1");
+        for method in ["GET", "PUT", "POST", "DELETE"] {
+            let reply = server.call(method, &concrete, &key, Some(&json!({})));
+            let no_route =
+                reply.status == 404 && (reply.error_code() == "no_route" || reply.json["detail"] == "Not Found");
+            if item.get(method.to_lowercase()).is_some() {
+                assert!(
+                    !no_route && reply.status != 405,
+                    "{method} {path}: {} {}",
+                    reply.status,
+                    reply.json
+                );
+                answered += 1;
+            } else {
+                assert_eq!(reply.status, 405, "{method} {path} is not documented: {}", reply.json);
+            }
+        }
+    }
+    assert!(answered >= 50, "only {answered} operations");
+}

@@ -3,6 +3,8 @@
 use crate::cache::{BodyKey, CollKey, Lookup};
 use crate::error::{code, ApiError};
 use crate::model::*;
+#[cfg(test)]
+use crate::openapi::RouteDoc;
 use crate::origin::{Connect, Origin};
 use crate::search::{self, Freshness};
 use crate::validate::{self, MAX_BATCH, MAX_BODY_BYTES, MAX_CONTENT_BYTES};
@@ -12,10 +14,113 @@ use serde_json::json;
 
 const DEFAULT_K: i64 = 10;
 
+/// The routes of the v1 API, as the OpenAPI document lists them (the
+/// document is generated from this table by a unit test).
+#[cfg(test)]
+pub(crate) const ROUTES: &[RouteDoc] = &[
+    doc("GET", "/healthz", "Liveness: the edge answers", &[], None),
+    doc(
+        "GET",
+        "/openapi.json",
+        "This API's OpenAPI document (both dialects)",
+        &[],
+        None,
+    ),
+    doc(
+        "GET",
+        "/v1/health",
+        "The edge's cache and the origin's services and routes",
+        &[],
+        None,
+    ),
+    doc(
+        "PUT",
+        "/v1/collections/{name}",
+        "Create a collection (idempotent for the same spec)",
+        &[],
+        Some("V1CreateCollection"),
+    ),
+    doc("GET", "/v1/collections/{name}", "Describe a collection", &[], None),
+    doc(
+        "DELETE",
+        "/v1/collections/{name}",
+        "Drop a collection and its vectors",
+        &[],
+        None,
+    ),
+    doc(
+        "PUT",
+        "/v1/collections/{name}/vectors",
+        "Upsert up to 1000 vectors",
+        &[],
+        Some("V1Upsert"),
+    ),
+    doc(
+        "GET",
+        "/v1/collections/{name}/vectors",
+        "A page of vectors in id order",
+        &["after", "limit"],
+        None,
+    ),
+    doc("GET", "/v1/collections/{name}/vectors/{id}", "One vector", &[], None),
+    doc(
+        "DELETE",
+        "/v1/collections/{name}/vectors/{id}",
+        "Delete one vector",
+        &[],
+        None,
+    ),
+    doc(
+        "POST",
+        "/v1/collections/{name}/search",
+        "Nearest neighbours, with an optional metadata filter",
+        &[],
+        Some("V1Search"),
+    ),
+    doc("POST", "/v1/memory", "Store a memory record", &[], Some("V1MemoryIn")),
+    doc(
+        "POST",
+        "/v1/memory/search",
+        "Memory records nearest an embedding",
+        &[],
+        Some("V1MemorySearch"),
+    ),
+    doc("GET", "/v1/memory/{id}", "One memory record", &[], None),
+    doc("DELETE", "/v1/memory/{id}", "Delete one memory record", &[], None),
+    doc("PUT", "/v1/files/{key}", "Store a file (the body's bytes)", &[], None),
+    doc("GET", "/v1/files/{key}", "A stored file", &[], None),
+    doc("DELETE", "/v1/files/{key}", "Delete a stored file", &[], None),
+];
+
+#[cfg(test)]
+const fn doc(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    query: &'static [&'static str],
+    body: Option<&'static str>,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        summary,
+        query,
+        body,
+    }
+}
+
+/// Whether the v1 router answers `method` on `path` (it routes it and the
+/// route allows the method).
+#[cfg(test)]
+pub(crate) fn answers(method: &str, path: &str) -> bool {
+    Route::parse(path).is_ok_and(|route| route.allowed().split(", ").any(|m| m == method))
+}
+
 /// The routes of the v1 API, with their decoded path parameters.
 #[derive(Debug, PartialEq)]
 enum Route {
     Healthz,
+    OpenApi,
     Health,
     Collection(String),
     Vectors(String),
@@ -41,6 +146,7 @@ impl Route {
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let route = match segments.as_slice() {
             ["healthz"] => Route::Healthz,
+            ["openapi.json"] => Route::OpenApi,
             ["v1", "health"] => Route::Health,
             ["v1", "collections", name] => Route::Collection(name.to_string()),
             ["v1", "collections", name, "vectors"] => Route::Vectors(name.to_string()),
@@ -58,8 +164,9 @@ impl Route {
     /// Methods each route answers, for the 405 message.
     fn allowed(&self) -> &'static str {
         match self {
-            Route::Healthz | Route::Health => "GET",
-            Route::Collection(_) | Route::Vector(..) | Route::File(_) => "GET, PUT, DELETE",
+            Route::Healthz | Route::OpenApi | Route::Health => "GET",
+            Route::Collection(_) | Route::File(_) => "GET, PUT, DELETE",
+            Route::Vector(..) => "GET, DELETE",
             Route::Vectors(_) => "GET, PUT",
             Route::Search(_) | Route::Memory | Route::MemorySearch => "POST",
             Route::MemoryItem(_) => "GET, DELETE",
@@ -110,11 +217,12 @@ pub(crate) async fn route<C: Connect>(
 ) -> Result<Response, ApiError> {
     let route = Route::parse(&request.path)?;
     let method = request.method.as_str();
-    if route == Route::Healthz {
-        return match method {
-            "GET" | "HEAD" => ok(200, json!({"status": "ok"})),
-            _ => Err(method_not_allowed(method, &route)),
-        };
+    // The two routes that need no key.
+    match (&route, method) {
+        (Route::Healthz, "GET" | "HEAD") => return ok(200, json!({"status": "ok"})),
+        (Route::OpenApi, "GET") => return Ok(Response::json_bytes(200, crate::openapi::DOCUMENT.as_bytes().to_vec())),
+        (Route::Healthz | Route::OpenApi, _) => return Err(method_not_allowed(method, &route)),
+        _ => {}
     }
     // Reject a wrong method before asking the origin about the key.
     let allowed = route.allowed().split(", ").any(|m| m == method);

@@ -15,6 +15,7 @@ pub mod error;
 pub mod filter;
 pub mod kernels;
 pub mod model;
+pub mod openapi;
 pub mod origin;
 pub mod origin_api;
 pub mod validate;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// How vectors of a collection are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// Cosine similarity; a score is the similarity (1 = same direction).
@@ -17,6 +18,7 @@ pub enum Metric {
 
 /// The index a collection is searched through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum IndexKind {
     /// pgvector HNSW.

@@ -39,6 +39,7 @@ pub fn exact_f32s<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f32>
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = V1CreateCollection))]
 pub struct CreateCollection {
     pub dims: Option<i64>,
     pub metric: Option<Metric>,
@@ -48,21 +49,25 @@ pub struct CreateCollection {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = V1Upsert))]
 pub struct Upsert {
     pub vectors: Vec<VectorIn>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = V1VectorIn))]
 pub struct VectorIn {
     pub id: String,
     #[serde(deserialize_with = "exact_f32s")]
     pub values: Vec<f32>,
     #[serde(default)]
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub metadata: Option<Value>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(test, derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Consistency {
     #[default]
@@ -72,10 +77,12 @@ pub enum Consistency {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = V1Search))]
 pub struct Search {
     #[serde(deserialize_with = "exact_f32s")]
     pub vector: Vec<f32>,
     pub k: Option<i64>,
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub filter: Option<Value>,
     #[serde(default)]
     pub include_values: bool,
@@ -89,6 +96,7 @@ pub struct Search {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = V1MemoryIn))]
 pub struct MemoryIn {
     pub id: Option<String>,
     pub session_id: String,
@@ -97,11 +105,13 @@ pub struct MemoryIn {
     #[serde(deserialize_with = "exact_f32s")]
     pub embedding: Vec<f32>,
     #[serde(default)]
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub metadata: Option<Value>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = V1MemorySearch))]
 pub struct MemorySearch {
     #[serde(deserialize_with = "exact_f32s")]
     pub embedding: Vec<f32>,

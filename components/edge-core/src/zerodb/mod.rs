@@ -14,9 +14,9 @@ mod error;
 mod memory;
 mod route;
 mod vectors;
-mod wire;
+pub(crate) mod wire;
 
-pub use route::{Route, ROUTES};
+pub use route::{Route, PREFIXES, ROUTES};
 
 use crate::cache::CollKey;
 use crate::error::code;
@@ -55,6 +55,12 @@ impl<S: Origin> Context<'_, S> {
 /// Whether `path` is one of ZeroDB's project-scoped routes.
 pub fn claims(path: &str) -> bool {
     route::split(path).is_some()
+}
+
+/// Whether ZeroDB's router answers `method` on `path` (it routes it and
+/// the route allows the method).
+pub fn answers(method: &str, path: &str) -> bool {
+    route::parse(path).is_ok_and(|parsed| parsed.route.allows(method))
 }
 
 /// Answers a request on a ZeroDB route; every failure is answered in

@@ -2,6 +2,7 @@
 
 use super::error::{At, Result};
 use crate::error::{code, ApiError};
+use crate::openapi::RouteDoc;
 use crate::validate;
 
 /// The prefixes a project's routes are served under, as path segments
@@ -10,23 +11,111 @@ use crate::validate;
 /// `/v1/public/` the alias its December 2025 documentation used.
 pub const PREFIXES: [&[&str]; 3] = [&["api", "v1", "projects"], &["v1", "projects"], &["v1", "public"]];
 
-/// Every route as (method, path after `/{project_id}/`), for the OpenAPI
-/// document and its test.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "database/vectors/upsert"),
-    ("POST", "database/vectors/upsert-batch"),
-    ("POST", "database/vectors/search"),
-    ("GET", "database/vectors"),
-    ("GET", "database/vectors/stats"),
-    ("GET", "database/vectors/{vector_id}"),
-    ("DELETE", "database/vectors/{vector_id}"),
-    ("POST", "database/memory"),
-    ("GET", "database/memory"),
-    ("POST", "database/memory/search"),
-    ("GET", "database/memory/{memory_id}"),
-    ("PUT", "database/memory/{memory_id}"),
-    ("DELETE", "database/memory/{memory_id}"),
+/// Every route (its path after `/{prefix}/{project_id}/`), as the OpenAPI
+/// document lists it.
+pub const ROUTES: &[RouteDoc] = &[
+    doc(
+        "POST",
+        "database/vectors/upsert",
+        "Upsert one vector (creates its namespace)",
+        &[],
+        Some("ZeroDbVectorIn"),
+    ),
+    doc(
+        "POST",
+        "database/vectors/upsert-batch",
+        "Upsert up to 1000 vectors: a bare array or {\"vectors\": [...]}",
+        &[],
+        None,
+    ),
+    doc(
+        "POST",
+        "database/vectors/search",
+        "Cosine search of a namespace, or of every one",
+        &[],
+        Some("ZeroDbSearch"),
+    ),
+    doc(
+        "GET",
+        "database/vectors",
+        "A namespace's vectors in id order (a bare array)",
+        &["namespace", "offset", "limit", "detailed"],
+        None,
+    ),
+    doc(
+        "GET",
+        "database/vectors/stats",
+        "Vector counts, namespaces, dimensions and size",
+        &["namespace"],
+        None,
+    ),
+    doc(
+        "GET",
+        "database/vectors/{vector_id}",
+        "One vector",
+        &["namespace"],
+        None,
+    ),
+    doc(
+        "DELETE",
+        "database/vectors/{vector_id}",
+        "Delete one vector",
+        &["namespace"],
+        None,
+    ),
+    doc(
+        "POST",
+        "database/memory",
+        "Store a memory record",
+        &[],
+        Some("ZeroDbMemoryIn"),
+    ),
+    doc(
+        "GET",
+        "database/memory",
+        "Memory records, newest first, in a data envelope",
+        &["skip", "limit", "session_id", "agent_id", "role"],
+        None,
+    ),
+    doc(
+        "POST",
+        "database/memory/search",
+        "Memory records nearest an embedding",
+        &[],
+        Some("ZeroDbMemorySearch"),
+    ),
+    doc("GET", "database/memory/{memory_id}", "One memory record", &[], None),
+    doc(
+        "PUT",
+        "database/memory/{memory_id}",
+        "Replace the fields given of a memory record",
+        &[],
+        Some("ZeroDbMemoryUpdate"),
+    ),
+    doc(
+        "DELETE",
+        "database/memory/{memory_id}",
+        "Delete a memory record",
+        &[],
+        None,
+    ),
 ];
+
+const fn doc(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    query: &'static [&'static str],
+    body: Option<&'static str>,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        summary,
+        query,
+        body,
+    }
+}
 
 /// A route of the dialect, with its decoded path parameter.
 #[derive(Debug, PartialEq)]
@@ -157,11 +246,11 @@ mod tests {
     #[test]
     fn every_prefix_reaches_every_route() {
         for prefix in PREFIXES {
-            for (_, route) in ROUTES {
+            for route in ROUTES {
                 let path = format!(
                     "/{}/{PID}/{}",
                     prefix.join("/"),
-                    route.replace("{vector_id}", "v1").replace("{memory_id}", "m1")
+                    route.path.replace("{vector_id}", "v1").replace("{memory_id}", "m1")
                 );
                 let parsed = parse(&format!("{path}?namespace=x")).unwrap_or_else(|e| panic!("{path}: {e:?}"));
                 assert_eq!(parsed.project, PID);

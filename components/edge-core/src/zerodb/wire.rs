@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 /// One vector to upsert (`VectorCreate`).
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbVectorIn))]
 pub struct VectorIn {
     #[serde(
         alias = "vector",
@@ -22,6 +23,7 @@ pub struct VectorIn {
     pub vector_id: Option<String>,
     pub namespace: Option<String>,
     #[serde(alias = "metadata")]
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub vector_metadata: Option<Value>,
     pub document: Option<String>,
     pub source: Option<String>,
@@ -29,6 +31,7 @@ pub struct VectorIn {
 
 /// A search by vector (`VectorSearchRequest`).
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbSearch))]
 pub struct Search {
     #[serde(alias = "vector", deserialize_with = "exact_f32s")]
     pub query_vector: Vec<f32>,
@@ -38,11 +41,13 @@ pub struct Search {
     pub threshold: Option<f32>,
     pub namespace: Option<String>,
     #[serde(alias = "filter_metadata", alias = "filter")]
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub metadata_filter: Option<Value>,
 }
 
 /// A project memory record to create.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbMemoryIn))]
 pub struct MemoryIn {
     #[serde(alias = "id")]
     pub memory_id: Option<String>,
@@ -51,6 +56,7 @@ pub struct MemoryIn {
     pub session_id: Option<String>,
     pub role: Option<String>,
     #[serde(alias = "metadata")]
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub memory_metadata: Option<Value>,
     #[serde(default, deserialize_with = "optional_f32s")]
     pub embedding: Option<Vec<f32>>,
@@ -58,12 +64,14 @@ pub struct MemoryIn {
 
 /// A partial update of a memory record: the fields given replace the stored ones.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbMemoryUpdate))]
 pub struct MemoryUpdate {
     pub content: Option<String>,
     pub agent_id: Option<String>,
     pub session_id: Option<String>,
     pub role: Option<String>,
     #[serde(alias = "metadata")]
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub memory_metadata: Option<Value>,
     #[serde(default, deserialize_with = "optional_f32s")]
     pub embedding: Option<Vec<f32>>,
@@ -71,6 +79,7 @@ pub struct MemoryUpdate {
 
 /// A search over memory records by embedding.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbMemorySearch))]
 pub struct MemorySearch {
     #[serde(alias = "query_vector", alias = "vector", deserialize_with = "exact_f32s")]
     pub embedding: Vec<f32>,
