@@ -100,7 +100,7 @@ mod tests {
 
     /// An error body, for the document only.
     #[derive(utoipa::ToSchema)]
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "read by utoipa's derive only")]
     struct V1Error {
         /// `{"code": "<error code>", "message": "..."}`
         error: std::collections::BTreeMap<String, String>,
@@ -109,7 +109,7 @@ mod tests {
     /// ZeroDB's error body, for the document only: `detail` is a string, or
     /// for a 422 a list of `{loc, msg, type}`.
     #[derive(utoipa::ToSchema)]
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "read by utoipa's derive only")]
     struct ZeroDbError {
         #[schema(value_type = Object)]
         detail: serde_json::Value,
