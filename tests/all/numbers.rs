@@ -1,13 +1,14 @@
 //! Numbers travel exactly: vector values are rounded once to f32, vectors a
 //! metric cannot score are refused, no score is ever `null`, metadata
 //! numbers keep every digit, and the edge's filters give PostgreSQL's
-//! `jsonb` answer. Each case runs for an HNSW and an unindexed collection,
-//! with the edge's cached answer and the database's (`strong`) compared.
+//! `jsonb` answer (`filters`). Each case runs for an HNSW and an unindexed
+//! collection, with the edge's cached answer and the database's (`strong`)
+//! compared.
 
-use crate::harness::{rng, Reply, Server, TestDb};
-use edge_core::filter::Filter;
-use rand::seq::SliceRandom;
-use rand::Rng;
+mod filters;
+mod filters_random;
+
+use crate::harness::{Reply, Server, TestDb};
 use serde_json::{json, Value};
 
 const INDEXES: [&str; 2] = ["hnsw", "none"];
@@ -351,149 +352,4 @@ fn memory_records_have_one_declared_dimension_per_project() {
     server
         .call("POST", "/v1/memory", &other, Some(&record(json!([0, 1]))))
         .ok();
-}
-
-/// A JSON value from a pool that stresses `jsonb` equality: integers past
-/// 2^53 and i64, the same number spelled differently, strings that look like
-/// numbers or booleans, booleans, nulls, arrays and nested objects.
-fn random_value(rng: &mut impl Rng, depth: u32) -> String {
-    const SCALARS: &[&str] = &[
-        "2",
-        "2.0",
-        "2e0",
-        "20e-1",
-        "-2",
-        "0",
-        "-0",
-        "0.0",
-        "0.1",
-        "0.10",
-        "1e2",
-        "100",
-        "9007199254740993",
-        "9007199254740992",
-        "18446744073709551617",
-        "18446744073709551616",
-        "-9223372036854775809",
-        "1.5",
-        "3.4028235e38",
-        "\"2\"",
-        "\"true\"",
-        "\"\"",
-        "\"a\"",
-        "true",
-        "false",
-        "null",
-    ];
-    match rng.gen_range(0..10) {
-        0 if depth < 2 => format!("[{}]", random_value(rng, depth + 1)),
-        1 if depth < 2 => format!("{{\"x\": {}}}", random_value(rng, depth + 1)),
-        _ => SCALARS.choose(rng).unwrap().to_string(),
-    }
-}
-
-/// The edge's filter evaluation against PostgreSQL itself: random metadata
-/// documents and random equality filters, on the filter code directly and
-/// through the edge's hot copy; every match set equals `metadata @> filter`.
-#[test]
-fn edge_filters_agree_with_jsonb_containment() {
-    let db = TestDb::new("numbers_filter");
-    let key = db.key("numbers");
-    let server = Server::start(&db.url);
-    let mut rng = rng(21);
-    let keys = ["a", "b", "c"];
-    let docs: Vec<String> = (0..200)
-        .map(|_| {
-            let mut fields = Vec::new();
-            for k in keys {
-                if rng.gen_bool(0.7) {
-                    fields.push(format!("\"{k}\": {}", random_value(&mut rng, 0)));
-                }
-            }
-            format!("{{{}}}", fields.join(", "))
-        })
-        .collect();
-    create(
-        &server,
-        &key,
-        "filtered",
-        json!({"dims": 2, "metric": "l2", "index": "none"}),
-    );
-    let records: Vec<String> = docs
-        .iter()
-        .enumerate()
-        .map(|(i, doc)| format!(r#"{{"id":"d{i:03}","values":[{i},1],"metadata":{doc}}}"#))
-        .collect();
-    upsert(
-        &server,
-        &key,
-        "filtered",
-        &format!(r#"{{"vectors":[{}]}}"#, records.join(",")),
-    )
-    .ok();
-    let mut client = db.client();
-    let (mut cases, mut matched, mut by_hot_copy) = (0, 0, 0);
-    for _ in 0..150 {
-        let filter_keys: Vec<&&str> = keys.iter().filter(|_| rng.gen_bool(0.5)).collect();
-        let scalar = |rng: &mut rand::rngs::StdRng| loop {
-            let v = random_value(rng, 2);
-            if !v.starts_with(['[', '{']) {
-                return v;
-            }
-        };
-        let filter = format!(
-            "{{{}}}",
-            filter_keys
-                .iter()
-                .map(|k| format!("\"{k}\": {}", scalar(&mut rng)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let parsed = Filter::parse(&filter).expect("a scalar filter");
-        let edge: Vec<usize> = docs
-            .iter()
-            .enumerate()
-            .filter(|(_, doc)| parsed.matches(&serde_json::from_str(doc).unwrap()))
-            .map(|(i, _)| i)
-            .collect();
-        let postgres: Vec<usize> = docs
-            .iter()
-            .enumerate()
-            .filter(|(_, doc)| {
-                client
-                    .query_one("SELECT $1::text::jsonb @> $2::text::jsonb", &[doc, &filter])
-                    .unwrap()
-                    .get::<_, bool>(0)
-            })
-            .map(|(i, _)| i)
-            .collect();
-        assert_eq!(edge, postgres, "filter {filter}");
-        // Through the edge: the hot copy's answer is the database's.
-        let body = format!(r#"{{"vector":[0,1],"k":200,"filter":{filter}}}"#);
-        let (answer, first) = both_ways_first(&server, &key, "filtered", &body);
-        by_hot_copy += usize::from(first);
-        let ids: Vec<String> = answer["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h["id"].as_str().unwrap().to_string())
-            .collect();
-        let mut want: Vec<String> = postgres.iter().map(|i| format!("d{i:03}")).collect();
-        let mut got = ids.clone();
-        want.sort();
-        got.sort();
-        assert_eq!(got, want, "filter {filter}");
-        cases += 1;
-        matched += usize::from(!postgres.is_empty() && postgres.len() < docs.len());
-    }
-    eprintln!(
-        "filters: {cases} random filters over {} documents agree with jsonb @>; {matched} matched some but not all; \
-         {by_hot_copy} answered by the hot copy at the first request",
-        docs.len()
-    );
-    assert!(matched >= 30, "too few filters told documents apart: {matched}");
-    assert!(
-        by_hot_copy >= cases / 2,
-        "the hot copy answered only {by_hot_copy} filters"
-    );
 }

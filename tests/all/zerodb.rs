@@ -669,3 +669,82 @@ fn the_openapi_document_lists_what_the_server_answers() {
     }
     assert!(answered >= 50, "only {answered} operations");
 }
+
+/// ZeroDB's `metadata_filter` is the same language as the v1 API's: for
+/// each operator, `$and`/`$or`, dotted keys and numbers past 2^53, the
+/// ZeroDB search (the edge's answer, from a hot copy or the cache once
+/// warm) returns exactly the documents the edge's evaluator matches, which
+/// are exactly those PostgreSQL returns (a v1 `strong` search); an unknown
+/// operator is a 400 that names it.
+#[test]
+fn metadata_filters_give_postgresqls_answer() {
+    let (_db, server, key, project) = setup("zerodb_filters");
+    let client = Client {
+        server: &server,
+        key: key.clone(),
+        base: format!("/v1/projects/{project}"),
+        auth: Auth::ApiKey,
+    };
+    let docs = [
+        json!({"n": 1, "tag": "a", "user": {"tier": "gold", "age": 30}}),
+        json!({"n": 2.0, "tag": "b", "user": {"tier": "silver", "age": 41}}),
+        json!({"n": "2", "tag": "a", "big": 9007199254740993u64}),
+        json!({"n": 3, "tag": null, "big": 9007199254740992u64, "user": {"tier": "gold"}}),
+        json!({"tag": "c", "list": [1, 2, 3]}),
+        json!({"n": 10, "tag": "é", "user": {"age": 18}}),
+    ];
+    let v = clustered_vectors(&mut rng(21), docs.len() + 1, DIMS, docs.len() + 1);
+    let items: Vec<Value> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json!({"vector_embedding": v[i], "vector_id": format!("d{i}"), "namespace": "f", "vector_metadata": m}))
+        .collect();
+    let batch = client.send("POST", "database/vectors/upsert-batch", Some(&json!(items))).ok();
+    assert_eq!(batch["success_count"], docs.len());
+    let filters = [
+        json!({"tag": "a"}),
+        json!({"n": {"$eq": 2}}),
+        json!({"n": {"$ne": 2}}),
+        json!({"tag": {"$in": ["a", "c"]}}),
+        json!({"tag": {"$nin": ["a", null]}}),
+        json!({"n": {"$gt": 1, "$lte": 10}}),
+        json!({"n": {"$lt": 3}}),
+        json!({"n": {"$gte": 3}}),
+        json!({"tag": {"$gt": "b"}}),
+        json!({"user.tier": "gold"}),
+        json!({"user.age": {"$gte": 30}}),
+        json!({"tag": {"$exists": true}, "n": {"$exists": false}}),
+        json!({"big": 9007199254740993u64}),
+        json!({"big": {"$gt": 9007199254740992u64}}),
+        json!({"list.1": 2}),
+        json!({"$or": [{"tag": "b"}, {"user.age": {"$lt": 20}}]}),
+        json!({"$and": [{"tag": "a"}, {"$or": [{"n": 1}, {"n": "2"}]}]}),
+    ];
+    for filter in &filters {
+        let parsed = edge_core::filter::Filter::parse(&filter.to_string()).expect("a valid filter");
+        let mut expected: Vec<String> = docs
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| parsed.matches(m.as_object().unwrap()))
+            .map(|(i, _)| format!("d{i}"))
+            .collect();
+        expected.sort();
+        let strong = json!({"vector": v[docs.len()], "k": 100, "filter": filter, "consistency": "strong"});
+        let mut postgres = hit_ids(&server.call("POST", "/v1/collections/f/search", &key, Some(&strong)).ok());
+        postgres.sort();
+        assert_eq!(postgres, expected, "PostgreSQL and the evaluator on {filter}");
+        for _ in 0..2 {
+            let search = json!({"query_vector": v[docs.len()], "limit": 100, "namespace": "f", "metadata_filter": filter});
+            let mut got = hit_ids_of(&client.send("POST", "database/vectors/search", Some(&search)).ok());
+            got.sort();
+            assert_eq!(got, expected, "the ZeroDB search with {filter}");
+        }
+    }
+    let reply = client.send(
+        "POST",
+        "database/vectors/search",
+        Some(&json!({"query_vector": v[0], "namespace": "f", "metadata_filter": {"tag": {"$regex": "a"}}})),
+    );
+    assert_eq!(reply.status, 400);
+    assert!(detail(&reply).contains("$regex"), "{}", reply.json);
+}

@@ -144,7 +144,7 @@ pub mod code {
         DIMS_EXCEED_INDEX_LIMIT = "dims_exceed_index_limit", Invalid;
         /// Metadata that is not a JSON object, holds NUL, or a number `jsonb` cannot store.
         INVALID_METADATA = "invalid_metadata", Invalid;
-        /// A filter that is not a JSON object of scalar equalities, holds NUL, or a number `jsonb` cannot store.
+        /// A filter that is not a JSON object of the filter language (an unknown operator, an operand of the wrong type, nesting too deep), holds NUL, or a number `jsonb` cannot store.
         INVALID_FILTER = "invalid_filter", Invalid;
         /// A batch with no records.
         EMPTY_BATCH = "empty_batch", Invalid;

@@ -215,18 +215,25 @@ pub fn metadata(value: &serde_json::Value) -> Result<String, ApiError> {
     json_text([code::INVALID_METADATA, code::METADATA_TOO_LARGE], "metadata", value)
 }
 
-/// A search filter: an object of metadata keys to the scalar each must equal.
+/// A search filter (the language of [`crate::filter`]): its canonical JSON
+/// text (compact, keys sorted, numbers as written), which the edge caches
+/// by and the origin parses again.
 pub fn filter(value: &serde_json::Value) -> Result<String, ApiError> {
-    let Some(fields) = value.as_object() else {
+    parse_filter(value).map(|(text, _)| text)
+}
+
+/// A search filter, parsed, with its canonical text: 422 `invalid_filter`
+/// naming the problem (an unknown operator, an operand of the wrong type,
+/// NUL, a number `jsonb` cannot store, nesting past
+/// [`crate::filter::MAX_DEPTH`]), 413 `filter_too_large` past
+/// [`MAX_METADATA_BYTES`].
+pub fn parse_filter(value: &serde_json::Value) -> Result<(String, crate::filter::Filter), ApiError> {
+    if !value.is_object() {
         return Err(ApiError::new(code::INVALID_FILTER, "filter must be a JSON object"));
-    };
-    if fields.values().any(|v| v.is_object() || v.is_array()) {
-        return Err(ApiError::new(
-            code::INVALID_FILTER,
-            "filter values must be strings, numbers, booleans or null (equality)",
-        ));
     }
-    json_text([code::INVALID_FILTER, code::FILTER_TOO_LARGE], "filter", value)
+    let text = json_text([code::INVALID_FILTER, code::FILTER_TOO_LARGE], "filter", value)?;
+    let parsed = crate::filter::Filter::from_value(value).map_err(|e| ApiError::new(code::INVALID_FILTER, e))?;
+    Ok((text, parsed))
 }
 
 /// `value`'s JSON text, or `invalid` if `jsonb` cannot store it, `too_large`
@@ -453,16 +460,16 @@ mod tests {
         assert!(metadata(&json!({"a": "x\u{0}"})).is_err());
     }
 
-    /// The text `filter` returns is what the origin runs as
-    /// `metadata @> filter`: compact JSON, keys in sorted order (so the same
-    /// filter written in another order is the same cache shape), numbers as
-    /// written (digits kept exactly; serde_json writes an exponent's `E` as
-    /// `e`), strings escaped as JSON.
+    /// The text `filter` returns is the filter's canonical form (what the
+    /// edge caches by and sends the origin): compact JSON, keys in sorted
+    /// order (so the same filter written in another order is the same cache
+    /// shape), numbers as written (digits kept exactly; serde_json writes an
+    /// exponent's `E` as `e`), strings escaped as JSON.
     #[test]
-    fn filters_become_the_exact_containment_text() {
+    fn filters_become_canonical_text() {
         // Parsed from text, as a request body is, so numbers keep their text.
         let text = |body: &str| filter(&serde_json::from_str(body).unwrap());
-        for (body, sql) in [
+        for (body, canonical) in [
             ("{}", "{}"),
             (r#"{"tag": "a", "n": 2}"#, r#"{"n":2,"tag":"a"}"#),
             (r#"{ "n" : 2 , "tag" : "a" }"#, r#"{"n":2,"tag":"a"}"#),
@@ -479,23 +486,44 @@ mod tests {
                 r#"{"k y":"v","q":"say \"hi\"\\","u":"é\u0001"}"#,
             ),
             (r#"{"s": "'); drop table x; --"}"#, r#"{"s":"'); drop table x; --"}"#),
+            (
+                r#"{"n": {"$lt": 5, "$gte": 1.0}, "$or": [{"a.b": {"$in": [1, "x"]}}, {"c": {"$exists": true}}]}"#,
+                r#"{"$or":[{"a.b":{"$in":[1,"x"]}},{"c":{"$exists":true}}],"n":{"$gte":1.0,"$lt":5}}"#,
+            ),
         ] {
-            assert_eq!(text(body).unwrap(), sql, "{body}");
+            assert_eq!(text(body).unwrap(), canonical, "{body}");
         }
         let refused = |value: serde_json::Value| {
             let err = filter(&value).unwrap_err();
-            (err.kind, err.code)
+            (err.kind, err.code, err.message)
         };
-        let invalid = (ErrorKind::Invalid, "invalid_filter".to_string());
-        assert_eq!(refused(json!({"tag": {"$gt": 1}})), invalid);
-        assert_eq!(refused(json!({"tag": [1]})), invalid);
-        assert_eq!(refused(json!(["tag", "a"])), invalid);
-        assert_eq!(refused(json!("tag")), invalid);
-        assert_eq!(refused(json!({"tag": "a\u{0}"})), invalid);
-        assert_eq!(refused(json!({"a\u{0}": 1})), invalid);
-        assert_eq!(refused(serde_json::from_str(r#"{"n": 1e131072}"#).unwrap()), invalid);
+        let invalid = |value: serde_json::Value, says: &str| {
+            let (kind, code, message) = refused(value);
+            assert_eq!((kind, code.as_str()), (ErrorKind::Invalid, "invalid_filter"));
+            assert!(message.contains(says), "{message:?} does not say {says:?}");
+        };
+        invalid(json!({"tag": {"$regex": "a.*"}}), "unknown operator \"$regex\"");
+        invalid(json!({"tag": {"$foo": 1}}), "\"$foo\"");
+        invalid(json!({"tag": {"$gt": true}}), "number or a string");
+        invalid(json!({"tag": {"$in": [[1]]}}), "scalar");
+        invalid(json!({"tag": [1]}), "array");
+        invalid(json!({"$and": []}), "non-empty");
+        invalid(json!(["tag", "a"]), "JSON object");
+        invalid(json!("tag"), "JSON object");
+        invalid(json!({"tag": "a\u{0}"}), "NUL");
+        invalid(json!({"a\u{0}": 1}), "NUL");
+        invalid(json!({"t": {"$in": ["a\u{0}"]}}), "NUL");
+        invalid(
+            serde_json::from_str(r#"{"n": 1e131072}"#).unwrap(),
+            "jsonb cannot store",
+        );
+        invalid(
+            serde_json::from_str(r#"{"n": {"$gt": 1e-16384}}"#).unwrap(),
+            "jsonb cannot store",
+        );
         let long = json!({"tag": "x".repeat(MAX_METADATA_BYTES)});
-        assert_eq!(refused(long), (ErrorKind::TooLarge, "filter_too_large".to_string()));
+        let (kind, code, _) = refused(long);
+        assert_eq!((kind, code.as_str()), (ErrorKind::TooLarge, "filter_too_large"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::coherence::Change;
 use deadpool_postgres::GenericClient;
 pub(super) use drift::drift;
 use edge_core::error::{code, ApiError};
+use edge_core::filter::sql as filter;
 use edge_core::model::*;
 use edge_core::validate;
 use ivfflat::ivfflat_probes;
@@ -20,6 +21,7 @@ use row::{Collection, COLLECTION_COLUMNS};
 use sql::{HALFVEC_INDEX_MAX_DIMS, RECORD_COLUMNS};
 use std::collections::HashMap;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 
 fn not_found(name: &str) -> ApiError {
     ApiError::new(code::COLLECTION_NOT_FOUND, format!("no collection named {name:?}"))
@@ -363,12 +365,13 @@ impl Store {
         let collection = find(&tx, project, name, Lock::None).await?;
         validate::vector(&request.vector, Some(collection.spec.dims))?;
         validate::vector_for_metric(&request.vector, collection.spec.metric)?;
-        let filter: Option<serde_json::Value> = match &request.filter {
+        let filter = match &request.filter {
             Some(text) => {
-                let value = serde_json::from_str(text)
+                let value: serde_json::Value = serde_json::from_str(text)
                     .map_err(|_| ApiError::new(code::INVALID_FILTER, "filter must be a JSON object"))?;
-                validate::filter(&value)?;
-                Some(value)
+                let (_, parsed) = validate::parse_filter(&value)?;
+                // Its parameters follow the vector ($1) and k ($2).
+                Some(filter::compile(&parsed, 3))
             }
             None => None,
         };
@@ -387,17 +390,32 @@ impl Store {
         let sql = sql::search_sql(
             &collection.table(),
             &collection.spec,
-            filter.is_some(),
+            filter.as_ref().map(|f| f.sql.as_str()),
             request.include_values,
         );
-        let stmt = tx.prepare_cached(&sql).await.map_err(query_error(name))?;
-        let query = Vector::from(request.vector.clone());
-        let k = i64::from(request.k);
-        let rows = match &filter {
-            Some(f) => tx.query(&stmt, &[&query, &k, f]).await,
-            None => tx.query(&stmt, &[&query, &k]).await,
+        // The statements of unfiltered and plain-equality searches are few,
+        // and cached per connection; a filter with operators has a statement
+        // of its own shape, prepared for this search only (so that the cache
+        // stays bounded whatever shapes clients send).
+        let stmt = match &filter {
+            Some(f) if f.sql != filter::CONTAINMENT && f.sql != "true" => tx.prepare(&sql).await,
+            _ => tx.prepare_cached(&sql).await,
         }
         .map_err(query_error(name))?;
+        let query = Vector::from(request.vector.clone());
+        let k = i64::from(request.k);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&query, &k];
+        if let Some(f) = &filter {
+            params.extend(f.params.iter().map(|p| -> &(dyn ToSql + Sync) {
+                match p {
+                    filter::Param::Jsonb(v) => v,
+                    filter::Param::Path(path) => path,
+                    filter::Param::JsonbList(values) => values,
+                    filter::Param::Text(text) => text,
+                }
+            }));
+        }
+        let rows = tx.query(&stmt, &params).await.map_err(query_error(name))?;
         tx.commit().await.map_err(db_error)?;
         // A vector stored before vectors were checked per metric (a zero
         // vector under cosine, say) gets no finite distance: it is left out,

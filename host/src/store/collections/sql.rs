@@ -84,16 +84,17 @@ pub(super) fn index_ddl(
 /// document, source, and write time in microseconds since the Unix epoch.
 pub(super) const RECORD_COLUMNS: &str = "metadata, document, source, (extract(epoch from written_at) * 1000000)::int8";
 
-/// The search statement over `table`: `$1` query vector, `$2` k, `$3`
-/// filter (a jsonb containment, only when `filtered`). Rows come back as
-/// (id, distance as float8, metadata, document, source, write time in
+/// The search statement over `table`: `$1` query vector, `$2` k, then the
+/// parameters of `filter` (a condition over `metadata` compiled by
+/// [`super::filter::compile`] with its parameters from `$3`). Rows come back
+/// as (id, distance as float8, metadata, document, source, write time in
 /// microseconds[, embedding]), nearest first.
-pub(super) fn search_sql(table: &str, spec: &CollectionSpec, filtered: bool, include_values: bool) -> String {
+pub(super) fn search_sql(table: &str, spec: &CollectionSpec, filter: Option<&str>, include_values: bool) -> String {
     let distance = distance(spec, 1);
     format!(
         "SELECT id, ({distance})::float8, {RECORD_COLUMNS}{values} FROM {table}{filter} ORDER BY {distance} LIMIT $2",
         values = if include_values { ", embedding" } else { "" },
-        filter = if filtered { " WHERE metadata @> $3" } else { "" },
+        filter = filter.map(|f| format!(" WHERE {f}")).unwrap_or_default(),
     )
 }
 
@@ -118,7 +119,7 @@ mod tests {
             "CREATE INDEX c7_ann ON zerodb_data.c7 USING hnsw (embedding vector_cosine_ops)"
         );
         assert_eq!(
-            search_sql("zerodb_data.c7", &s, false, false),
+            search_sql("zerodb_data.c7", &s, None, false),
             "SELECT id, (embedding <=> $1::vector)::float8, metadata, document, source, \
              (extract(epoch from written_at) * 1000000)::int8 FROM zerodb_data.c7 \
              ORDER BY embedding <=> $1::vector LIMIT $2"
@@ -134,7 +135,7 @@ mod tests {
             "CREATE INDEX c8_ann ON zerodb_data.c8 USING hnsw ((embedding::halfvec(3072)) halfvec_ip_ops)"
         );
         assert_eq!(
-            search_sql("zerodb_data.c8", &s, false, true),
+            search_sql("zerodb_data.c8", &s, None, true),
             "SELECT id, ((embedding::halfvec(3072)) <#> $1::vector::halfvec(3072))::float8, metadata, document, source, \
              (extract(epoch from written_at) * 1000000)::int8, embedding \
              FROM zerodb_data.c8 ORDER BY (embedding::halfvec(3072)) <#> $1::vector::halfvec(3072) LIMIT $2"
@@ -163,7 +164,7 @@ mod tests {
     fn filtered_search() {
         let s = spec(4, Metric::L2, IndexKind::Ivfflat);
         assert_eq!(
-            search_sql("zerodb_data.c9", &s, true, false),
+            search_sql("zerodb_data.c9", &s, Some("metadata @> $3"), false),
             "SELECT id, (embedding <-> $1::vector)::float8, metadata, document, source, \
              (extract(epoch from written_at) * 1000000)::int8 FROM zerodb_data.c9 \
              WHERE metadata @> $3 ORDER BY embedding <-> $1::vector LIMIT $2"

@@ -1,18 +1,8 @@
-//! Metadata filters evaluated at the edge, with PostgreSQL's answer.
-//!
-//! The API's filters are objects of keys to scalars, and the origin runs
-//! them as `metadata @> filter` on `jsonb`. For such a filter, containment
-//! means: every key is present in the metadata object, and its value equals
-//! the filter's under `jsonb` equality. That equality is by type first
-//! (`"2"` is not `2`, `true` is not `"true"`, `null` equals only a present
-//! `null`, an array or object never equals a scalar) and then by value,
-//! numbers compared as exact decimals (`2` equals `2.0` and `2e0`;
-//! `18446744073709551617` does not equal `18446744073709551616`).
-//!
-//! Numbers are compared by their JSON text (serde_json's
+//! JSON numbers as exact decimals, ordered as PostgreSQL's `numeric` orders
+//! them. Numbers are read from their JSON text (serde_json's
 //! `arbitrary_precision` keeps it), never through a float.
 
-use serde_json::{Map, Value};
+use std::cmp::Ordering;
 
 /// A JSON number as an exact decimal: sign, significant digits without
 /// leading or trailing zeros, and the power of ten of the last digit.
@@ -85,61 +75,42 @@ pub fn fits_numeric(text: &str) -> bool {
         && fraction.saturating_sub(exponent) <= NUMERIC_MAX_SCALE
 }
 
-/// A scalar a filter asks a metadata key to equal.
-#[derive(Clone, Debug, PartialEq)]
-enum Scalar {
-    Null,
-    Bool(bool),
-    Number(Decimal),
-    String(String),
-}
-
-impl Scalar {
-    fn of(value: &Value) -> Option<Scalar> {
-        Some(match value {
-            Value::Null => Scalar::Null,
-            Value::Bool(b) => Scalar::Bool(*b),
-            Value::Number(n) => Scalar::Number(Decimal::parse(&n.to_string())?),
-            Value::String(s) => Scalar::String(s.clone()),
-            Value::Array(_) | Value::Object(_) => return None,
-        })
-    }
-
-    /// `jsonb` equality of `value` with this scalar.
-    fn equals(&self, value: &Value) -> bool {
-        match (self, value) {
-            (Scalar::Null, Value::Null) => true,
-            (Scalar::Bool(a), Value::Bool(b)) => a == b,
-            (Scalar::String(a), Value::String(b)) => a == b,
-            (Scalar::Number(a), Value::Number(b)) => Decimal::parse(&b.to_string()).as_ref() == Some(a),
-            _ => false,
+impl Decimal {
+    /// The sign: -1, 0 or 1.
+    fn sign(&self) -> i8 {
+        match (self.digits.is_empty(), self.negative) {
+            (true, _) => 0,
+            (false, true) => -1,
+            (false, false) => 1,
         }
     }
 }
 
-/// A parsed filter: the keys and the scalar each must equal.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Filter(Vec<(String, Scalar)>);
-
-impl Filter {
-    /// Parses a filter's JSON text (an object of scalars, as
-    /// [`crate::validate::filter`] accepts); none for anything else.
-    pub fn parse(text: &str) -> Option<Filter> {
-        let Value::Object(fields) = serde_json::from_str::<Value>(text).ok()? else {
-            return None;
-        };
-        let fields = fields
-            .iter()
-            .map(|(key, value)| Some((key.clone(), Scalar::of(value)?)))
-            .collect::<Option<Vec<_>>>()?;
-        Some(Filter(fields))
+impl Ord for Decimal {
+    /// Numeric order: `-1 < 0 < 0.5 < 2 = 2.0 < 18446744073709551617`.
+    fn cmp(&self, other: &Decimal) -> Ordering {
+        let sign = self.sign().cmp(&other.sign());
+        if sign != Ordering::Equal || self.sign() == 0 {
+            return sign;
+        }
+        // The power of ten just past the leading digit orders magnitudes;
+        // between equals, the digits do (neither has trailing zeros, so a
+        // prefix is the smaller).
+        let lead = |d: &Decimal| d.digits.len() as i128 + i128::from(d.exponent);
+        let magnitude = lead(self)
+            .cmp(&lead(other))
+            .then_with(|| self.digits.as_bytes().cmp(other.digits.as_bytes()));
+        if self.negative {
+            magnitude.reverse()
+        } else {
+            magnitude
+        }
     }
+}
 
-    /// Whether `metadata @> filter` holds in PostgreSQL.
-    pub fn matches(&self, metadata: &Map<String, Value>) -> bool {
-        self.0
-            .iter()
-            .all(|(key, scalar)| metadata.get(key).is_some_and(|value| scalar.equals(value)))
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Decimal) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -180,22 +151,35 @@ mod tests {
     }
 
     #[test]
-    fn containment_of_scalars() {
-        let meta: Map<String, Value> = serde_json::from_str(
-            r#"{"n": 2, "s": "2", "b": true, "z": null, "big": 18446744073709551617, "list": [1, 2]}"#,
-        )
-        .unwrap();
-        let matches = |filter: &str| Filter::parse(filter).unwrap().matches(&meta);
-        assert!(matches(r#"{"n": 2.0}"#));
-        assert!(matches(r#"{"n": 2, "s": "2", "b": true, "z": null}"#));
-        assert!(matches(r#"{"big": 18446744073709551617}"#));
-        assert!(!matches(r#"{"big": 18446744073709551616}"#));
-        assert!(!matches(r#"{"s": 2}"#));
-        assert!(!matches(r#"{"n": "2"}"#));
-        assert!(!matches(r#"{"b": "true"}"#));
-        assert!(!matches(r#"{"missing": null}"#));
-        assert!(!matches(r#"{"list": 1}"#));
-        assert!(matches("{}"));
-        assert!(Filter::parse(r#"{"a": [1]}"#).is_none());
+    fn decimals_order_numerically() {
+        let ascending = [
+            "-18446744073709551617",
+            "-18446744073709551616",
+            "-2",
+            "-1.5",
+            "-0.1",
+            "0",
+            "1e-20",
+            "0.1",
+            "0.10000000000000001",
+            "1",
+            "1.5",
+            "2",
+            "10",
+            "9007199254740992",
+            "9007199254740993",
+            "18446744073709551616",
+            "18446744073709551617",
+            "1e100",
+        ];
+        for (i, a) in ascending.iter().enumerate() {
+            for (j, b) in ascending.iter().enumerate() {
+                assert_eq!(d(a).cmp(&d(b)), i.cmp(&j), "{a} vs {b}");
+            }
+        }
+        assert_eq!(d("2").cmp(&d("2.000")), Ordering::Equal);
+        assert_eq!(d("-0").cmp(&d("0e5")), Ordering::Equal);
+        assert!(d("-1e-5") < d("0"));
+        assert!(d("123") < d("1234e-1") && d("1234e-1") < d("124"));
     }
 }
