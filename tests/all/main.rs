@@ -24,3 +24,4 @@ mod portable;
 mod restart;
 mod tenancy;
 mod zerodb;
+mod zerodb_client;

@@ -1,0 +1,54 @@
+//! ZeroDB's own HTTP API driven by a client written from ZeroDB's spec
+//! (`tests/python/zerodb_client.py`), not from this code: the calls
+//! ZeroDB's live-confirmed clients make, each answer's shape checked.
+
+use crate::harness::*;
+use std::path::Path;
+use std::process::Command;
+
+/// The project's UUID, from `zerodb-edge projects` (`<name> <uuid>` lines).
+fn project_id(db: &TestDb, name: &str) -> String {
+    let out = db.cli(&["projects"]);
+    assert!(
+        out.status.success(),
+        "projects failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    stdout
+        .lines()
+        .find_map(|line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+            [n, uuid] if n == name => Some(uuid.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no project {name} in `zerodb-edge projects`:\n{stdout}"))
+}
+
+#[test]
+fn a_client_written_from_zerodbs_spec_gets_the_answers_it_expects() {
+    let python = std::env::var("ZERODB_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "ZERODB_PYTHON is not set: run scripts/pyenv (scripts/test does) and set \
+             ZERODB_PYTHON to the python it prints"
+        )
+    });
+    let db = TestDb::new("zerodb_client");
+    let key = db.key("acme");
+    let project = project_id(&db, "acme");
+    let server = Server::start_with(&db.url, &["--migrate"]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python/zerodb_client.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(["--base-url", &server.base, "--api-key", &key, "--project-id", &project])
+        .output()
+        .unwrap_or_else(|e| panic!("running {python} (from scripts/pyenv): {e}"));
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n--- stdout\n{}--- stderr\n{}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
