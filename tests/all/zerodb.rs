@@ -699,7 +699,9 @@ fn metadata_filters_give_postgresqls_answer() {
         .enumerate()
         .map(|(i, m)| json!({"vector_embedding": v[i], "vector_id": format!("d{i}"), "namespace": "f", "vector_metadata": m}))
         .collect();
-    let batch = client.send("POST", "database/vectors/upsert-batch", Some(&json!(items))).ok();
+    let batch = client
+        .send("POST", "database/vectors/upsert-batch", Some(&json!(items)))
+        .ok();
     assert_eq!(batch["success_count"], docs.len());
     let filters = [
         json!({"tag": "a"}),
@@ -730,11 +732,16 @@ fn metadata_filters_give_postgresqls_answer() {
             .collect();
         expected.sort();
         let strong = json!({"vector": v[docs.len()], "k": 100, "filter": filter, "consistency": "strong"});
-        let mut postgres = hit_ids(&server.call("POST", "/v1/collections/f/search", &key, Some(&strong)).ok());
+        let mut postgres = hit_ids(
+            &server
+                .call("POST", "/v1/collections/f/search", &key, Some(&strong))
+                .ok(),
+        );
         postgres.sort();
         assert_eq!(postgres, expected, "PostgreSQL and the evaluator on {filter}");
         for _ in 0..2 {
-            let search = json!({"query_vector": v[docs.len()], "limit": 100, "namespace": "f", "metadata_filter": filter});
+            let search =
+                json!({"query_vector": v[docs.len()], "limit": 100, "namespace": "f", "metadata_filter": filter});
             let mut got = hit_ids_of(&client.send("POST", "database/vectors/search", Some(&search)).ok());
             got.sort();
             assert_eq!(got, expected, "the ZeroDB search with {filter}");
