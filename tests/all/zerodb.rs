@@ -42,24 +42,10 @@ impl Client<'_> {
     }
 }
 
-/// The UUID `zerodb-edge projects` prints for `project`.
-fn project_uuid(db: &TestDb, project: &str) -> String {
-    let out = db.cli(&["projects"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let listing = String::from_utf8(out.stdout).unwrap();
-    let uuid = listing
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{project} ")))
-        .unwrap_or_else(|| panic!("{project} not in {listing:?}"))
-        .to_string();
-    assert_eq!(uuid.len(), 36, "{uuid}");
-    uuid
-}
-
 fn setup(tag: &str) -> (TestDb, Server, String, String) {
     let db = TestDb::new(tag);
     let key = db.key("acme");
-    let uuid = project_uuid(&db, "acme");
+    let uuid = db.project_uuid("acme");
     let server = Server::start_with(&db.url, &["--migrate"]);
     (db, server, key, uuid)
 }
@@ -111,7 +97,7 @@ fn scenario(client: &Client, project: &str, ns: &str, vectors: &[Vec<f32>]) {
         (batch["success_count"].as_u64(), batch["error_count"].as_u64()),
         (Some(4), Some(0))
     );
-    assert!(batch["total_time_ms"].as_f64().unwrap() >= 0.0);
+    assert!(batch["total_time_ms"].is_f64(), "{batch}");
     let wrapped = json!({"vectors": [{"vector_embedding": vectors[5], "vector_id": "c5", "namespace": ns},
         {"vector_embedding": [1.0, 2.0], "vector_id": "short", "namespace": ns}]});
     let batch = client
@@ -430,6 +416,36 @@ fn errors_have_zerodbs_statuses_and_shapes() {
     let reply = client.send("POST", "database/tables/t/rows", Some(&json!({"row_data": {}})));
     assert_eq!(reply.status, 404);
     assert!(detail(&reply).contains("tables are not served"), "{}", reply.json);
+    for (method, path, what) in [
+        ("GET", "database/events", "events"),
+        ("POST", "database/files/upload", "files"),
+        ("POST", "database/vectors/quantum-compress", "quantum compression"),
+        ("GET", "database/vectors/analytics", "vector analytics"),
+        ("POST", "database/vectors/cluster", "vector clustering"),
+        ("POST", "database/memory/batch/upsert", "memory batch operations"),
+        ("POST", "embeddings/generate", "server-side embeddings"),
+    ] {
+        let reply = client.send(method, path, Some(&json!({})));
+        assert_eq!(
+            (reply.status, reply.json["error_code"].as_str()),
+            (404, Some("not_served")),
+            "{path}"
+        );
+        assert!(detail(&reply).contains(what), "{path}: {}", reply.json);
+    }
+    // An id that spells one of those names is just an id.
+    client
+        .send(
+            "POST",
+            "database/vectors/upsert",
+            Some(&json!({"vector_embedding": v[1], "vector_id": "files"})),
+        )
+        .ok();
+    client.send("GET", "database/vectors/files", None).ok();
+    // A namespace that is not valid percent-encoding is refused, never read as the default.
+    let reply = client.send("DELETE", "database/vectors/files?namespace=%zz", None);
+    assert_eq!(reply.status, 422, "{}", reply.json);
+    client.send("GET", "database/vectors/files", None).ok();
     // 405: POST on the collection root, as ZeroDB answers it.
     let reply = client.send("POST", "database/vectors", Some(&json!({"vector_embedding": v[0]})));
     assert_eq!(reply.status, 405);
@@ -479,7 +495,7 @@ fn errors_have_zerodbs_statuses_and_shapes() {
     let reply = client.raw("GET", "/api/v1/projects/acme/database/vectors/stats", None);
     assert_eq!((reply.status, detail(&reply)), (404, "Project not found"));
     let other_key = db.key("globex");
-    let other = project_uuid(&db, "globex");
+    let other = db.project_uuid("globex");
     assert_ne!(other, project);
     let reply = client.raw("GET", &format!("/api/v1/projects/{other}/database/vectors/stats"), None);
     assert_eq!((reply.status, detail(&reply)), (404, "Project not found"));
@@ -490,7 +506,7 @@ fn errors_have_zerodbs_statuses_and_shapes() {
 fn projects_and_namespaces_are_isolated() {
     let (db, server, key, project) = setup("zerodb_isolation");
     let other_key = db.key("globex");
-    let other_project = project_uuid(&db, "globex");
+    let other_project = db.project_uuid("globex");
     let acme = Client {
         server: &server,
         key,
@@ -548,7 +564,16 @@ fn projects_and_namespaces_are_isolated() {
     );
     // Deleting in n2 leaves n1 alone.
     acme.send("DELETE", "database/vectors/same?namespace=n2", None).ok();
-    acme.send("GET", "database/vectors/same?namespace=n1", None).ok();
+    let in_n1 = acme.send("GET", "database/vectors/same?namespace=n1", None).ok();
+    assert_eq!(first(&in_n1), Some(v[0][0]));
+    // One project's cached answer is never another's, for the same body.
+    let search = json!({"query_vector": v[0], "namespace": "n1", "limit": 5});
+    acme.send("POST", "database/vectors/search", Some(&search)).ok();
+    let cached = acme.send("POST", "database/vectors/search", Some(&search));
+    assert_eq!(cached.cache.as_deref(), Some("hit"));
+    let theirs = globex.send("POST", "database/vectors/search", Some(&search));
+    assert_eq!(theirs.cache.as_deref(), Some("miss"));
+    assert_eq!(first(&theirs.json["vectors"][0]), Some(v[2][0]));
     // One key may not reach the other project, even by the right id.
     let reply = acme.raw(
         "GET",
@@ -607,9 +632,8 @@ fn one_cache_and_one_store_under_both_dialects() {
         .call("POST", "/v1/collections/shared/search", &key, Some(&v1_search))
         .ok();
     assert_ne!(before["hits"][0]["id"], "z2");
-    server
-        .call("POST", "/v1/collections/shared/search", &key, Some(&v1_search))
-        .ok();
+    let cached = server.call("POST", "/v1/collections/shared/search", &key, Some(&v1_search));
+    assert_eq!(cached.cache.as_deref(), Some("hit"));
     client
         .send(
             "POST",
@@ -623,6 +647,8 @@ fn one_cache_and_one_store_under_both_dialects() {
     assert_eq!(seen["hits"][0]["id"], "z2");
     // And a delete through v1 is seen by a ZeroDB get.
     client.send("GET", "database/vectors/z2?namespace=shared", None).ok();
+    let cached = client.send("GET", "database/vectors/z2?namespace=shared", None);
+    assert_eq!(cached.cache.as_deref(), Some("hit"));
     server
         .call("DELETE", "/v1/collections/shared/vectors/z2", &key, None)
         .ok();
@@ -739,10 +765,14 @@ fn metadata_filters_give_postgresqls_answer() {
         );
         postgres.sort();
         assert_eq!(postgres, expected, "PostgreSQL and the evaluator on {filter}");
-        for _ in 0..2 {
+        for round in 0..2 {
             let search =
                 json!({"query_vector": v[docs.len()], "limit": 100, "namespace": "f", "metadata_filter": filter});
-            let mut got = hit_ids_of(&client.send("POST", "database/vectors/search", Some(&search)).ok());
+            let reply = client.send("POST", "database/vectors/search", Some(&search));
+            if round == 1 {
+                assert_eq!(reply.cache.as_deref(), Some("hit"), "{filter}");
+            }
+            let mut got = hit_ids_of(&reply.ok());
             got.sort();
             assert_eq!(got, expected, "the ZeroDB search with {filter}");
         }
@@ -754,4 +784,46 @@ fn metadata_filters_give_postgresqls_answer() {
     );
     assert_eq!(reply.status, 400);
     assert!(detail(&reply).contains("$regex"), "{}", reply.json);
+}
+
+/// A list pages through the origin past its 1000-vector page: `offset`
+/// and `limit` cut the namespace's id order exactly; an offset past the
+/// cap is 422.
+#[test]
+fn a_list_reaches_past_one_origin_page() {
+    let (_db, server, key, project) = setup("zerodb_list");
+    let client = Client {
+        server: &server,
+        key,
+        base: format!("/api/v1/projects/{project}"),
+        auth: Auth::Bearer,
+    };
+    let v = clustered_vectors(&mut rng(33), 2500, DIMS, 10);
+    for chunk in 0..3 {
+        let items: Vec<Value> = (chunk * 1000..((chunk + 1) * 1000).min(2500))
+            .map(|i| json!({"vector_embedding": v[i], "vector_id": format!("v{i:05}"), "namespace": "big"}))
+            .collect();
+        let batch = client
+            .send("POST", "database/vectors/upsert-batch", Some(&json!(items)))
+            .ok();
+        assert_eq!(batch["error_count"], 0, "{batch}");
+    }
+    let ids = |path: &str| -> Vec<String> {
+        let listed = client.send("GET", path, None).ok();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["vector_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let page = ids("database/vectors?namespace=big&offset=1500&limit=1000");
+    let want: Vec<String> = (1500..2500).map(|i| format!("v{i:05}")).collect();
+    assert_eq!(page, want);
+    let tail = ids("database/vectors?namespace=big&offset=2490&limit=50");
+    assert_eq!(tail.len(), 10);
+    assert!(ids("database/vectors?namespace=big&offset=2500").is_empty());
+    let reply = client.send("GET", "database/vectors?namespace=big&offset=100001", None);
+    assert_eq!(reply.status, 422);
+    assert_eq!(reply.json["detail"][0]["loc"], json!(["query", "offset"]));
 }

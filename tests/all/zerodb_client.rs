@@ -6,24 +6,6 @@ use crate::harness::*;
 use std::path::Path;
 use std::process::Command;
 
-/// The project's UUID, from `zerodb-edge projects` (`<name> <uuid>` lines).
-fn project_id(db: &TestDb, name: &str) -> String {
-    let out = db.cli(&["projects"]);
-    assert!(
-        out.status.success(),
-        "projects failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    stdout
-        .lines()
-        .find_map(|line| match line.split_whitespace().collect::<Vec<_>>()[..] {
-            [n, uuid] if n == name => Some(uuid.to_string()),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no project {name} in `zerodb-edge projects`:\n{stdout}"))
-}
-
 #[test]
 fn a_client_written_from_zerodbs_spec_gets_the_answers_it_expects() {
     let python = std::env::var("ZERODB_PYTHON").unwrap_or_else(|_| {
@@ -34,7 +16,7 @@ fn a_client_written_from_zerodbs_spec_gets_the_answers_it_expects() {
     });
     let db = TestDb::new("zerodb_client");
     let key = db.key("acme");
-    let project = project_id(&db, "acme");
+    let project = db.project_uuid("acme");
     let server = Server::start_with(&db.url, &["--migrate"]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python/zerodb_client.py");
     let out = Command::new(&python)

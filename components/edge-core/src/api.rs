@@ -295,8 +295,8 @@ pub(crate) async fn route<C: Connect>(
         }
         ("GET", Route::Vectors(name)) => {
             validate::collection_name(&name)?;
-            let after = query_param(&request.path, "after");
-            let limit = match query_param(&request.path, "limit") {
+            let after = query_param(&request.path, "after")?;
+            let limit = match query_param(&request.path, "limit")? {
                 Some(l) => l
                     .parse::<u32>()
                     .map_err(|_| ApiError::new(code::INVALID_LIMIT, "limit must be a number from 1 to 1000"))?,
@@ -459,14 +459,28 @@ pub(crate) async fn read_vector(
     })
 }
 
-/// The value of `name` in the request's query string, percent-decoded.
-pub(crate) fn query_param(path: &str, name: &str) -> Option<String> {
-    let (_, query) = path.split_once('?')?;
-    query
+/// The value of `name` in the request's query string, percent-decoded;
+/// none when absent. Err 400 `invalid_path` when it is not valid
+/// percent-encoded UTF-8.
+pub(crate) fn query_param(path: &str, name: &str) -> Result<Option<String>, ApiError> {
+    let Some((_, query)) = path.split_once('?') else {
+        return Ok(None);
+    };
+    let Some((_, value)) = query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| *k == name)
-        .and_then(|(_, v)| validate::percent_decode(&v.replace('+', " ")))
+    else {
+        return Ok(None);
+    };
+    validate::percent_decode(&value.replace('+', " "))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                code::INVALID_PATH,
+                format!("the query parameter {name} is not valid percent-encoded UTF-8"),
+            )
+        })
 }
 
 fn checked_k(k: Option<i64>) -> Result<u32, ApiError> {

@@ -42,7 +42,8 @@ pub trait Connect {
 /// when a backing service is down.
 #[allow(async_fn_in_trait, reason = "the callers are single-threaded and need no Send bound")]
 pub trait Origin {
-    /// The project's id; caches key their entries with it.
+    /// The project's UUID, hyphenated and lower case (the `{project_id}` of
+    /// ZeroDB's routes); caches key their entries with it.
     async fn project(&self) -> String;
     /// Creates a collection; Ok unchanged when it exists with the same spec,
     /// Err `conflict` when with another.

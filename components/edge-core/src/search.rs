@@ -69,6 +69,17 @@ impl Freshness {
     }
 }
 
+/// The metric of `coll` as the cache knows it at `now` (from its hot copy
+/// or its description, which a search at `now` leaves there); none when it
+/// holds neither.
+pub(crate) fn cached_metric(cache: &RefCell<Cache>, coll: &CollKey, now: Option<Token>) -> Option<Metric> {
+    let mut cache = cache.borrow_mut();
+    if let Some(hot) = cache.hot(coll, now).fresh() {
+        return Some(hot.metric);
+    }
+    cache.info(coll, now).fresh().map(|info| info.spec.metric)
+}
+
 /// Serves `fallback` as stale when `err` says the origin is unavailable;
 /// otherwise passes `err` on.
 pub(crate) fn stale_or<T>(fallback: Option<T>, err: ApiError, served: &mut Served) -> Result<T, ApiError> {

@@ -215,6 +215,15 @@ pub fn metadata(value: &serde_json::Value) -> Result<String, ApiError> {
     json_text([code::INVALID_METADATA, code::METADATA_TOO_LARGE], "metadata", value)
 }
 
+/// Metadata that may be absent or `null` (stored as `{}`), else as
+/// [`metadata`] checks it.
+pub fn optional_metadata(value: Option<&serde_json::Value>) -> Result<String, ApiError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok("{}".into()),
+        Some(m) => metadata(m),
+    }
+}
+
 /// A search filter (the language of [`crate::filter`]): its canonical JSON
 /// text (compact, keys sorted, numbers as written), which the edge caches
 /// by and the origin parses again.

@@ -184,10 +184,20 @@ impl Shards {
             .collect()
     }
 
+    /// The shard of a request: by its API key (from `X-API-Key` or
+    /// `Authorization: Bearer`, the same key either way) and, for the v1
+    /// API, the collection it names. ZeroDB's routes name their namespace
+    /// in the body or the query, so their requests go by key alone.
     fn pick<B>(&self, request: &http::Request<B>) -> usize {
         let mut hasher = std::hash::DefaultHasher::new();
-        if let Some(key) = request.headers().get(http::header::AUTHORIZATION) {
-            key.as_bytes().hash(&mut hasher);
+        let headers = request.headers();
+        let key = headers.get("x-api-key").map(|v| v.as_bytes()).or_else(|| {
+            let value = headers.get(http::header::AUTHORIZATION)?.as_bytes();
+            let scheme = value.get(..7)?;
+            scheme.eq_ignore_ascii_case(b"bearer ").then(|| &value[7..])
+        });
+        if let Some(key) = key {
+            key.trim_ascii().hash(&mut hasher);
         }
         // `/v1/collections/{name}/…`
         if let Some(name) = request.uri().path().strip_prefix("/v1/collections/") {

@@ -117,6 +117,25 @@ impl TestDb {
             .unwrap()
     }
 
+    /// The UUID `zerodb-edge projects` lists for `project` (its
+    /// `<name> <uuid>` lines); panics when it lists none.
+    pub fn project_uuid(&self, project: &str) -> String {
+        let out = self.cli(&["projects"]);
+        assert!(
+            out.status.success(),
+            "projects failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listing = String::from_utf8(out.stdout).unwrap();
+        listing
+            .lines()
+            .find_map(|line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [name, uuid] if name == project => Some(uuid.to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no project {project} in `zerodb-edge projects`:\n{listing}"))
+    }
+
     /// Creates an API key for `project`; panics when the CLI fails.
     pub fn key(&self, project: &str) -> String {
         let out = self.cli(&["keys", "create", "--project", project]);

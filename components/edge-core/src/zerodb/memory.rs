@@ -4,8 +4,8 @@
 //! requires; a record written without a session belongs to the nil UUID's.
 
 use super::error::{At, Result};
+use super::params::{limit, Query};
 use super::route::is_uuid;
-use super::vectors::limit;
 use super::wire::{self, MemoryIn, MemorySearch, MemoryUpdate};
 use super::{deleted, ok, Context};
 use crate::error::{code, ApiError};
@@ -91,20 +91,11 @@ pub async fn create<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
 
 /// `GET …/database/memory?skip&limit&session_id&agent_id&role`: newest
 /// first, in the `data` envelope with `total`, `skip`, `limit`, `has_more`.
-pub async fn list<S: Origin>(ctx: &mut Context<'_, S>, query: &dyn Fn(&str) -> Option<String>) -> Result<Response> {
-    let number = |name: &str| -> Result<Option<i64>> {
-        query(name)
-            .map(|v| v.parse::<i64>())
-            .transpose()
-            .map_err(|_| ApiError::new(code::INVALID_REQUEST, format!("{name} must be an integer")))
-            .at(&["query", name])
-    };
-    let limit = limit(number("limit")?, 100, MAX_BATCH as i64, &["query", "limit"])?;
-    let skip = number("skip")?.unwrap_or(0);
-    let skip = u32::try_from(skip)
-        .map_err(|_| ApiError::new(code::INVALID_REQUEST, "skip must be from 0 to 4294967295"))
-        .at(&["query", "skip"])?;
-    let (session_id, agent_id, role_name) = (query("session_id"), query("agent_id"), query("role"));
+pub async fn list<S: Origin>(ctx: &mut Context<'_, S>, query: &Query<'_>) -> Result<Response> {
+    let given = query.number("limit", MAX_BATCH as u64)?.map(|n| n as i64);
+    let limit = limit(given, 100, MAX_BATCH as i64, &["query", "limit"])?;
+    let skip = query.number("skip", u64::from(u32::MAX))?.unwrap_or(0) as u32;
+    let (session_id, agent_id, role_name) = (query.text("session_id")?, query.text("agent_id")?, query.text("role")?);
     uuid_field("session_id", &session_id, "query")?;
     uuid_field("agent_id", &agent_id, "query")?;
     role(&role_name, "query")?;

@@ -12,6 +12,7 @@
 
 mod error;
 mod memory;
+mod params;
 mod route;
 mod vectors;
 pub(crate) mod wire;
@@ -34,11 +35,13 @@ pub const DIMENSIONS: [usize; 4] = [384, 768, 1024, 1536];
 const DEFAULT_NAMESPACE: &str = "default";
 
 /// What every handler needs: the edge, the caller's session, its
-/// project's UUID, and the request's bookkeeping.
+/// project's UUID, the version a read must reach (`x-zerodb-min-version`),
+/// and the request's bookkeeping.
 struct Context<'a, S> {
     edge: &'a Edge,
     session: S,
     project: String,
+    min_version: Option<u64>,
     served: &'a mut Served,
 }
 
@@ -101,9 +104,10 @@ async fn answer<C: Connect>(edge: &Edge, connect: &C, request: &Request, served:
         edge,
         session,
         project: own,
+        min_version: crate::validate::min_version(request.min_version.as_deref())?,
         served,
     };
-    let query = |name: &str| api::query_param(&request.path, name);
+    let query = params::Query(&request.path);
     let body = &request.body[..];
     match (method, route) {
         ("POST", Route::Upsert) => vectors::upsert(&mut ctx, body).await,

@@ -152,7 +152,7 @@ impl Route {
         }
     }
 
-    /// Whether it answers `method` (`HEAD` as `GET`).
+    /// Whether it answers `method`.
     pub fn allows(&self, method: &str) -> bool {
         self.methods().contains(&method)
     }
@@ -160,7 +160,9 @@ impl Route {
 
 /// A request's project id and route.
 pub struct Parsed {
+    /// The path's `{project_id}`, decoded (a UUID).
     pub project: String,
+    /// The route after it.
     pub route: Route,
 }
 
@@ -177,28 +179,30 @@ pub fn split(path: &str) -> Option<(String, Vec<String>)> {
     })
 }
 
-/// What ZeroDB serves and this edge does not, with why.
-const NOT_SERVED: &[(&str, &str)] = &[
-    ("tables", "NoSQL tables"),
-    ("events", "events"),
-    ("files", "files"),
-    ("quantum-compress", "quantum compression"),
-    ("analytics", "vector analytics"),
-    ("cluster", "vector clustering"),
-    ("batch", "memory batch operations"),
-    ("embeddings", "server-side embeddings"),
+/// What ZeroDB serves and this edge does not: the route's first segments,
+/// and what they are.
+const NOT_SERVED: &[(&[&str], &str)] = &[
+    (&["database", "tables"], "NoSQL tables"),
+    (&["database", "events"], "events"),
+    (&["database", "files"], "files"),
+    (&["database", "vectors", "quantum-compress"], "quantum compression"),
+    (&["database", "vectors", "analytics"], "vector analytics"),
+    (&["database", "vectors", "cluster"], "vector clustering"),
+    (&["database", "memory", "batch"], "memory batch operations"),
+    (&["embeddings"], "server-side embeddings"),
 ];
 
-/// Parses a ZeroDB-dialect path. Errors: 404 for a path that is no route
-/// (naming what is out of scope when it is one of ZeroDB's), 422 for a
-/// project id that is not a UUID, 400 for bad percent-encoding.
+/// Parses a ZeroDB-dialect path. Errors: 404 `no_route` for a path that is
+/// no route, 404 `not_served` (saying what) for one of ZeroDB's routes that
+/// the edge does not serve, 404 `project_not_found` for a project id that
+/// is not a UUID, 400 `invalid_path` for bad percent-encoding.
 pub fn parse(path: &str) -> Result<Parsed> {
     let not_found = || ApiError::new(code::NO_ROUTE, "Not Found");
     let (project, rest) = split(path).ok_or_else(not_found)?;
     let project = decode(&project)?;
     let rest = rest.iter().map(|s| decode(s)).collect::<Result<Vec<_>>>()?;
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-    if let Some((_, what)) = NOT_SERVED.iter().find(|(segment, _)| rest.contains(segment)) {
+    if let Some((_, what)) = NOT_SERVED.iter().find(|(prefix, _)| rest.starts_with(prefix)) {
         return Err(ApiError::new(
             code::NOT_SERVED,
             format!("{what} are not served by ZeroDB Edge; use ZeroDB itself for them"),

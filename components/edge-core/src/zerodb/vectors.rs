@@ -2,10 +2,11 @@
 //! and delete, over the namespace's collection.
 
 use super::error::{At, Result};
+use super::params::{limit, namespace, Query};
 use super::wire::{self, Search, VectorIn};
-use super::{deleted, ok, Context, DEFAULT_NAMESPACE, DIMENSIONS};
+use super::{deleted, ok, Context, DIMENSIONS};
 use crate::api;
-use crate::error::{code, ApiError};
+use crate::error::{code, ApiError, ErrorKind};
 use crate::model::*;
 use crate::origin::Origin;
 use crate::search::{self, Freshness};
@@ -17,12 +18,12 @@ use std::time::Instant;
 /// Most hits one search answers (ZeroDB's limit).
 const MAX_LIMIT: i64 = 100;
 
-/// The namespace named, or the default; 422 when it cannot be a collection name.
-fn namespace(name: Option<String>, loc: &[&str]) -> Result<String> {
-    let name = name.unwrap_or_else(|| DEFAULT_NAMESPACE.into());
-    validate::collection_name(&name).at(loc)?;
-    Ok(name)
-}
+/// Most namespaces a search that names none goes through; past it, the
+/// client must name one.
+const MAX_NAMESPACES_SEARCHED: usize = 100;
+
+/// Largest `offset` of a list: each listed page is an origin call.
+const MAX_OFFSET: u64 = 100_000;
 
 /// A random UUID (version 4), the id ZeroDB gives a vector sent without one.
 fn new_id() -> String {
@@ -47,10 +48,7 @@ fn record(item: VectorIn) -> Result<(String, VectorRecord)> {
     }
     validate::vector(&values, None).at(&["body", "vector_embedding"])?;
     validate::vector_for_metric(&values, Metric::Cosine).at(&["body", "vector_embedding"])?;
-    let metadata = match &item.vector_metadata {
-        Some(serde_json::Value::Null) | None => "{}".to_string(),
-        Some(m) => validate::metadata(m).at(&["body", "vector_metadata"])?,
-    };
+    let metadata = validate::optional_metadata(item.vector_metadata.as_ref()).at(&["body", "vector_metadata"])?;
     for (name, text) in [("document", &item.document), ("source", &item.source)] {
         if let Some(text) = text {
             validate::text(name, text, validate::MAX_CONTENT_BYTES).at(&["body", name])?;
@@ -64,12 +62,8 @@ fn record(item: VectorIn) -> Result<(String, VectorRecord)> {
 
 /// Stores `records` (all of one dimension) in `namespace`, creating it on
 /// its first write; updates the cache as the v1 API's writes do. Answers
-/// the records as stored (with the write's time).
-async fn write<S: Origin>(
-    ctx: &mut Context<'_, S>,
-    namespace: &str,
-    mut records: Vec<VectorRecord>,
-) -> Result<Vec<VectorRecord>> {
+/// the write's time.
+async fn write<S: Origin>(ctx: &mut Context<'_, S>, namespace: &str, records: Vec<VectorRecord>) -> Result<u64> {
     let first = ctx.served.origin(ctx.session.upsert(namespace, &records)).await;
     let result = match first {
         Err(e) if e.code == code::COLLECTION_NOT_FOUND.name => {
@@ -79,31 +73,27 @@ async fn write<S: Origin>(
                 index: IndexKind::Hnsw,
                 cache_similarity: 1.0,
             };
-            ctx.served
-                .origin(ctx.session.create_collection(namespace, spec))
-                .await
-                .at(&["body", "namespace"])?;
-            ctx.served.origin(ctx.session.upsert(namespace, &records)).await?
+            // A concurrent first write may have created it meanwhile (409
+            // when with another dimension): the upsert then says why not.
+            let created = ctx.served.origin(ctx.session.create_collection(namespace, spec)).await;
+            match created {
+                Err(e) if e.kind != ErrorKind::Conflict => return Err(e).at(&["body", "namespace"]),
+                _ => ctx.served.origin(ctx.session.upsert(namespace, &records)).await?,
+            }
         }
         other => other?,
     };
-    for record in &mut records {
-        record.written_at_us = result.at_us;
-    }
     let coll = ctx.coll(namespace);
-    ctx.edge
-        .cache
-        .borrow_mut()
-        .apply_write(&coll, &records, &[], result.version);
-    Ok(records)
+    ctx.edge.cache.borrow_mut().apply_upsert(&coll, records, &result);
+    Ok(result.at_us)
 }
 
 /// `POST …/vectors/upsert`: one vector; answers it as stored.
 pub async fn upsert<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<Response> {
     let item: VectorIn = validate::json_body(body)?;
-    let (namespace, record) = record(item)?;
-    let stored = write(ctx, &namespace, vec![record]).await?;
-    ok(wire::vector(&ctx.project, &namespace, &stored[0], true))
+    let (namespace, mut record) = record(item)?;
+    record.written_at_us = write(ctx, &namespace, vec![record.clone()]).await?;
+    ok(wire::vector(&ctx.project, &namespace, &record, true))
 }
 
 /// The items of a batch body, each still JSON text.
@@ -149,6 +139,7 @@ pub async fn upsert_batch<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> R
         }
     }
     let mut success_count = 0;
+    let mut unavailable = None;
     for (namespace, records) in groups {
         // One dimension per write: the first record's decides the group's
         // (the namespace's own is checked by the origin).
@@ -164,11 +155,21 @@ pub async fn upsert_batch<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> R
         let count = same.len();
         match write(ctx, &namespace, same).await {
             Ok(_) => success_count += count,
-            Err(failure) => errors.push(format!(
-                "{count} vectors of namespace {namespace:?}: {}",
-                failure.error.message
-            )),
+            Err(failure) => {
+                errors.push(format!(
+                    "{count} vectors of namespace {namespace:?}: {}",
+                    failure.error.message
+                ));
+                if failure.error.kind == ErrorKind::Unavailable {
+                    unavailable = Some(failure);
+                }
+            }
         }
+    }
+    // Nothing stored because the origin is down: a 503 the client retries,
+    // not a 200 listing errors.
+    if let (0, Some(failure)) = (success_count, unavailable) {
+        return Err(failure);
     }
     ok(json!({
         "success_count": success_count,
@@ -178,23 +179,12 @@ pub async fn upsert_batch<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> R
     }))
 }
 
-/// A limit between 1 and `max` (default `default`), or 422 at `loc`.
-pub(super) fn limit(given: Option<i64>, default: i64, max: i64, loc: &[&str]) -> Result<u32> {
-    let limit = given.unwrap_or(default);
-    if !(1..=max).contains(&limit) {
-        return Err(ApiError::new(
-            code::INVALID_LIMIT,
-            format!("limit must be from 1 to {max}"),
-        ))
-        .at(loc);
-    }
-    Ok(limit as u32)
-}
-
 /// `POST …/vectors/search`: cosine search of one namespace, or of every
-/// namespace of the query's dimension when none is named; hits best first,
-/// without those under `threshold`. Each namespace's search goes through
-/// the edge's cache like a v1 search.
+/// cosine namespace of the query's dimension when none is named (at most
+/// [`MAX_NAMESPACES_SEARCHED`]); hits best first, without those under
+/// `threshold`. Each namespace's search goes through the edge's cache like a
+/// v1 search, at least at the `x-zerodb-min-version` asked for. A named
+/// namespace that is not cosine (made through the v1 API) is 422.
 pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<Response> {
     let start = Instant::now();
     let search: Search = validate::json_body(body)?;
@@ -213,10 +203,23 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
         Some(name) => vec![namespace(Some(name), &["body", "namespace"])?],
         None => {
             let all = ctx.served.origin(ctx.session.list_collections()).await?;
-            all.into_iter()
+            let names: Vec<String> = all
+                .into_iter()
                 .filter(|c| c.spec.dims as usize == search.query_vector.len() && c.spec.metric == Metric::Cosine)
                 .map(|c| c.name)
-                .collect()
+                .collect();
+            if names.len() > MAX_NAMESPACES_SEARCHED {
+                return Err(ApiError::new(
+                    code::INVALID_REQUEST,
+                    format!(
+                        "{} namespaces hold vectors of this dimension; name one (at most \
+                         {MAX_NAMESPACES_SEARCHED} are searched together)",
+                        names.len()
+                    ),
+                ))
+                .at(&["body", "namespace"]);
+            }
+            names
         }
     };
     let request = SearchRequest {
@@ -230,23 +233,33 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
     let mut status = None;
     for namespace in namespaces {
         let coll = ctx.coll(&namespace);
-        let freshness = Freshness::of(&ctx.session, &ctx.edge.cache, &coll, None, ctx.served).await?;
+        let freshness = Freshness::of(&ctx.session, &ctx.edge.cache, &coll, ctx.min_version, ctx.served).await?;
         let answer = search::run(ctx.edge, &ctx.session, &coll, &request, freshness, None, ctx.served).await;
+        if search::cached_metric(&ctx.edge.cache, &coll, freshness.now()).is_some_and(|m| m != Metric::Cosine) {
+            return Err(ApiError::new(
+                code::INVALID_REQUEST,
+                format!("namespace {namespace:?} is not searched by cosine (it was made through the v1 API)"),
+            ))
+            .at(&["body", "namespace"]);
+        }
         // The request's status is its worst namespace's: a hit only when every one was.
         status = Some(match (status, ctx.served.cache) {
             (None, now) | (Some(CacheStatus::Hit), now) => now,
             (Some(before), _) => before,
         });
         match answer {
-            Ok((result, _)) => hits.extend(result.hits.into_iter().map(|hit| (namespace.clone(), hit))),
+            Ok((result, _)) => {
+                let kept = result.hits.into_iter().filter(|hit| hit.score >= threshold);
+                hits.extend(kept.map(|hit| (namespace.clone(), hit)));
+                // A running top `limit`: never more than that held past a namespace.
+                hits.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+                hits.truncate(limit as usize);
+            }
             Err(e) if e.code == code::COLLECTION_NOT_FOUND.name => {}
             Err(e) => return Err(e).at(&["body", "query_vector"]),
         }
     }
     ctx.served.cache = status.unwrap_or(CacheStatus::Bypass);
-    hits.retain(|(_, hit)| hit.score >= threshold);
-    hits.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
-    hits.truncate(limit as usize);
     let vectors: Vec<_> = hits
         .iter()
         .map(|(namespace, hit)| wire::hit(&ctx.project, namespace, hit))
@@ -260,25 +273,17 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
 
 /// `GET …/vectors?namespace&offset&limit&detailed`: a bare array of the
 /// namespace's vectors in id order, embeddings only when `detailed=true`.
-pub async fn list<S: Origin>(ctx: &mut Context<'_, S>, query: &dyn Fn(&str) -> Option<String>) -> Result<Response> {
-    let namespace = namespace(query("namespace"), &["query", "namespace"])?;
-    let number = |name: &str| -> Result<Option<i64>> {
-        query(name)
-            .map(|v| v.parse::<i64>())
-            .transpose()
-            .map_err(|_| ApiError::new(code::INVALID_REQUEST, format!("{name} must be an integer")))
-            .at(&["query", name])
-    };
-    let limit = limit(number("limit")?, 100, MAX_BATCH as i64, &["query", "limit"])? as usize;
-    let offset = number("offset")?.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::new(code::INVALID_REQUEST, "offset must not be negative")).at(&["query", "offset"]);
-    }
-    let detailed = query("detailed").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let mut records = Vec::new();
+/// Pages through the origin (not the cache); `offset` is at most
+/// [`MAX_OFFSET`].
+pub async fn list<S: Origin>(ctx: &mut Context<'_, S>, query: &Query<'_>) -> Result<Response> {
+    let namespace = namespace(query.text("namespace")?, &["query", "namespace"])?;
+    let given = query.number("limit", MAX_BATCH as u64)?.map(|n| n as i64);
+    let limit = limit(given, 100, MAX_BATCH as i64, &["query", "limit"])? as usize;
+    let mut skip = query.number("offset", MAX_OFFSET)?.unwrap_or(0) as usize;
+    let detailed = query.text("detailed")?.is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let mut out = Vec::with_capacity(limit);
     let mut after = None;
-    let wanted = offset as usize + limit;
-    loop {
+    while out.len() < limit {
         let page = ctx
             .served
             .origin(ctx.session.list_vectors(&namespace, after.as_deref(), MAX_BATCH as u32))
@@ -288,25 +293,24 @@ pub async fn list<S: Origin>(ctx: &mut Context<'_, S>, query: &dyn Fn(&str) -> O
             Err(e) if e.code == code::COLLECTION_NOT_FOUND.name => break,
             Err(e) => return Err(e.into()),
         };
-        records.extend(page.records);
+        // Skipped records are dropped page by page, never all held.
+        let passed = skip.min(page.records.len());
+        skip -= passed;
+        let wanted = limit - out.len();
+        let records = page.records[passed..].iter().take(wanted);
+        out.extend(records.map(|r| wire::vector(&ctx.project, &namespace, r, detailed)));
         match page.next {
-            Some(next) if records.len() < wanted => after = Some(next),
-            _ => break,
+            Some(next) => after = Some(next),
+            None => break,
         }
     }
-    let out: Vec<_> = records
-        .iter()
-        .skip(offset as usize)
-        .take(limit)
-        .map(|r| wire::vector(&ctx.project, &namespace, r, detailed))
-        .collect();
     ok(json!(out))
 }
 
 /// `GET …/vectors/stats?namespace`: counts over the project's namespaces
 /// (or the one named).
-pub async fn stats<S: Origin>(ctx: &mut Context<'_, S>, query: &dyn Fn(&str) -> Option<String>) -> Result<Response> {
-    let only = query("namespace");
+pub async fn stats<S: Origin>(ctx: &mut Context<'_, S>, query: &Query<'_>) -> Result<Response> {
+    let only = query.text("namespace")?;
     let all = ctx.served.origin(ctx.session.list_collections()).await?;
     let chosen: Vec<CollectionInfo> = all
         .into_iter()
@@ -334,28 +338,21 @@ pub async fn stats<S: Origin>(ctx: &mut Context<'_, S>, query: &dyn Fn(&str) -> 
     }))
 }
 
-/// `GET …/vectors/{vector_id}?namespace`: through the cache, as a v1 get.
-pub async fn get<S: Origin>(
-    ctx: &mut Context<'_, S>,
-    id: &str,
-    query: &dyn Fn(&str) -> Option<String>,
-) -> Result<Response> {
-    let namespace = namespace(query("namespace"), &["query", "namespace"])?;
+/// `GET …/vectors/{vector_id}?namespace`: through the cache, as a v1 get
+/// (at least at the `x-zerodb-min-version` asked for).
+pub async fn get<S: Origin>(ctx: &mut Context<'_, S>, id: &str, query: &Query<'_>) -> Result<Response> {
+    let namespace = namespace(query.text("namespace")?, &["query", "namespace"])?;
     validate::id("vector_id", id).at(&["path", "vector_id"])?;
     let coll = ctx.coll(&namespace);
-    let record = api::read_vector(ctx.edge, &ctx.session, &coll, id, None, ctx.served)
+    let record = api::read_vector(ctx.edge, &ctx.session, &coll, id, ctx.min_version, ctx.served)
         .await
         .map_err(vector_not_found)?;
     ok(wire::vector(&ctx.project, &namespace, &record, true))
 }
 
 /// `DELETE …/vectors/{vector_id}?namespace`.
-pub async fn delete<S: Origin>(
-    ctx: &mut Context<'_, S>,
-    id: &str,
-    query: &dyn Fn(&str) -> Option<String>,
-) -> Result<Response> {
-    let namespace = namespace(query("namespace"), &["query", "namespace"])?;
+pub async fn delete<S: Origin>(ctx: &mut Context<'_, S>, id: &str, query: &Query<'_>) -> Result<Response> {
+    let namespace = namespace(query.text("namespace")?, &["query", "namespace"])?;
     validate::id("vector_id", id).at(&["path", "vector_id"])?;
     let result = ctx
         .served
