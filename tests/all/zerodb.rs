@@ -433,6 +433,11 @@ fn errors_have_zerodbs_statuses_and_shapes() {
         );
         assert!(detail(&reply).contains(what), "{path}: {}", reply.json);
     }
+    let reply = client.raw("POST", "/api/v1/public/memory/v2/recall", Some(&json!({"query": "x"})));
+    assert_eq!(reply.status, 404);
+    assert!(detail(&reply).contains("memory v2"), "{}", reply.json);
+    let reply = client.raw("GET", "/api/v1/public/projects/x/database/vectors", None);
+    assert_eq!((reply.status, detail(&reply)), (404, "Not Found"));
     // An id that spells one of those names is just an id.
     client
         .send(

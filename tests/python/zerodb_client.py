@@ -624,7 +624,8 @@ def main():
     run = uuid.uuid4().hex[:12]
     # Vectors of their own for each run, so that a project holding earlier
     # runs' vectors still has one nearest vector per query.
-    rng = random.Random(args.seed or run)
+    seed = args.seed or run
+    rng = random.Random(seed)
     ns, ns2 = f"pyclient-{run}", f"pyclient-{run}-other"
     stage = "start"
     try:
@@ -632,7 +633,7 @@ def main():
             step()
     except Mismatch as e:
         body = getattr(c, "reply", None)
-        print(f"zerodb_client: MISMATCH in {stage}, call {c.calls} ({c.current}): {e}", file=sys.stderr)
+        print(f"zerodb_client: MISMATCH in {stage}, call {c.calls} ({c.current}): {e} (rerun with --seed {seed})", file=sys.stderr)
         if body is not None:
             print(f"  answer: {body.status_code} {body.text[:600]}", file=sys.stderr)
         print(f"zerodb_client: FAILED after {c.calls} calls and {c.checks} passed checks", file=sys.stderr)

@@ -29,6 +29,19 @@ const PATHS: &[&str] = &[
     "/v1/memory/search",
     "/v1/memory/m",
     "/v1/files/a/b.txt",
+    "/openapi.json",
+    // ZeroDB's dialect, on the fake origin's project (`fake_origin::PROJECT`).
+    "/api/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/vectors/upsert",
+    "/api/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/vectors/upsert-batch",
+    "/api/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/vectors/search",
+    "/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/vectors",
+    "/v1/public/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/vectors/stats",
+    "/v1/public/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/vectors/a",
+    "/api/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/memory",
+    "/api/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/memory/search",
+    "/api/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/memory/m",
+    "/api/v1/projects/11111111-2222-3333-4444-555555555555/database/vectors/search",
+    "/api/v1/public/memory/v2/recall",
 ];
 
 const BODIES: &[&str] = &[
@@ -43,39 +56,62 @@ const BODIES: &[&str] = &[
     r#"{"vector": [0, 0, 0], "k": 2, "filter": {"huge": 18446744073709551617, "z": null, "s": "2", "b": true}}"#,
     r#"{"vector": [1e39, 1e-50, 1e400], "k": 1}"#,
     r#"{"vector": [9e18, 9e18, 9e18], "k": 2, "filter": {"f": 2.0}}"#,
+    // ZeroDB's bodies, with the aliases its clients send.
+    r#"{"query_vector": [1, 0, 0], "limit": 5, "namespace": "docs", "threshold": 0.5, "metadata_filter": {"k": {"$in": ["v", 2]}, "$or": [{"n.x": {"$gte": 1}}, {"k": {"$exists": true}}]}}"#,
+    r#"{"vector": [1, 0, 0], "top_k": 3, "filter_metadata": {"k": "v"}}"#,
+    r#"[{"vector_embedding": [1, 0, 0], "vector_id": "a", "namespace": "docs"}, {"vector": [1, 0], "id": "b"}]"#,
+    r#"{"vectors": [{"values": [1, 0, 0], "metadata": {"k": "v"}, "document": "d", "source": "s"}]}"#,
+    r#"{"content": "hi", "agent_id": "6f1c2a55-0d1e-4b8c-9a3d-2e4f6a8b0c1d", "session_id": "x", "role": "user", "memory_metadata": {"k": 1}, "embedding": [1, 0, 0]}"#,
+    r#"{"query_vector": [1, 0, 0], "limit": 101, "session_id": "6f1c2a55-0d1e-4b8c-9a3d-2e4f6a8b0c1d"}"#,
 ];
 
-/// A request near a valid one: a known route and body, mutated.
+/// The bodies to mutate: [`BODIES`], and a ZeroDB upsert of a dimension
+/// ZeroDB stores (384), which passes validation and reaches the origin.
+fn bodies() -> Vec<String> {
+    let values = vec!["0.5"; 384].join(", ");
+    let upsert = format!(
+        r#"{{"vector_embedding": [{values}], "vector_id": "z", "namespace": "docs", "vector_metadata": {{"k": "v"}}}}"#
+    );
+    BODIES.iter().map(|b| b.to_string()).chain([upsert]).collect()
+}
+
+/// A request near a valid one: a known route and body, mutated; its key in
+/// `Authorization` or (a third of the time) `X-API-Key`.
 fn near_valid() -> impl Strategy<Value = Request> {
     (
         prop::sample::select(vec!["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", ""]),
         prop::sample::select(PATHS.to_vec()),
         "[a-zA-Z0-9%/?&=._~-]{0,24}",
-        prop::sample::select(BODIES.to_vec()),
+        prop::sample::select(bodies()),
         prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
         any::<Option<prop::sample::Index>>(),
         prop::option::of("(Bearer|bearer|Basic) ?[ -~]{0,40}"),
-        prop::option::weighted(0.2, prop::sample::select(vec!["0", "1", "2", "x"])),
+        (
+            prop::option::weighted(0.2, prop::sample::select(vec!["0", "1", "2", "x"])),
+            prop::option::weighted(0.33, "[ -~]{0,12}"),
+        ),
     )
-        .prop_map(|(method, path, suffix, body, flips, cut, auth, min_version)| {
-            let mut body = body.as_bytes().to_vec();
-            for (at, byte) in flips {
-                let at = at.index(body.len());
-                body[at] = byte;
-            }
-            if let Some(cut) = cut {
-                body.truncate(cut.index(body.len() + 1));
-            }
-            Request {
-                method: method.into(),
-                path: format!("{path}{suffix}"),
-                authorization: auth.or(Some("Bearer zdb_key".into())),
-                api_key: None,
-                content_type: None,
-                min_version: min_version.map(Into::into),
-                body,
-            }
-        })
+        .prop_map(
+            |(method, path, suffix, body, flips, cut, auth, (min_version, api_key))| {
+                let mut body = body.as_bytes().to_vec();
+                for (at, byte) in flips {
+                    let at = at.index(body.len());
+                    body[at] = byte;
+                }
+                if let Some(cut) = cut {
+                    body.truncate(cut.index(body.len() + 1));
+                }
+                Request {
+                    method: method.into(),
+                    path: format!("{path}{suffix}"),
+                    authorization: auth.or(Some("Bearer zdb_key".into())),
+                    api_key,
+                    content_type: None,
+                    min_version: min_version.map(Into::into),
+                    body,
+                }
+            },
+        )
 }
 
 /// How the origin behaves for one request: it answers (half the time), or
@@ -100,6 +136,16 @@ fn failure() -> impl Strategy<Value = Option<Failure>> {
 /// that a sequence repeats them: they hit cached entries, and are answered
 /// stale from them while the origin is down.
 const VALID: &[(&str, &str, &str)] = &[
+    (
+        "POST",
+        "/api/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/vectors/search",
+        r#"{"query_vector": [1, 0, 0], "limit": 5, "namespace": "docs"}"#,
+    ),
+    (
+        "GET",
+        "/v1/public/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/vectors/a?namespace=docs",
+        "",
+    ),
     (
         "POST",
         "/v1/collections/docs/search",

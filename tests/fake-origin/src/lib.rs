@@ -96,6 +96,10 @@ fn collection(name: &str) -> CollectionInfo {
     }
 }
 
+/// The project every session of the fake origin is on (a UUID, as the
+/// real origin's `project` answers, so that ZeroDB's routes can name it).
+pub const PROJECT: &str = "0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e";
+
 fn record(id: &str) -> VectorRecord {
     VectorRecord::new(id, vec![1.0, 0.0, 0.0], "{}")
 }
@@ -173,7 +177,7 @@ impl Connect for FakeOrigin {
 
 impl Origin for FakeOrigin {
     async fn project(&self) -> String {
-        "1".into()
+        PROJECT.into()
     }
     async fn create_collection(&self, name: &str, _spec: CollectionSpec) -> Result<CollectionInfo, ApiError> {
         self.call("create_collection", None)?;
@@ -300,12 +304,30 @@ enum Route {
     Vectors,
     Collection(String),
     MemorySearch,
+    /// A route of ZeroDB's dialect: `read` for a search or a vector read
+    /// (which may be served stale), `batch` for a batch upsert (which
+    /// reports failed writes in its 200).
+    ZeroDb {
+        read: bool,
+        batch: bool,
+    },
     Other,
 }
 
 impl Route {
     fn of(request: &Request) -> Route {
         let path = request.path.split(['?', '#']).next().unwrap_or_default();
+        // ZeroDB's dialect answers even a path that does not decode.
+        if edge_core::zerodb::claims(path) {
+            let raw: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            let read = match (request.method.as_str(), raw.as_slice()) {
+                ("POST", [.., "database", "vectors", "search"]) => true,
+                ("GET", [.., "database", "vectors", id]) => *id != "stats",
+                _ => false,
+            };
+            let batch = raw.last() == Some(&"upsert-batch");
+            return Route::ZeroDb { read, batch };
+        }
         let Some(segments) = path
             .trim_start_matches('/')
             .split('/')
@@ -400,8 +422,25 @@ pub fn check_with(edge: &Edge, request: &Request, failure: Option<Failure>) -> (
 
     let outcome = if status >= 400 {
         let body = body.unwrap_or_else(|| panic!("errors are JSON: {what}"));
-        let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("{what}"));
-        assert!(body["error"]["message"].is_string(), "{what}");
+        let code = if let Route::ZeroDb { .. } = route {
+            // ZeroDB's shape: `{detail, error_code}`, or a 422's `detail` list.
+            match &body["detail"] {
+                Json::String(_) => body["error_code"].as_str(),
+                Json::Array(items) => {
+                    assert_eq!(status, 422, "{what}");
+                    assert!(
+                        items.iter().all(|i| i["loc"].is_array() && i["msg"].is_string()),
+                        "{what}"
+                    );
+                    items.first().and_then(|i| i["type"].as_str())
+                }
+                _ => None,
+            }
+        } else {
+            assert!(body["error"]["message"].is_string(), "{what}");
+            body["error"]["code"].as_str()
+        };
+        let code = code.unwrap_or_else(|| panic!("an error without its code: {what}"));
         assert_ne!(cache, "stale", "an error marked stale: {what}");
         if status == 503 {
             assert!(retry_after.is_some(), "a 503 without Retry-After: {what}");
@@ -434,16 +473,31 @@ pub fn check_with(edge: &Edge, request: &Request, failure: Option<Failure>) -> (
                     failed.iter().all(|(method, _)| *method != "collection_token"),
                     "stale past a min_version without the current token: {what}"
                 ),
-                Route::Vector(_) => {}
+                Route::Vector(_) | Route::ZeroDb { read: true, .. } => {}
                 _ => panic!("stale on a route that is never served stale: {what}"),
             }
             Outcome::Stale
         } else {
-            let reads = matches!(route, Route::Search | Route::Vector(_));
+            let reads = matches!(
+                route,
+                Route::Search | Route::Vector(_) | Route::ZeroDb { read: true, .. }
+            );
+            let zerodb = matches!(route, Route::ZeroDb { .. });
             for (method, err) in &failed {
                 let done_without = match *method {
                     "collection_token" => reads && err.kind == ErrorKind::Unavailable,
-                    "list_vectors" => route == Route::Search,
+                    "list_vectors" => route == Route::Search || zerodb,
+                    // ZeroDB's dialect creates a missing namespace on a
+                    // write, skips it in a search or list, and reports a
+                    // batch's failed writes in its answer.
+                    _ if zerodb => {
+                        err.code == code::COLLECTION_NOT_FOUND.name
+                            || route
+                                == (Route::ZeroDb {
+                                    read: false,
+                                    batch: true,
+                                })
+                    }
                     _ => false,
                 };
                 assert!(done_without, "a 2xx although the origin's {method} failed: {what}");
@@ -459,7 +513,7 @@ pub fn check_with(edge: &Edge, request: &Request, failure: Option<Failure>) -> (
 
 /// The shape of a 2xx answer on the routes that read or write vectors.
 fn check_body(request: &Request, route: &Route, cache: &str, response: &Response, what: &str) {
-    if *route == Route::Other {
+    if matches!(route, Route::Other | Route::ZeroDb { .. }) {
         return;
     }
     let body: Json = serde_json::from_slice(&response.body).unwrap_or_else(|e| panic!("{e}: {what}"));
@@ -533,6 +587,6 @@ fn check_body(request: &Request, route: &Route, cache: &str, response: &Response
                 assert!(hit["id"].is_string() && hit["session_id"].is_string(), "{what}");
             }
         }
-        Route::Other => {}
+        Route::Other | Route::ZeroDb { .. } => {}
     }
 }

@@ -55,9 +55,11 @@ impl<S: Origin> Context<'_, S> {
     }
 }
 
-/// Whether `path` is one of ZeroDB's project-scoped routes.
+/// Whether `path` is ZeroDB's to answer: one of its project-scoped routes,
+/// or any other path under `/api/` (ZeroDB's gateway prefix), which then
+/// answers 404 in ZeroDB's shape.
 pub fn claims(path: &str) -> bool {
-    route::split(path).is_some()
+    route::split(path).is_some() || path.starts_with("/api/")
 }
 
 /// Whether ZeroDB's router answers `method` on `path` (it routes it and

@@ -198,6 +198,13 @@ const NOT_SERVED: &[(&[&str], &str)] = &[
 /// is not a UUID, 400 `invalid_path` for bad percent-encoding.
 pub fn parse(path: &str) -> Result<Parsed> {
     let not_found = || ApiError::new(code::NO_ROUTE, "Not Found");
+    if path.starts_with("/api/v1/public/memory") {
+        return Err(ApiError::new(
+            code::NOT_SERVED,
+            "ZeroDB's agent memory API (memory v2) is not served by ZeroDB Edge; use ZeroDB itself for it",
+        )
+        .into());
+    }
     let (project, rest) = split(path).ok_or_else(not_found)?;
     let project = decode(&project)?;
     let rest = rest.iter().map(|s| decode(s)).collect::<Result<Vec<_>>>()?;
@@ -229,7 +236,8 @@ pub fn parse(path: &str) -> Result<Parsed> {
 
 fn decode(segment: &str) -> Result<String> {
     validate::percent_decode(segment)
-        .ok_or_else(|| ApiError::new(code::INVALID_PATH, "path is not valid percent-encoded UTF-8").into())
+        .ok_or_else(|| ApiError::new(code::INVALID_PATH, "path is not valid percent-encoded UTF-8"))
+        .at(&["path"])
 }
 
 /// Whether `text` is a UUID in its hyphenated form (any case).
@@ -287,6 +295,14 @@ mod tests {
         assert_eq!(tables.error.code, "not_served");
         assert!(tables.error.message.contains("tables"), "{}", tables.error.message);
         assert!(split("/v1/collections/x").is_none());
+        assert_eq!(
+            status("/api/v1/public/memory/v2/recall"),
+            Some((404, "not_served".into()))
+        );
+        assert_eq!(
+            status("/api/v1/public/projects/x/database/vectors"),
+            Some((404, "no_route".into()))
+        );
         assert!(is_uuid(&PID.to_uppercase()) && !is_uuid("0b8e4f53x8a4e-4c1d-9d3e-6f1a2b3c4d5e"));
     }
 }
