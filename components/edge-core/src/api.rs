@@ -18,96 +18,79 @@ const DEFAULT_K: i64 = 10;
 /// document is generated from this table by a unit test).
 #[cfg(test)]
 pub(crate) const ROUTES: &[RouteDoc] = &[
-    doc("GET", "/healthz", "Liveness: the edge answers", &[], None),
-    doc(
+    RouteDoc::new("GET", "/healthz", "Liveness: the edge answers", &[], None),
+    RouteDoc::new(
         "GET",
         "/openapi.json",
         "This API's OpenAPI document (both dialects)",
         &[],
         None,
     ),
-    doc(
+    RouteDoc::new(
         "GET",
         "/v1/health",
         "The edge's cache and the origin's services and routes",
         &[],
         None,
     ),
-    doc(
+    RouteDoc::new(
         "PUT",
         "/v1/collections/{name}",
         "Create a collection (idempotent for the same spec)",
         &[],
         Some("V1CreateCollection"),
     ),
-    doc("GET", "/v1/collections/{name}", "Describe a collection", &[], None),
-    doc(
+    RouteDoc::new("GET", "/v1/collections/{name}", "Describe a collection", &[], None),
+    RouteDoc::new(
         "DELETE",
         "/v1/collections/{name}",
         "Drop a collection and its vectors",
         &[],
         None,
     ),
-    doc(
+    RouteDoc::new(
         "PUT",
         "/v1/collections/{name}/vectors",
         "Upsert up to 1000 vectors",
         &[],
         Some("V1Upsert"),
     ),
-    doc(
+    RouteDoc::new(
         "GET",
         "/v1/collections/{name}/vectors",
         "A page of vectors in id order",
         &["after", "limit"],
         None,
     ),
-    doc("GET", "/v1/collections/{name}/vectors/{id}", "One vector", &[], None),
-    doc(
+    RouteDoc::new("GET", "/v1/collections/{name}/vectors/{id}", "One vector", &[], None),
+    RouteDoc::new(
         "DELETE",
         "/v1/collections/{name}/vectors/{id}",
         "Delete one vector",
         &[],
         None,
     ),
-    doc(
+    RouteDoc::new(
         "POST",
         "/v1/collections/{name}/search",
         "Nearest neighbours, with an optional metadata filter",
         &[],
         Some("V1Search"),
     ),
-    doc("POST", "/v1/memory", "Store a memory record", &[], Some("V1MemoryIn")),
-    doc(
+    RouteDoc::new("POST", "/v1/memory", "Store a memory record", &[], Some("V1MemoryIn")),
+    RouteDoc::new(
         "POST",
         "/v1/memory/search",
         "Memory records nearest an embedding",
         &[],
         Some("V1MemorySearch"),
     ),
-    doc("GET", "/v1/memory/{id}", "One memory record", &[], None),
-    doc("DELETE", "/v1/memory/{id}", "Delete one memory record", &[], None),
-    doc("PUT", "/v1/files/{key}", "Store a file (the body's bytes)", &[], None),
-    doc("GET", "/v1/files/{key}", "A stored file", &[], None),
-    doc("DELETE", "/v1/files/{key}", "Delete a stored file", &[], None),
+    RouteDoc::new("GET", "/v1/memory/{id}", "One memory record", &[], None),
+    RouteDoc::new("DELETE", "/v1/memory/{id}", "Delete one memory record", &[], None),
+    RouteDoc::new("PUT", "/v1/files/{key}", "Store a file (the body's bytes)", &[], None),
+    RouteDoc::new("GET", "/v1/files/{key}", "A stored file", &[], None),
+    RouteDoc::new("DELETE", "/v1/files/{key}", "Delete a stored file", &[], None),
 ];
-
-#[cfg(test)]
-const fn doc(
-    method: &'static str,
-    path: &'static str,
-    summary: &'static str,
-    query: &'static [&'static str],
-    body: Option<&'static str>,
-) -> RouteDoc {
-    RouteDoc {
-        method,
-        path,
-        summary,
-        query,
-        body,
-    }
-}
 
 /// Whether the v1 router answers `method` on `path` (it routes it and the
 /// route allows the method).

@@ -26,6 +26,25 @@ pub struct RouteDoc {
     pub body: Option<&'static str>,
 }
 
+impl RouteDoc {
+    /// A route's entry (for the route tables, which are constants).
+    pub const fn new(
+        method: &'static str,
+        path: &'static str,
+        summary: &'static str,
+        query: &'static [&'static str],
+        body: Option<&'static str>,
+    ) -> RouteDoc {
+        RouteDoc {
+            method,
+            path,
+            summary,
+            query,
+            body,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

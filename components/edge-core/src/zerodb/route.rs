@@ -14,85 +14,85 @@ pub const PREFIXES: [&[&str]; 3] = [&["api", "v1", "projects"], &["v1", "project
 /// Every route (its path after `/{prefix}/{project_id}/`), as the OpenAPI
 /// document lists it.
 pub const ROUTES: &[RouteDoc] = &[
-    doc(
+    RouteDoc::new(
         "POST",
         "database/vectors/upsert",
         "Upsert one vector (creates its namespace)",
         &[],
         Some("ZeroDbVectorIn"),
     ),
-    doc(
+    RouteDoc::new(
         "POST",
         "database/vectors/upsert-batch",
         "Upsert up to 1000 vectors: a bare array or {\"vectors\": [...]}",
         &[],
         None,
     ),
-    doc(
+    RouteDoc::new(
         "POST",
         "database/vectors/search",
         "Cosine search of a namespace, or of every one",
         &[],
         Some("ZeroDbSearch"),
     ),
-    doc(
+    RouteDoc::new(
         "GET",
         "database/vectors",
         "A namespace's vectors in id order (a bare array)",
         &["namespace", "offset", "limit", "detailed"],
         None,
     ),
-    doc(
+    RouteDoc::new(
         "GET",
         "database/vectors/stats",
         "Vector counts, namespaces, dimensions and size",
         &["namespace"],
         None,
     ),
-    doc(
+    RouteDoc::new(
         "GET",
         "database/vectors/{vector_id}",
         "One vector",
         &["namespace"],
         None,
     ),
-    doc(
+    RouteDoc::new(
         "DELETE",
         "database/vectors/{vector_id}",
         "Delete one vector",
         &["namespace"],
         None,
     ),
-    doc(
+    RouteDoc::new(
         "POST",
         "database/memory",
         "Store a memory record",
         &[],
         Some("ZeroDbMemoryIn"),
     ),
-    doc(
+    RouteDoc::new(
         "GET",
         "database/memory",
         "Memory records, newest first, in a data envelope",
         &["skip", "limit", "session_id", "agent_id", "role"],
         None,
     ),
-    doc(
+    RouteDoc::new(
         "POST",
         "database/memory/search",
         "Memory records nearest an embedding",
         &[],
         Some("ZeroDbMemorySearch"),
     ),
-    doc("GET", "database/memory/{memory_id}", "One memory record", &[], None),
-    doc(
+    RouteDoc::new("GET", "database/memory/{memory_id}", "One memory record", &[], None),
+    RouteDoc::new(
         "PUT",
         "database/memory/{memory_id}",
         "Replace the fields given of a memory record",
         &[],
         Some("ZeroDbMemoryUpdate"),
     ),
-    doc(
+    RouteDoc::new(
         "DELETE",
         "database/memory/{memory_id}",
         "Delete a memory record",
@@ -100,22 +100,6 @@ pub const ROUTES: &[RouteDoc] = &[
         None,
     ),
 ];
-
-const fn doc(
-    method: &'static str,
-    path: &'static str,
-    summary: &'static str,
-    query: &'static [&'static str],
-    body: Option<&'static str>,
-) -> RouteDoc {
-    RouteDoc {
-        method,
-        path,
-        summary,
-        query,
-        body,
-    }
-}
 
 /// A route of the dialect, with its decoded path parameter.
 #[derive(Debug, PartialEq)]

@@ -18,14 +18,20 @@ pub struct VectorIn {
         alias = "embedding",
         deserialize_with = "exact_f32s"
     )]
+    /// 384, 768, 1024 or 1536 finite values.
     pub vector_embedding: Vec<f32>,
+    /// A UUID is made when none is given; the same id replaces the vector.
     #[serde(alias = "id")]
     pub vector_id: Option<String>,
+    /// `default` when none is given; 1 to 64 of `A-Za-z0-9_-`.
     pub namespace: Option<String>,
+    /// A JSON object, at most 64 KiB.
     #[serde(alias = "metadata")]
     #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub vector_metadata: Option<Value>,
+    /// The text the vector was made from, at most 256 KiB.
     pub document: Option<String>,
+    /// Where the text came from (free text), at most 256 KiB.
     pub source: Option<String>,
 }
 
@@ -33,13 +39,19 @@ pub struct VectorIn {
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbSearch))]
 pub struct Search {
+    /// The query, of the namespace's dimension.
     #[serde(alias = "vector", deserialize_with = "exact_f32s")]
     pub query_vector: Vec<f32>,
+    /// Hits at most, 1 to 100 (10 when not given).
     #[serde(alias = "top_k")]
     pub limit: Option<i64>,
+    /// Drops hits whose cosine similarity is below it (0 to 1); none drops none.
     #[serde(alias = "similarity_threshold")]
     pub threshold: Option<f32>,
+    /// The namespace to search; every cosine namespace of the query's
+    /// dimension when none is given.
     pub namespace: Option<String>,
+    /// A filter over `vector_metadata` (the README's filter language).
     #[serde(alias = "filter_metadata", alias = "filter")]
     #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub metadata_filter: Option<Value>,
