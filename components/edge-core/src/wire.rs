@@ -140,7 +140,7 @@ pub fn collection(info: &CollectionInfo) -> Value {
 
 /// A stored JSON text, sent as it is (its own bytes, numbers and all); `null`
 /// when it is not valid JSON (never so for what the origin stores).
-struct StoredJson<'a>(&'a str);
+pub(crate) struct StoredJson<'a>(pub &'a str);
 
 impl Serialize for StoredJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

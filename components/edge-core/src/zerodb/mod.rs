@@ -138,6 +138,11 @@ fn ok(body: serde_json::Value) -> Result<Response> {
     Ok(Response::json(200, &body))
 }
 
+/// A 200 JSON answer written straight from `body` (no `Value` tree).
+fn ok_typed(body: &impl serde::Serialize) -> Result<Response> {
+    Ok(Response::json_bytes(200, serde_json::to_vec(body).unwrap_or_default()))
+}
+
 /// `{"success": true, …}` for a delete.
 fn deleted(fields: serde_json::Value) -> Result<Response> {
     let mut body = json!({"success": true, "deleted": true});

@@ -4,7 +4,7 @@
 use super::error::{At, Result};
 use super::params::{limit, namespace, Query};
 use super::wire::{self, Search, VectorIn};
-use super::{deleted, ok, Context, DIMENSIONS};
+use super::{deleted, ok, ok_typed, Context, DIMENSIONS};
 use crate::api;
 use crate::error::{code, ApiError, ErrorKind};
 use crate::model::*;
@@ -93,7 +93,7 @@ pub async fn upsert<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
     let item: VectorIn = validate::json_body(body)?;
     let (namespace, mut record) = record(item)?;
     record.written_at_us = write(ctx, &namespace, vec![record.clone()]).await?;
-    ok(wire::vector(&ctx.project, &namespace, &record, true))
+    ok_typed(&wire::vector(&ctx.project, &namespace, &record, true))
 }
 
 /// The items of a batch body, each still JSON text.
@@ -226,7 +226,7 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
         vector: search.query_vector,
         k: limit,
         filter,
-        include_values: true,
+        include_values: search.include_embeddings.unwrap_or(true),
         include_metadata: true,
     };
     let mut hits = Vec::new();
@@ -264,11 +264,11 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
         .iter()
         .map(|(namespace, hit)| wire::hit(&ctx.project, namespace, hit))
         .collect();
-    ok(json!({
-        "vectors": vectors,
-        "total_count": vectors.len(),
-        "search_time_ms": start.elapsed().as_secs_f64() * 1e3,
-    }))
+    ok_typed(&wire::SearchOut {
+        total_count: vectors.len(),
+        vectors,
+        search_time_ms: start.elapsed().as_secs_f64() * 1e3,
+    })
 }
 
 /// `GET …/vectors?namespace&offset&limit&detailed`: a bare array of the
@@ -281,9 +281,9 @@ pub async fn list<S: Origin>(ctx: &mut Context<'_, S>, query: &Query<'_>) -> Res
     let limit = limit(given, 100, MAX_BATCH as i64, &["query", "limit"])? as usize;
     let mut skip = query.number("offset", MAX_OFFSET)?.unwrap_or(0) as usize;
     let detailed = query.text("detailed")?.is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let mut out = Vec::with_capacity(limit);
+    let mut records = Vec::with_capacity(limit);
     let mut after = None;
-    while out.len() < limit {
+    while records.len() < limit {
         let page = ctx
             .served
             .origin(ctx.session.list_vectors(&namespace, after.as_deref(), MAX_BATCH as u32))
@@ -296,15 +296,18 @@ pub async fn list<S: Origin>(ctx: &mut Context<'_, S>, query: &Query<'_>) -> Res
         // Skipped records are dropped page by page, never all held.
         let passed = skip.min(page.records.len());
         skip -= passed;
-        let wanted = limit - out.len();
-        let records = page.records[passed..].iter().take(wanted);
-        out.extend(records.map(|r| wire::vector(&ctx.project, &namespace, r, detailed)));
+        let wanted = limit - records.len();
+        records.extend(page.records.into_iter().skip(passed).take(wanted));
         match page.next {
             Some(next) => after = Some(next),
             None => break,
         }
     }
-    ok(json!(out))
+    let out: Vec<_> = records
+        .iter()
+        .map(|r| wire::vector(&ctx.project, &namespace, r, detailed))
+        .collect();
+    ok_typed(&out)
 }
 
 /// `GET …/vectors/stats?namespace`: counts over the project's namespaces
@@ -347,7 +350,7 @@ pub async fn get<S: Origin>(ctx: &mut Context<'_, S>, id: &str, query: &Query<'_
     let record = api::read_vector(ctx.edge, &ctx.session, &coll, id, ctx.min_version, ctx.served)
         .await
         .map_err(vector_not_found)?;
-    ok(wire::vector(&ctx.project, &namespace, &record, true))
+    ok_typed(&wire::vector(&ctx.project, &namespace, &record, true))
 }
 
 /// `DELETE …/vectors/{vector_id}?namespace`.

@@ -5,7 +5,8 @@
 
 use crate::model::*;
 use crate::wire::exact_f32s;
-use serde::Deserialize;
+use crate::wire::StoredJson;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// One vector to upsert (`VectorCreate`).
@@ -55,6 +56,9 @@ pub struct Search {
     #[serde(alias = "filter_metadata", alias = "filter")]
     #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub metadata_filter: Option<Value>,
+    /// Whether hits carry `vector_embedding` (true when not given).
+    #[serde(alias = "include_values")]
+    pub include_embeddings: Option<bool>,
 }
 
 /// A project memory record to create.
@@ -113,46 +117,65 @@ pub fn timestamp(micros: u64) -> String {
     humantime::format_rfc3339_micros(at).to_string()
 }
 
-/// Stored JSON text back to a value (`null` for none).
-fn json_of(text: Option<&str>) -> Value {
-    text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null)
+/// A vector object as ZeroDB answers it: `vector_id`, `project_id`,
+/// `namespace`, `vector_embedding` (when asked for), `vector_metadata`,
+/// `document`, `source`, `created_at`, and for a search hit `similarity`.
+/// Written straight from the record (not through a `Value` tree): a search
+/// answers up to 100 of them, each with up to 1536 values.
+#[derive(Serialize)]
+pub struct VectorOut<'a> {
+    vector_id: &'a str,
+    project_id: &'a str,
+    namespace: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vector_embedding: Option<&'a [f32]>,
+    vector_metadata: Option<StoredJson<'a>>,
+    document: Option<&'a str>,
+    source: Option<&'a str>,
+    created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    similarity: Option<f32>,
 }
 
-/// A vector object: `vector_id`, `project_id`, `namespace`,
-/// `vector_embedding` (when `values` is given), `vector_metadata`,
-/// `document`, `source`, `created_at`.
-pub fn vector(project: &str, namespace: &str, record: &VectorRecord, with_values: bool) -> Value {
-    let mut out = json!({
-        "vector_id": record.id,
-        "project_id": project,
-        "namespace": namespace,
-        "vector_metadata": json_of(Some(&record.metadata)),
-        "document": record.document,
-        "source": record.source,
-        "created_at": timestamp(record.written_at_us),
-    });
-    if with_values {
-        out["vector_embedding"] = json!(record.values);
+/// A stored vector as a vector object, with its embedding when `with_values`.
+pub fn vector<'a>(project: &'a str, namespace: &'a str, record: &'a VectorRecord, with_values: bool) -> VectorOut<'a> {
+    VectorOut {
+        vector_id: &record.id,
+        project_id: project,
+        namespace,
+        vector_embedding: with_values.then_some(&record.values[..]),
+        vector_metadata: Some(StoredJson(&record.metadata)),
+        document: record.document.as_deref(),
+        source: record.source.as_deref(),
+        created_at: Some(timestamp(record.written_at_us)),
+        similarity: None,
     }
-    out
 }
 
-/// A search hit: the vector object plus `similarity`.
-pub fn hit(project: &str, namespace: &str, hit: &SearchHit) -> Value {
-    let mut out = json!({
-        "vector_id": hit.id,
-        "project_id": project,
-        "namespace": namespace,
-        "vector_metadata": json_of(hit.metadata.as_deref()),
-        "document": hit.document,
-        "source": hit.source,
-        "created_at": hit.written_at_us.map(timestamp),
-        "similarity": hit.score,
-    });
-    if let Some(values) = &hit.values {
-        out["vector_embedding"] = json!(values);
+/// A search hit as a vector object with its `similarity`.
+pub fn hit<'a>(project: &'a str, namespace: &'a str, hit: &'a SearchHit) -> VectorOut<'a> {
+    VectorOut {
+        vector_id: &hit.id,
+        project_id: project,
+        namespace,
+        vector_embedding: hit.values.as_deref(),
+        vector_metadata: hit.metadata.as_deref().map(StoredJson),
+        document: hit.document.as_deref(),
+        source: hit.source.as_deref(),
+        created_at: hit.written_at_us.map(timestamp),
+        similarity: Some(hit.score),
     }
-    out
+}
+
+/// A search's answer: `{vectors, total_count, search_time_ms}`.
+#[derive(Serialize)]
+pub struct SearchOut<'a> {
+    /// Best first.
+    pub vectors: Vec<VectorOut<'a>>,
+    /// How many hits.
+    pub total_count: usize,
+    /// The search's time at the edge, in milliseconds.
+    pub search_time_ms: f64,
 }
 
 /// A project memory record: `memory_id`, `project_id`, `agent_id`,
@@ -165,7 +188,7 @@ pub fn memory(project: &str, record: &MemoryRecord) -> Value {
         "session_id": record.session_id,
         "role": record.role,
         "content": record.content,
-        "memory_metadata": json_of(Some(&record.metadata)),
+        "memory_metadata": serde_json::from_str::<Value>(&record.metadata).unwrap_or(Value::Null),
         "created_at": timestamp(record.created_at_ms * 1000),
     })
 }
