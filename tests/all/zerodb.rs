@@ -496,6 +496,37 @@ fn errors_have_zerodbs_statuses_and_shapes() {
     );
     assert_eq!(reply.status, 400);
     assert!(detail(&reply).contains("384"), "{}", reply.json);
+    // 422: a named namespace made through the v1 API with another metric,
+    // the first time and when the same body comes again.
+    server
+        .call(
+            "PUT",
+            "/v1/collections/l2ns",
+            &key,
+            Some(&json!({"dims": DIMS, "metric": "l2"})),
+        )
+        .ok();
+    server
+        .call(
+            "PUT",
+            "/v1/collections/l2ns/vectors",
+            &key,
+            Some(&json!({"vectors": [{"id": "a", "values": v[0]}]})),
+        )
+        .ok();
+    for _ in 0..2 {
+        let reply = client.send(
+            "POST",
+            "database/vectors/search",
+            Some(&json!({"query_vector": v[0], "namespace": "l2ns"})),
+        );
+        assert_eq!(reply.status, 422, "{}", reply.json);
+        assert!(
+            reply.json["detail"][0]["msg"].as_str().unwrap().contains("cosine"),
+            "{}",
+            reply.json
+        );
+    }
     // 404: a project id that is not a UUID, or not the key's project.
     let reply = client.raw("GET", "/api/v1/projects/acme/database/vectors/stats", None);
     assert_eq!((reply.status, detail(&reply)), (404, "Project not found"));

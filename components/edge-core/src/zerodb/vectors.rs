@@ -6,6 +6,7 @@ use super::params::{limit, namespace, Query};
 use super::wire::{self, Search, VectorIn};
 use super::{deleted, ok, ok_typed, Context, DIMENSIONS};
 use crate::api;
+use crate::cache::{BodyKey, CollKey};
 use crate::error::{code, ApiError, ErrorKind};
 use crate::model::*;
 use crate::origin::Origin;
@@ -187,6 +188,32 @@ pub async fn upsert_batch<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> R
 /// namespace that is not cosine (made through the v1 API) is 422.
 pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<Response> {
     let start = Instant::now();
+    // A search of a named namespace with the same bytes as one answered
+    // before is answered from the cache without parsing its vector, as a
+    // v1 search is (the body was validated when its answer was stored).
+    let named: wire::Named = validate::json_body(body)?;
+    let named = match named.namespace {
+        Some(name) => Some((namespace(Some(name), &["body", "namespace"])?, named.threshold)),
+        None => None,
+    };
+    let body_key = BodyKey::of(body);
+    let mut first_freshness = None;
+    if let Some((name, threshold)) = &named {
+        let coll = ctx.coll(name);
+        let freshness = Freshness::of(&ctx.session, &ctx.edge.cache, &coll, ctx.min_version, ctx.served).await?;
+        let replayed = match freshness {
+            Freshness::Current(now) => ctx.edge.cache.borrow_mut().search_by_body(&coll, body_key, now),
+            _ => None,
+        };
+        if let Some(result) = replayed {
+            cosine_only(ctx, &coll, freshness)?;
+            ctx.served.cache = CacheStatus::Hit;
+            let threshold = threshold.unwrap_or(f32::NEG_INFINITY);
+            let hits = result.hits.into_iter().filter(|hit| hit.score >= threshold);
+            return answer(ctx, hits.map(|hit| (name.clone(), hit)).collect(), start);
+        }
+        first_freshness = Some(freshness);
+    }
     let search: Search = validate::json_body(body)?;
     validate::vector(&search.query_vector, None).at(&["body", "query_vector"])?;
     let limit = limit(search.limit, 10, MAX_LIMIT, &["body", "limit"])?;
@@ -199,7 +226,10 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
         Some(serde_json::Value::Null) | None => None,
         Some(filter) => Some(validate::filter(filter).at(&["body", "metadata_filter"])?),
     };
+    // Only a named namespace's answer is kept under its body's bytes.
+    let replay = named.as_ref().map(|_| body_key);
     let namespaces = match search.namespace {
+        // The same name the first look at the body read.
         Some(name) => vec![namespace(Some(name), &["body", "namespace"])?],
         None => {
             let all = ctx.served.origin(ctx.session.list_collections()).await?;
@@ -233,15 +263,12 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
     let mut status = None;
     for namespace in namespaces {
         let coll = ctx.coll(&namespace);
-        let freshness = Freshness::of(&ctx.session, &ctx.edge.cache, &coll, ctx.min_version, ctx.served).await?;
-        let answer = search::run(ctx.edge, &ctx.session, &coll, &request, freshness, None, ctx.served).await;
-        if search::cached_metric(&ctx.edge.cache, &coll, freshness.now()).is_some_and(|m| m != Metric::Cosine) {
-            return Err(ApiError::new(
-                code::INVALID_REQUEST,
-                format!("namespace {namespace:?} is not searched by cosine (it was made through the v1 API)"),
-            ))
-            .at(&["body", "namespace"]);
-        }
+        let freshness = match first_freshness.take() {
+            Some(freshness) => freshness,
+            None => Freshness::of(&ctx.session, &ctx.edge.cache, &coll, ctx.min_version, ctx.served).await?,
+        };
+        let answer = search::run(ctx.edge, &ctx.session, &coll, &request, freshness, replay, ctx.served).await;
+        cosine_only(ctx, &coll, freshness)?;
         // The request's status is its worst namespace's: a hit only when every one was.
         status = Some(match (status, ctx.served.cache) {
             (None, now) | (Some(CacheStatus::Hit), now) => now,
@@ -260,6 +287,27 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
         }
     }
     ctx.served.cache = status.unwrap_or(CacheStatus::Bypass);
+    answer(ctx, hits, start)
+}
+
+/// 422 when the cache knows `coll` is not cosine (a collection made
+/// through the v1 API with another metric): ZeroDB's search is cosine.
+fn cosine_only<S>(ctx: &Context<'_, S>, coll: &CollKey, freshness: Freshness) -> Result<()> {
+    if search::cached_metric(&ctx.edge.cache, coll, freshness.now()).is_some_and(|m| m != Metric::Cosine) {
+        return Err(ApiError::new(
+            code::INVALID_REQUEST,
+            format!(
+                "namespace {:?} is not searched by cosine (it was made through the v1 API)",
+                coll.name
+            ),
+        ))
+        .at(&["body", "namespace"]);
+    }
+    Ok(())
+}
+
+/// A search's answer from its hits (best first, at most the limit).
+fn answer<S>(ctx: &Context<'_, S>, hits: Vec<(String, SearchHit)>, start: Instant) -> Result<Response> {
     let vectors: Vec<_> = hits
         .iter()
         .map(|(namespace, hit)| wire::hit(&ctx.project, namespace, hit))

@@ -61,6 +61,15 @@ pub struct Search {
     pub include_embeddings: Option<bool>,
 }
 
+/// What a search body says before its vector is read: the namespace (its
+/// answer may then be replayed by the body's bytes) and the threshold.
+#[derive(Deserialize)]
+pub struct Named {
+    pub namespace: Option<String>,
+    #[serde(alias = "similarity_threshold")]
+    pub threshold: Option<f32>,
+}
+
 /// A project memory record to create.
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbMemoryIn))]
