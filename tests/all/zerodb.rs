@@ -863,3 +863,40 @@ fn a_list_reaches_past_one_origin_page() {
     assert_eq!(reply.status, 422);
     assert_eq!(reply.json["detail"][0]["loc"], json!(["query", "offset"]));
 }
+
+/// `PUT …/database/memory/{id}` changes the fields it names in one
+/// statement at the origin: two updates of different fields at once both
+/// hold, and an update of a deleted record is 404 and does not bring it back.
+#[test]
+fn memory_updates_change_fields_in_place() {
+    let (_db, server, key, project) = setup("zerodb_memory_update");
+    let client = Client {
+        server: &server,
+        key,
+        base: format!("/api/v1/projects/{project}"),
+        auth: Auth::ApiKey,
+    };
+    let created = client
+        .send(
+            "POST",
+            "database/memory",
+            Some(&json!({"content": "c", "memory_metadata": {"r": 0}})),
+        )
+        .ok();
+    let id = created["memory_id"].as_str().unwrap().to_string();
+    let path = format!("database/memory/{id}");
+    for round in 1..=20 {
+        let bodies = [
+            json!({"content": format!("c{round}")}),
+            json!({"memory_metadata": {"r": round}}),
+        ];
+        clients(2, |i| client.send("PUT", &path, Some(&bodies[i])).ok());
+        let got = client.send("GET", &path, None).ok();
+        assert_eq!(got["content"], format!("c{round}"), "round {round}: {got}");
+        assert_eq!(got["memory_metadata"]["r"], round, "round {round}: {got}");
+    }
+    client.send("DELETE", &path, None).ok();
+    let reply = client.send("PUT", &path, Some(&json!({"content": "back?"})));
+    assert_eq!((reply.status, detail(&reply)), (404, "Memory not found"));
+    assert_eq!(client.send("GET", &path, None).status, 404);
+}

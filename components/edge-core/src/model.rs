@@ -234,6 +234,23 @@ pub struct NewMemory {
     pub metadata: String,
 }
 
+/// The fields of a memory record to change; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryPatch {
+    /// A new session.
+    pub session_id: Option<String>,
+    /// A new agent.
+    pub agent_id: Option<String>,
+    /// A new role.
+    pub role: Option<String>,
+    /// New text.
+    pub content: Option<String>,
+    /// A new embedding (of the project's memory dimension).
+    pub embedding: Option<Vec<f32>>,
+    /// New metadata (JSON object text), replacing the old whole.
+    pub metadata: Option<String>,
+}
+
 /// A search over memory records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemoryQuery {

@@ -71,6 +71,9 @@ pub trait Origin {
     async fn put_memory(&self, memory: NewMemory) -> Result<MemoryRecord, ApiError>;
     /// One memory record by id.
     async fn get_memory(&self, id: &str) -> Result<MemoryRecord, ApiError>;
+    /// Changes the fields `patch` gives of memory record `id` in one
+    /// statement; Err `not_found` when it does not exist.
+    async fn update_memory(&self, id: &str, patch: &MemoryPatch) -> Result<MemoryRecord, ApiError>;
     /// Deletes one memory record by id.
     async fn delete_memory(&self, id: &str) -> Result<(), ApiError>;
     /// The memory records nearest the query embedding, best first.

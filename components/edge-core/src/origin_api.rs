@@ -48,6 +48,8 @@ pub mod function {
     pub const PUT_MEMORY: &str = "put-memory";
     /// `session.get-memory`
     pub const GET_MEMORY: &str = "get-memory";
+    /// `session.update-memory`
+    pub const UPDATE_MEMORY: &str = "update-memory";
     /// `session.delete-memory`
     pub const DELETE_MEMORY: &str = "delete-memory";
     /// `session.search-memory`

@@ -39,6 +39,7 @@ macro_rules! wit_conversions {
                 Token { incarnation, version }
                 WriteResult { affected, version, at_us }
                 MemoryRecord { id, session_id, agent_id, role, content, embedding, metadata, created_at_ms }
+                                MemoryPatch { session_id, agent_id, role, content, embedding, metadata }
                 NewMemory { id, session_id, agent_id, role, content, embedding, metadata }
                 MemoryQuery { embedding, k, session_id, agent_id, role, include_embedding }
                 MemoryList { skip, limit, session_id, agent_id, role }

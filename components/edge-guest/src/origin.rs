@@ -115,6 +115,10 @@ macro_rules! origin_over {
                 Ok(self.0.get_memory(arg!($by, id.to_owned()))$($wait)*?.into())
             }
 
+                        async fn update_memory(&self, id: &str, patch: &MemoryPatch) -> Result<MemoryRecord, ApiError> {
+                Ok(self.0.update_memory(arg!($by, id.to_owned()), arg!($by, patch.clone().into()))$($wait)*?.into())
+            }
+
             async fn delete_memory(&self, id: &str) -> Result<(), ApiError> {
                 Ok(self.0.delete_memory(arg!($by, id.to_owned()))$($wait)*?)
             }

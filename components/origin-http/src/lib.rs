@@ -20,8 +20,8 @@
 
 use bindings::exports::zerodb::edge::origin::{
     CollectionInfo, CollectionSpec, Error, ErrorCode, File, FileInfo, Guest, GuestSession, MemoryHit, MemoryList,
-    MemoryPage, MemoryQuery, MemoryRecord, NewMemory, SearchRequest, SearchResult, Session as SessionHandle, Token,
-    VectorPage, VectorRecord, WriteResult,
+    MemoryPage, MemoryPatch, MemoryQuery, MemoryRecord, NewMemory, SearchRequest, SearchResult,
+    Session as SessionHandle, Token, VectorPage, VectorRecord, WriteResult,
 };
 use edge_core::env;
 use edge_core::error::code;
@@ -334,6 +334,10 @@ impl GuestSession for Session {
 
     fn get_memory(&self, id: String) -> Result<MemoryRecord, Error> {
         self.call(f::GET_MEMORY, json!({ "id": id }))
+    }
+
+    fn update_memory(&self, id: String, patch: MemoryPatch) -> Result<MemoryRecord, Error> {
+        self.call(f::UPDATE_MEMORY, json!({"id": id, "patch": patch}))
     }
 
     fn delete_memory(&self, id: String) -> Result<(), Error> {

@@ -102,6 +102,7 @@ struct Args {
     memory: Option<wit::NewMemory>,
     query: Option<wit::MemoryQuery>,
     page: Option<wit::MemoryList>,
+    patch: Option<wit::MemoryPatch>,
 }
 
 fn need<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
@@ -245,6 +246,11 @@ async fn session_call(s: &Session, op: &str, a: Args) -> Result<Reply, ApiError>
                 .map(MemoryRecord::from),
         ),
         f::GET_MEMORY => Reply::result(s.get_memory(&need(a.id, "id")?).await.map(MemoryRecord::from)),
+        f::UPDATE_MEMORY => Reply::result(
+            s.update_memory(&need(a.id, "id")?, &need(a.patch, "patch")?.into())
+                .await
+                .map(MemoryRecord::from),
+        ),
         f::DELETE_MEMORY => Reply::result(s.delete_memory(&need(a.id, "id")?).await),
         f::SEARCH_MEMORY => {
             let hits = s.search_memory(&need(a.query, "query")?.into()).await;

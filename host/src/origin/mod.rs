@@ -148,6 +148,10 @@ impl Session {
         self.origin.store.get_memory(&self.project, id).await
     }
 
+    pub async fn update_memory(&self, id: &str, patch: &MemoryPatch) -> Result<MemoryRecord> {
+        self.origin.store.update_memory(&self.project, id, patch).await
+    }
+
     pub async fn delete_memory(&self, id: &str) -> Result<()> {
         self.origin.store.delete_memory(&self.project, id).await
     }

@@ -187,6 +187,15 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
         answer(session(store, &s)?.get_memory(&id).await)
     }
 
+    async fn update_memory(
+        store: &Accessor<T, Self>,
+        s: Resource<Session>,
+        id: String,
+        patch: MemoryPatch,
+    ) -> Res<MemoryRecord> {
+        answer(session(store, &s)?.update_memory(&id, &patch.into()).await)
+    }
+
     async fn delete_memory(store: &Accessor<T, Self>, s: Resource<Session>, id: String) -> Res<()> {
         Ok(session(store, &s)?.delete_memory(&id).await?)
     }

@@ -142,6 +142,77 @@ impl Store {
         Ok(record(&row.ok_or_else(|| not_found(id))?, true))
     }
 
+    /// Changes the fields `patch` gives of record `id`, in one statement (a
+    /// concurrent delete wins: the record is never re-created). Errors: 404
+    /// `memory_not_found`; the checks of [`Store::put_memory`] for the new
+    /// values.
+    pub async fn update_memory(&self, project: &Project, id: &str, patch: &MemoryPatch) -> Result<MemoryRecord> {
+        validate::id("id", id)?;
+        for (name, value) in [
+            ("session_id", &patch.session_id),
+            ("agent_id", &patch.agent_id),
+            ("role", &patch.role),
+        ] {
+            if let Some(value) = value {
+                validate::id(name, value)?;
+            }
+        }
+        if let Some(content) = &patch.content {
+            validate::text("content", content, validate::MAX_CONTENT_BYTES)?;
+        }
+        if let Some(embedding) = &patch.embedding {
+            validate::vector(embedding, None)?;
+            validate::vector_for_metric(embedding, Metric::Cosine)?;
+        }
+        let metadata = match &patch.metadata {
+            Some(text) => {
+                let value: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|_| ApiError::new(code::INVALID_METADATA, "metadata must be a JSON object"))?;
+                validate::metadata(&value)?;
+                Some(value)
+            }
+            None => None,
+        };
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        if let Some(embedding) = &patch.embedding {
+            check_memory_dims(&tx, project, embedding.len(), true, self.memory_dims).await?;
+        }
+        let stmt = tx
+            .prepare_cached(&format!(
+                "UPDATE zerodb.memories SET session_id = coalesce($3, session_id),
+                     agent_id = coalesce($4, agent_id), role = coalesce($5, role),
+                     content = coalesce($6, content), embedding = coalesce($7, embedding),
+                     metadata = coalesce($8, metadata)
+                 WHERE project_id = $1 AND id = $2
+                 RETURNING {COLUMNS}"
+            ))
+            .await
+            .map_err(db_error)?;
+        let row = tx
+            .query_opt(
+                &stmt,
+                &[
+                    &project.id,
+                    &id,
+                    &patch.session_id,
+                    &patch.agent_id,
+                    &patch.role,
+                    &patch.content,
+                    &patch.embedding.clone().map(Vector::from),
+                    &metadata,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        let record = record(&row.ok_or_else(|| not_found(id))?, false);
+        let event = serde_json::json!({"memory_id": record.id, "session_id": record.session_id});
+        self.record_event(&tx, project, "memory.updated", event).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.events_committed();
+        Ok(record)
+    }
+
     pub async fn delete_memory(&self, project: &Project, id: &str) -> Result<()> {
         validate::id("id", id)?;
         let mut client = self.client().await?;

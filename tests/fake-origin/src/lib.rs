@@ -255,6 +255,11 @@ impl Origin for FakeOrigin {
         self.call("get_memory", Some(missing))?;
         Ok(memory(id))
     }
+    async fn update_memory(&self, id: &str, _patch: &MemoryPatch) -> Result<MemoryRecord, ApiError> {
+        let missing = ApiError::new(code::MEMORY_NOT_FOUND, format!("no memory record {id:?}"));
+        self.call("update_memory", Some(missing))?;
+        Ok(memory(id))
+    }
     async fn delete_memory(&self, id: &str) -> Result<(), ApiError> {
         let missing = ApiError::new(code::MEMORY_NOT_FOUND, format!("no memory record {id:?}"));
         self.call("delete_memory", Some(missing))

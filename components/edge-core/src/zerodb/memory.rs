@@ -131,18 +131,21 @@ pub async fn update<S: Origin>(ctx: &mut Context<'_, S>, id: &str, body: &[u8]) 
     uuid_field("session_id", &update.session_id, "body")?;
     role(&update.role, "body")?;
     embedding(&update.embedding)?;
-    let metadata = metadata(&update.memory_metadata)?;
-    let stored = ctx.served.origin(ctx.session.get_memory(id)).await.map_err(not_found)?;
-    let new = NewMemory {
-        id: Some(stored.id),
-        session_id: update.session_id.unwrap_or(stored.session_id),
-        agent_id: update.agent_id.or(stored.agent_id),
-        role: update.role.unwrap_or(stored.role),
-        content: update.content.unwrap_or(stored.content),
-        embedding: update.embedding.or(stored.embedding),
-        metadata: metadata.unwrap_or(stored.metadata),
+    let patch = MemoryPatch {
+        metadata: metadata(&update.memory_metadata)?,
+        session_id: update.session_id,
+        agent_id: update.agent_id,
+        role: update.role,
+        content: update.content,
+        embedding: update.embedding,
     };
-    let record = ctx.served.origin(ctx.session.put_memory(new)).await?;
+    // One statement at the origin: a concurrent update keeps its own fields,
+    // and a concurrent delete is not undone.
+    let record = ctx
+        .served
+        .origin(ctx.session.update_memory(id, &patch))
+        .await
+        .map_err(not_found)?;
     ok(wire::memory(&ctx.project, &record))
 }
 
