@@ -215,6 +215,16 @@ pub fn metadata(value: &serde_json::Value) -> Result<String, ApiError> {
     json_text([code::INVALID_METADATA, code::METADATA_TOO_LARGE], "metadata", value)
 }
 
+/// Stored metadata's JSON text as the value the origin writes, checked as
+/// [`metadata`] checks it; 422 `invalid_metadata` when it is not a JSON
+/// object.
+pub fn metadata_text(text: &str) -> Result<serde_json::Value, ApiError> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|_| ApiError::new(code::INVALID_METADATA, "metadata must be a JSON object"))?;
+    metadata(&value)?;
+    Ok(value)
+}
+
 /// Metadata that may be absent or `null` (stored as `{}`), else as
 /// [`metadata`] checks it.
 pub fn optional_metadata(value: Option<&serde_json::Value>) -> Result<String, ApiError> {

@@ -67,6 +67,22 @@ async fn check_memory_dims(
     Ok(())
 }
 
+/// Checks the ids given (session, agent, role) as ids.
+fn check_ids(fields: [(&str, Option<&String>); 3]) -> Result<()> {
+    for (name, value) in fields {
+        if let Some(value) = value {
+            validate::id(name, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks an embedding as a memory record's: finite, and one cosine scores.
+fn check_embedding(embedding: &[f32]) -> Result<()> {
+    validate::vector(embedding, None)?;
+    validate::vector_for_metric(embedding, Metric::Cosine)
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::new(code::MEMORY_NOT_FOUND, format!("no memory record {id:?}"))
 }
@@ -76,19 +92,16 @@ impl Store {
         if let Some(id) = &memory.id {
             validate::id("id", id)?;
         }
-        validate::id("session_id", &memory.session_id)?;
-        if let Some(agent) = &memory.agent_id {
-            validate::id("agent_id", agent)?;
-        }
-        validate::id("role", &memory.role)?;
+        check_ids([
+            ("session_id", Some(&memory.session_id)),
+            ("agent_id", memory.agent_id.as_ref()),
+            ("role", Some(&memory.role)),
+        ])?;
         validate::text("content", &memory.content, validate::MAX_CONTENT_BYTES)?;
         if let Some(embedding) = &memory.embedding {
-            validate::vector(embedding, None)?;
-            validate::vector_for_metric(embedding, Metric::Cosine)?;
+            check_embedding(embedding)?;
         }
-        let metadata: serde_json::Value = serde_json::from_str(&memory.metadata)
-            .map_err(|_| ApiError::new(code::INVALID_METADATA, "metadata must be a JSON object"))?;
-        validate::metadata(&metadata)?;
+        let metadata = validate::metadata_text(&memory.metadata)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         if let Some(embedding) = &memory.embedding {
@@ -148,31 +161,18 @@ impl Store {
     /// values.
     pub async fn update_memory(&self, project: &Project, id: &str, patch: &MemoryPatch) -> Result<MemoryRecord> {
         validate::id("id", id)?;
-        for (name, value) in [
-            ("session_id", &patch.session_id),
-            ("agent_id", &patch.agent_id),
-            ("role", &patch.role),
-        ] {
-            if let Some(value) = value {
-                validate::id(name, value)?;
-            }
-        }
+        check_ids([
+            ("session_id", patch.session_id.as_ref()),
+            ("agent_id", patch.agent_id.as_ref()),
+            ("role", patch.role.as_ref()),
+        ])?;
         if let Some(content) = &patch.content {
             validate::text("content", content, validate::MAX_CONTENT_BYTES)?;
         }
         if let Some(embedding) = &patch.embedding {
-            validate::vector(embedding, None)?;
-            validate::vector_for_metric(embedding, Metric::Cosine)?;
+            check_embedding(embedding)?;
         }
-        let metadata = match &patch.metadata {
-            Some(text) => {
-                let value: serde_json::Value = serde_json::from_str(text)
-                    .map_err(|_| ApiError::new(code::INVALID_METADATA, "metadata must be a JSON object"))?;
-                validate::metadata(&value)?;
-                Some(value)
-            }
-            None => None,
-        };
+        let metadata = patch.metadata.as_deref().map(validate::metadata_text).transpose()?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         if let Some(embedding) = &patch.embedding {
@@ -236,17 +236,12 @@ impl Store {
 
     pub async fn search_memory(&self, project: &Project, query: &MemoryQuery) -> Result<Vec<MemoryHit>> {
         validate::k(query.k)?;
-        validate::vector(&query.embedding, None)?;
-        validate::vector_for_metric(&query.embedding, Metric::Cosine)?;
-        for (name, value) in [
-            ("session_id", &query.session_id),
-            ("agent_id", &query.agent_id),
-            ("role", &query.role),
-        ] {
-            if let Some(value) = value {
-                validate::id(name, value)?;
-            }
-        }
+        check_embedding(&query.embedding)?;
+        check_ids([
+            ("session_id", query.session_id.as_ref()),
+            ("agent_id", query.agent_id.as_ref()),
+            ("role", query.role.as_ref()),
+        ])?;
         let client = self.client().await?;
         check_memory_dims(&client, project, query.embedding.len(), false, self.memory_dims).await?;
         let stmt = client

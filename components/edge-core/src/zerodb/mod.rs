@@ -59,7 +59,10 @@ impl<S: Origin> Context<'_, S> {
 /// or any other path under `/api/` (ZeroDB's gateway prefix), which then
 /// answers 404 in ZeroDB's shape.
 pub fn claims(path: &str) -> bool {
-    route::split(path).is_some() || path.starts_with("/api/")
+    // Prefix tests only: every v1 request passes here first.
+    ["/api/", "/v1/projects/", "/v1/public/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
 }
 
 /// Whether ZeroDB's router answers `method` on `path` (it routes it and

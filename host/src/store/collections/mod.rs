@@ -228,9 +228,7 @@ impl Store {
             validate::id("id", &record.id)?;
             validate::vector(&record.values, Some(collection.spec.dims))?;
             validate::vector_for_metric(&record.values, collection.spec.metric)?;
-            let meta: serde_json::Value = serde_json::from_str(&record.metadata)
-                .map_err(|_| ApiError::new(code::INVALID_METADATA, "metadata must be a JSON object"))?;
-            validate::metadata(&meta)?;
+            let meta = validate::metadata_text(&record.metadata)?;
             for text in [&record.document, &record.source].into_iter().flatten() {
                 validate::text("document and source", text, validate::MAX_CONTENT_BYTES)?;
             }
