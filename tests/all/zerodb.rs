@@ -900,3 +900,85 @@ fn memory_updates_change_fields_in_place() {
     assert_eq!((reply.status, detail(&reply)), (404, "Memory not found"));
     assert_eq!(client.send("GET", &path, None).status, 404);
 }
+
+/// 32 ZeroDB clients at once, 1536 dimensions, a hot namespace (held whole
+/// at the edge) and one past the hot-copy limit (searched at the origin,
+/// then cached): every search of a stored vector finds it first, with
+/// similarity ~1, and every client's own write is found by its next search.
+#[test]
+fn thirty_two_clients_read_exactly_and_see_their_own_writes() {
+    const BIG: usize = 1536;
+    let db = TestDb::new("zerodb_concurrent");
+    let key = db.key("acme");
+    let project = db.project_uuid("acme");
+    let server = Server::start_env(
+        &db.url,
+        &["--migrate", "--hot-collection-max-vectors", "1000"],
+        &[("ZERODB_EDGE_INSTANCES_PER_SHARD", "2".into())],
+    );
+    let client = Client {
+        server: &server,
+        key,
+        base: format!("/api/v1/projects/{project}"),
+        auth: Auth::ApiKey,
+    };
+    let v = clustered_vectors(&mut rng(64), 3800, BIG, 40);
+    // `hot`: 800 vectors (under the limit); `cold`: 3000 (over it).
+    for (namespace, range) in [("hot", 0..800), ("cold", 800..3800)] {
+        for chunk in range.collect::<Vec<_>>().chunks(1000) {
+            let items: Vec<Value> = chunk
+                .iter()
+                .map(|&i| json!({"vector_embedding": v[i], "vector_id": format!("v{i}"), "namespace": namespace}))
+                .collect();
+            let batch = client
+                .send("POST", "database/vectors/upsert-batch", Some(&json!(items)))
+                .ok();
+            assert_eq!(batch["error_count"], 0, "{batch}");
+        }
+    }
+    let written = clustered_vectors(&mut rng(65), 32 * 4, BIG, 32);
+    let answers = clients(32, |c| {
+        let mut hits = 0;
+        for round in 0..12 {
+            // Queries repeat across clients (40 of them), so caches answer too.
+            let i = (c * 7 + round * 13) % 40 * 95;
+            let namespace = if i < 800 { "hot" } else { "cold" };
+            let search =
+                json!({"query_vector": v[i], "limit": 10, "namespace": namespace, "include_embeddings": false});
+            let reply = client.send("POST", "database/vectors/search", Some(&search));
+            hits += (reply.cache.as_deref() == Some("hit")) as usize;
+            let found = reply.ok();
+            assert_eq!(
+                found["vectors"][0]["vector_id"],
+                format!("v{i}"),
+                "client {c} round {round}"
+            );
+            assert!(
+                found["vectors"][0]["similarity"].as_f64().unwrap() > 0.999,
+                "{}",
+                found["vectors"][0]
+            );
+            if round % 3 == 0 {
+                // Its own write, then a search for it, in each namespace.
+                let w = &written[c * 4 + round / 3];
+                let id = format!("w{c}-{round}");
+                for namespace in ["hot", "cold"] {
+                    let upsert = json!({"vector_embedding": w, "vector_id": id, "namespace": namespace});
+                    client.send("POST", "database/vectors/upsert", Some(&upsert)).ok();
+                    let search = json!({"query_vector": w, "limit": 1, "namespace": namespace});
+                    let found = client.send("POST", "database/vectors/search", Some(&search)).ok();
+                    assert_eq!(
+                        found["vectors"][0]["vector_id"],
+                        id.as_str(),
+                        "client {c}: its write to {namespace}"
+                    );
+                }
+            }
+        }
+        hits
+    });
+    let hits: usize = answers.iter().sum();
+    assert!(hits > 0, "no search was a cache hit");
+    let stats = client.send("GET", "database/vectors/stats", None).ok();
+    assert_eq!(stats["total_vectors"], 3800 + 2 * 32 * 4);
+}
