@@ -936,7 +936,9 @@ fn thirty_two_clients_read_exactly_and_see_their_own_writes() {
             assert_eq!(batch["error_count"], 0, "{batch}");
         }
     }
-    let written = clustered_vectors(&mut rng(65), 32 * 4, BIG, 32);
+    // Each write far from every other vector (its own cluster): an exact
+    // duplicate among near ones is where HNSW may answer a neighbour.
+    let written = clustered_vectors(&mut rng(65), 32 * 4, BIG, 32 * 4);
     let answers = clients(32, |c| {
         let mut hits = 0;
         for round in 0..12 {
@@ -959,13 +961,17 @@ fn thirty_two_clients_read_exactly_and_see_their_own_writes() {
                 found["vectors"][0]
             );
             if round % 3 == 0 {
-                // Its own write, then a search for it, in each namespace.
+                // Its own write, then a search for it, in each namespace; the
+                // same search before the write left an answer without it in
+                // the cache, which must not be served.
                 let w = &written[c * 4 + round / 3];
                 let id = format!("w{c}-{round}");
                 for namespace in ["hot", "cold"] {
+                    let search = json!({"query_vector": w, "limit": 1, "namespace": namespace});
+                    let before = client.send("POST", "database/vectors/search", Some(&search)).ok();
+                    assert_ne!(before["vectors"][0]["vector_id"], id.as_str());
                     let upsert = json!({"vector_embedding": w, "vector_id": id, "namespace": namespace});
                     client.send("POST", "database/vectors/upsert", Some(&upsert)).ok();
-                    let search = json!({"query_vector": w, "limit": 1, "namespace": namespace});
                     let found = client.send("POST", "database/vectors/search", Some(&search)).ok();
                     assert_eq!(
                         found["vectors"][0]["vector_id"],
