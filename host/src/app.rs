@@ -6,6 +6,7 @@
 //! subsystems take only `config`'s value types (probe and S3 settings).
 
 use crate::config::{self, HealthArgs, ServeConfig, ServicesConfig};
+use crate::embed::Embedder;
 use crate::health::checks::{self, Endpoint, Sequence};
 use crate::health::{probe, Check, Registry, ServiceId};
 use crate::origin::{http::OriginApi, OriginService};
@@ -119,12 +120,16 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
         registry.service(ServiceId::Minio).clone(),
         services.probe.timeout,
     )?;
+    // Loading reads every model's weights: before the listener is bound,
+    // so that a host that answers can embed.
+    let embedder = Arc::new(Embedder::load(&config.embedding).context("loading the embedding models")?);
     let origin = OriginService {
         store,
         registry: registry.clone(),
         files,
         coherence,
         searches: Default::default(),
+        embedder,
     };
     let origin_api = config
         .origin_secret

@@ -9,6 +9,7 @@
 mod app;
 mod coherence;
 mod config;
+mod embed;
 mod events;
 mod files;
 mod health;

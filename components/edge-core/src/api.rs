@@ -242,13 +242,23 @@ pub(crate) async fn route<C: Connect>(
             } else {
                 validate::json_body(body)?
             };
-            let dims = u32::try_from(spec.dims.unwrap_or(i64::from(validate::DEFAULT_DIMS))).unwrap_or(0);
+            // A model's collection has the model's dimension unless told.
+            let model_dims = match &spec.model {
+                Some(model) if spec.dims.is_none() => {
+                    let models = served.origin(session.embedding_models()).await;
+                    models.iter().find(|m| m.name == *model).map(|m| i64::from(m.dims))
+                }
+                _ => None,
+            };
+            let dims = spec.dims.or(model_dims).unwrap_or(i64::from(validate::DEFAULT_DIMS));
+            let dims = u32::try_from(dims).unwrap_or(0);
             validate::dims(dims)?;
             let spec = CollectionSpec {
                 dims,
                 metric: spec.metric.unwrap_or(Metric::Cosine),
                 index: spec.index.unwrap_or(IndexKind::Hnsw),
                 cache_similarity: spec.cache_similarity.unwrap_or(1.0),
+                model: spec.model,
             };
             validate::cache_similarity(spec.cache_similarity)?;
             let info = served.origin(session.create_collection(&name, spec)).await?;
@@ -327,7 +337,13 @@ pub(crate) async fn route<C: Connect>(
                     return Ok(Response::json_bytes(200, wire::search(&result, "edge")));
                 }
             }
-            let search: wire::Search = validate::json_body(body)?;
+            let mut search: wire::Search = validate::json_body(body)?;
+            if let Some(text) = search.text.take() {
+                if !search.vector.is_empty() {
+                    return Err(ApiError::new(code::INVALID_REQUEST, "give vector or text, not both"));
+                }
+                search.vector = text_vector(edge, &session, &c, freshness, &text, served).await?;
+            }
             let request = search_request(&search)?;
             let min_version = header_min.max(search.min_version);
             let freshness = match search.consistency {
@@ -500,6 +516,33 @@ fn batch(vectors: Vec<wire::VectorIn>) -> Result<Vec<VectorRecord>, ApiError> {
             Ok(VectorRecord::new(v.id, v.values, metadata))
         })
         .collect()
+}
+
+/// The vector of a search by `text` of `coll`: the text embedded by the
+/// collection's model, through the edge's embedding cache. Errors: 400
+/// `no_model_bound` when the collection names no model, and those of
+/// [`validate::texts`] and the origin.
+async fn text_vector<S: Origin>(
+    edge: &Edge,
+    session: &S,
+    coll: &CollKey,
+    freshness: Freshness,
+    text: &str,
+    served: &mut Served,
+) -> Result<Vec<f32>, ApiError> {
+    validate::texts("text", &[text.to_string()])?;
+    let info = search::describe(&edge.cache, session, coll, freshness.now(), served).await?;
+    let Some(model) = info.spec.model else {
+        return Err(ApiError::new(
+            code::NO_MODEL_BOUND,
+            format!(
+                "collection {:?} has no embedding model: search it by vector, or create one with \"model\"",
+                coll.name
+            ),
+        ));
+    };
+    let (_, vector) = crate::embed::text(edge, session, &coll.project, Some(&model), text, served).await?;
+    Ok(vector)
 }
 
 fn search_request(search: &wire::Search) -> Result<SearchRequest, ApiError> {

@@ -108,6 +108,12 @@ pub mod code {
         PROJECT_NOT_FOUND = "project_not_found", NotFound;
         /// One of ZeroDB's routes that the edge does not serve (tables, events, files, ...).
         NOT_SERVED = "not_served", NotFound;
+        /// An embedding model that is not loaded (the message names those that are).
+        MODEL_NOT_LOADED = "model_not_loaded", BadRequest;
+        /// A text search of a namespace whose vectors another model made.
+        MODEL_MISMATCH = "model_mismatch", BadRequest;
+        /// A search by text of a collection bound to no embedding model.
+        NO_MODEL_BOUND = "no_model_bound", BadRequest;
         /// No such collection in the key's project.
         COLLECTION_NOT_FOUND = "collection_not_found", NotFound;
         /// No vector with that id in the collection.
@@ -126,7 +132,9 @@ pub mod code {
         BODY_TOO_LARGE = "body_too_large", TooLarge;
         /// A batch of more than 1000 records.
         BATCH_TOO_LARGE = "batch_too_large", TooLarge;
-        /// A memory record's text over its limit (content: 256 KiB).
+        /// More than 100 texts to embed in one request.
+        TOO_MANY_TEXTS = "too_many_texts", TooLarge;
+        /// A memory record's text over its limit (content: 256 KiB; a text to embed: 32 KiB).
         TEXT_TOO_LARGE = "text_too_large", TooLarge;
         /// Metadata over 64 KiB of JSON text.
         METADATA_TOO_LARGE = "metadata_too_large", TooLarge;
@@ -152,6 +160,10 @@ pub mod code {
         INVALID_LIMIT = "invalid_limit", Invalid;
         /// A `cache_similarity` outside (0, 1].
         INVALID_CACHE_SIMILARITY = "invalid_cache_similarity", Invalid;
+        /// A text to embed that is empty or only whitespace.
+        EMPTY_TEXT = "empty_text", Invalid;
+        /// A list of metadata whose length is not the number of texts.
+        METADATA_LIST_MISMATCH = "metadata_list_mismatch", Invalid;
         /// Memory text that holds NUL characters.
         INVALID_TEXT = "invalid_text", Invalid;
         /// The database is unreachable or its pool is exhausted.

@@ -24,6 +24,7 @@ mod wit;
 pub mod zerodb;
 
 mod api;
+mod embed;
 mod search;
 mod wire;
 

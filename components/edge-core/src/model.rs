@@ -55,7 +55,7 @@ names!(Metric { Cosine = "cosine", L2 = "l2", Dot = "dot" });
 names!(IndexKind { Hnsw = "hnsw", Ivfflat = "ivfflat", None = "none" });
 
 /// What a collection is, as asked at creation.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CollectionSpec {
     /// Dimension count of every vector.
     pub dims: u32,
@@ -65,6 +65,10 @@ pub struct CollectionSpec {
     pub index: IndexKind,
     /// Cosine similarity at which a cached query answers a new one (1.0 = exact).
     pub cache_similarity: f32,
+    /// The embedding model whose vectors it holds; a search by text
+    /// embeds its query with it. None: searched by vector only.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// A collection as it is now.
@@ -338,4 +342,32 @@ mod tests {
         assert_eq!(Metric::from_name("hamming"), None);
         assert_eq!(IndexKind::from_name("diskann"), None);
     }
+}
+
+/// An embedding model the origin runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingModel {
+    /// The name requests give, e.g. `sentence-transformers/all-MiniLM-L6-v2`.
+    pub name: String,
+    /// The length of its vectors.
+    pub dims: u32,
+    /// Word pieces it reads of a text; the rest is cut.
+    pub max_tokens: u32,
+    /// `mean` or `cls`.
+    pub pooling: String,
+    /// Whether its vectors have unit length.
+    pub normalized: bool,
+    /// Whether it embeds requests that name no model.
+    pub is_default: bool,
+}
+
+/// The vectors of a list of texts, in the texts' order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Embeddings {
+    /// The model that made them.
+    pub model: String,
+    /// The length of each vector.
+    pub dims: u32,
+    /// One vector of `dims` values per text.
+    pub vectors: Vec<Vec<f32>>,
 }

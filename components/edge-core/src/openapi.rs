@@ -147,6 +147,13 @@ mod tests {
                 paths = paths.path(path, PathItem::new(method(route.method), op));
             }
         }
+        for prefix in zerodb::MEMORY_PREFIXES {
+            for route in zerodb::MEMORY_ROUTES {
+                let path = format!("/{}/{}", prefix.join("/"), route.path);
+                let op = operation(route, &path, "ZeroDB", "ZeroDbError");
+                paths = paths.path(path, PathItem::new(method(route.method), op));
+            }
+        }
         let mut schemas: Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)> = Vec::new();
         macro_rules! schemas {
             ($($ty:ty),*) => {$(
@@ -167,6 +174,12 @@ mod tests {
             z::MemoryIn,
             z::MemoryUpdate,
             z::MemorySearch,
+            z::Generate,
+            z::EmbedAndStore,
+            z::TextSearch,
+            z::Remember,
+            z::Recall,
+            z::Forget,
             V1Error,
             ZeroDbError
         );
@@ -178,7 +191,8 @@ mod tests {
                     .description(Some(
                         "The edge's two dialects: its own v1 API (`/v1/...`), and ZeroDB's API \
                          under `/api/v1/projects/{project_id}/`, `/v1/projects/{project_id}/` and \
-                         `/v1/public/{project_id}/`. Every route but `/healthz` and `/openapi.json` \
+                         `/v1/public/{project_id}/`, and its agent memory under \
+                         `/api/v1/public/memory/v2/` and `/v1/public/memory/v2/`. Every route but `/healthz` and `/openapi.json` \
                          takes the key as `X-API-Key: <key>` or `Authorization: Bearer <key>`.",
                     )),
             )
@@ -232,7 +246,9 @@ mod tests {
         }
         assert_eq!(
             operations,
-            crate::api::ROUTES.len() + zerodb::PREFIXES.len() * zerodb::ROUTES.len()
+            crate::api::ROUTES.len()
+                + zerodb::PREFIXES.len() * zerodb::ROUTES.len()
+                + zerodb::MEMORY_PREFIXES.len() * zerodb::MEMORY_ROUTES.len()
         );
     }
 }

@@ -80,6 +80,12 @@ pub trait Origin {
     async fn search_memory(&self, query: &MemoryQuery) -> Result<Vec<MemoryHit>, ApiError>;
     /// A page of memory records, newest first, with the total that match.
     async fn list_memory(&self, query: &MemoryList) -> Result<MemoryPage, ApiError>;
+    /// The vectors of 1 to 100 non-blank texts by `model`, or by the
+    /// default model when none is named. Errors: `model_not_loaded` naming
+    /// the models that are, `overloaded` when the model's queue is full.
+    async fn embed(&self, model: Option<&str>, texts: &[String]) -> Result<Embeddings, ApiError>;
+    /// The embedding models the origin runs, the default first.
+    async fn embedding_models(&self) -> Vec<EmbeddingModel>;
     /// Stores a file under the project's prefix, replacing any at `key`.
     async fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError>;
     /// A stored file by key.

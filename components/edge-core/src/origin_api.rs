@@ -56,4 +56,8 @@ pub mod function {
     pub const SEARCH_MEMORY: &str = "search-memory";
     /// `session.list-memory`
     pub const LIST_MEMORY: &str = "list-memory";
+    /// `session.embed`
+    pub const EMBED: &str = "embed";
+    /// `session.embedding-models`
+    pub const EMBEDDING_MODELS: &str = "embedding-models";
 }

@@ -80,6 +80,26 @@ pub(crate) fn cached_metric(cache: &RefCell<Cache>, coll: &CollKey, now: Option<
     cache.info(coll, now).fresh().map(|info| info.spec.metric)
 }
 
+/// The description of `coll`: the cache's when it is current at `now`,
+/// else the origin's (then kept under `now`).
+pub(crate) async fn describe(
+    cache: &RefCell<Cache>,
+    session: &impl Origin,
+    coll: &CollKey,
+    now: Option<Token>,
+    served: &mut Served,
+) -> Result<CollectionInfo, ApiError> {
+    let known = cache.borrow_mut().info(coll, now);
+    if let Lookup::Fresh(info) = known {
+        return Ok(info);
+    }
+    let info = served.origin(session.describe_collection(&coll.name)).await?;
+    if let Some(token) = now {
+        cache.borrow_mut().put_info(coll, info.clone(), token);
+    }
+    Ok(info)
+}
+
 /// Serves `fallback` as stale when `err` says the origin is unavailable;
 /// otherwise passes `err` on.
 pub(crate) fn stale_or<T>(fallback: Option<T>, err: ApiError, served: &mut Served) -> Result<T, ApiError> {
@@ -135,20 +155,9 @@ pub(crate) async fn run(
         served.cache = CacheStatus::Hit;
         return Ok((answer, "edge"));
     }
-    let known = cache.borrow_mut().info(coll, now);
-    let info = match known {
-        Lookup::Fresh(info) => info,
-        _ => match served.origin(session.describe_collection(name)).await {
-            Ok(info) => {
-                if let Some(token) = now {
-                    cache.borrow_mut().put_info(coll, info.clone(), token);
-                }
-                info
-            }
-            Err(e) => {
-                return stale_or(stale(&mut cache.borrow_mut(), coll, request, now), e, served).map(|r| (r, "edge"))
-            }
-        },
+    let info = match describe(cache, session, coll, now, served).await {
+        Ok(info) => info,
+        Err(e) => return stale_or(stale(&mut cache.borrow_mut(), coll, request, now), e, served).map(|r| (r, "edge")),
     };
     validate::vector(&request.vector, Some(info.spec.dims))?;
     validate::vector_for_metric(&request.vector, info.spec.metric)?;

@@ -25,6 +25,11 @@ pub const MAX_ID_BYTES: usize = 128;
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 /// Longest memory content, in bytes.
 pub const MAX_CONTENT_BYTES: usize = 256 * 1024;
+/// Most texts embedded by one request (ZeroDB's limit).
+pub const MAX_TEXTS: usize = 100;
+/// Longest text to embed, in bytes: a model reads only its first few
+/// hundred word pieces, so past this a text is almost surely a mistake.
+pub const MAX_TEXT_BYTES: usize = 32 * 1024;
 
 /// The error for a request body past [`MAX_BODY_BYTES`].
 pub fn body_too_large() -> ApiError {
@@ -320,6 +325,39 @@ pub fn text(what: &str, value: &str, max_bytes: usize) -> Result<(), ApiError> {
             code::INVALID_TEXT,
             format!("{what} must not contain NUL characters"),
         ));
+    }
+    Ok(())
+}
+
+/// Texts to embed: 1 to [`MAX_TEXTS`], each with a non-whitespace
+/// character, at most [`MAX_TEXT_BYTES`] and without NUL. `what` names
+/// them in errors (`texts`); an item's error names its index.
+pub fn texts(what: &str, texts: &[String]) -> Result<(), ApiError> {
+    if texts.is_empty() {
+        return Err(ApiError::new(code::EMPTY_TEXT, format!("{what} holds no text")));
+    }
+    if texts.len() > MAX_TEXTS {
+        return Err(ApiError::new(
+            code::TOO_MANY_TEXTS,
+            format!(
+                "{what} holds {} texts; at most {MAX_TEXTS} are embedded at once",
+                texts.len()
+            ),
+        ));
+    }
+    for (i, t) in texts.iter().enumerate() {
+        let name = if texts.len() == 1 {
+            what.to_string()
+        } else {
+            format!("{what}[{i}]")
+        };
+        if t.trim().is_empty() {
+            return Err(ApiError::new(
+                code::EMPTY_TEXT,
+                format!("{name} is empty or only whitespace"),
+            ));
+        }
+        text(&name, t, MAX_TEXT_BYTES)?;
     }
     Ok(())
 }

@@ -45,6 +45,9 @@ pub struct CreateCollection {
     pub metric: Option<Metric>,
     pub index: Option<IndexKind>,
     pub cache_similarity: Option<f32>,
+    /// The embedding model the collection's vectors come from: searches may
+    /// then give `text`. `dims` defaults to the model's.
+    pub model: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -79,8 +82,12 @@ pub enum Consistency {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(test, derive(utoipa::ToSchema), schema(as = V1Search))]
 pub struct Search {
-    #[serde(deserialize_with = "exact_f32s")]
+    /// The query vector; or give `text` instead.
+    #[serde(default, deserialize_with = "exact_f32s")]
     pub vector: Vec<f32>,
+    /// A text to search by, embedded with the collection's model (a
+    /// collection created with `model`); instead of `vector`.
+    pub text: Option<String>,
     pub k: Option<i64>,
     #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub filter: Option<Value>,
@@ -133,6 +140,7 @@ pub fn collection(info: &CollectionInfo) -> Value {
         "metric": info.spec.metric,
         "index": info.spec.index,
         "cache_similarity": info.spec.cache_similarity,
+        "model": info.spec.model,
         "count": info.count,
         "version": info.version,
     })

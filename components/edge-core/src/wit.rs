@@ -29,7 +29,7 @@ macro_rules! wit_conversions {
                 }
             }
             $crate::__wit_records! { wit;
-                CollectionSpec { dims, metric, index, cache_similarity }
+                CollectionSpec { dims, metric, index, cache_similarity, model }
                 CollectionInfo { name, spec, count, version }
                 VectorRecord { id, values, metadata, document, source, written_at_us }
                 VectorPage { records: list, next, version }
@@ -47,6 +47,8 @@ macro_rules! wit_conversions {
                 MemoryHit { memory, score }
                 File { content_type, body }
                 FileInfo { key, size, etag }
+                EmbeddingModel { name, dims, max_tokens, pooling, normalized, is_default }
+                Embeddings { model, dims, vectors }
             }
 
             impl From<$crate::error::ApiError> for wit::Error {

@@ -66,7 +66,7 @@ macro_rules! origin_over {
             }
 
             async fn create_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo, ApiError> {
-                Ok(self.0.create_collection(arg!($by, name.to_owned()), spec.into())$($wait)*?.into())
+                Ok(self.0.create_collection(arg!($by, name.to_owned()), arg!($by, spec.into()))$($wait)*?.into())
             }
 
             async fn describe_collection(&self, name: &str) -> Result<CollectionInfo, ApiError> {
@@ -130,6 +130,15 @@ macro_rules! origin_over {
 
             async fn list_memory(&self, query: &MemoryList) -> Result<MemoryPage, ApiError> {
                 Ok(self.0.list_memory(arg!($by, query.clone().into()))$($wait)*?.into())
+            }
+
+            async fn embed(&self, model: Option<&str>, texts: &[String]) -> Result<Embeddings, ApiError> {
+                Ok(self.0.embed(opt_arg!($by, model), arg!($by, texts.to_vec()))$($wait)*?.into())
+            }
+
+            async fn embedding_models(&self) -> Vec<EmbeddingModel> {
+                let all = self.0.embedding_models()$($wait)*;
+                all.into_iter().map(Into::into).collect()
             }
 
             async fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError> {

@@ -1,7 +1,7 @@
 //! The ZeroDB Edge HTTP component that `zerodb-edge serve` runs.
 //!
 //! Targets `wasm32-wasip2`; exports `wasi:http/handler@0.3.0` (spin-sdk 7) and
-//! imports `zerodb:edge/origin-async@0.6.0` (world
+//! imports `zerodb:edge/origin-async@0.7.0` (world
 //! `zerodb:edge/edge-concurrent` in `wit/`): a request that waits on the
 //! origin lets the instance serve others, so one instance, and one cache,
 //! serves a shard's requests at once. Everything but the wasi:http plumbing

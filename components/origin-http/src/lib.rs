@@ -352,6 +352,16 @@ impl GuestSession for Session {
         self.call(f::LIST_MEMORY, json!({ "page": page }))
     }
 
+    fn embed(&self, model: Option<String>, texts: Vec<String>) -> Result<Embeddings, Error> {
+        self.call(f::EMBED, json!({"model": model, "texts": texts}))
+    }
+
+    fn embedding_models(&self) -> Vec<EmbeddingModel> {
+        // The call's signature has no error: an origin that cannot say
+        // runs no model as far as this edge can tell.
+        self.call(f::EMBEDDING_MODELS, json!({})).unwrap_or_default()
+    }
+
     fn put_file(&self, key: String, file: File) -> Result<FileInfo, Error> {
         let answer = send(
             Method::Put,

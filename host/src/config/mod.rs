@@ -8,11 +8,13 @@
 //! `instances`, the backing services and probes in `services`. This module
 //! imports no other part of the host; they take its validated values.
 
+mod embedding;
 mod instances;
 mod layers;
 mod server;
 mod services;
 
+pub use embedding::{EmbeddingConfig, ModelSpec, Pooling};
 pub use instances::InstancesConfig;
 pub use server::{PoolConfig, POOL_WAIT};
 pub use services::{ProbeConfig, S3Config, ServicesConfig};
@@ -48,6 +50,9 @@ pub struct ServeSettings {
     origin: server::OriginApi,
     #[command(flatten)]
     #[serde(flatten)]
+    embedding: embedding::Embedding,
+    #[command(flatten)]
+    #[serde(flatten)]
     services: services::ServicesArgs,
 }
 
@@ -76,6 +81,8 @@ pub struct ServeConfig {
     /// the first record declares it.
     pub memory_dims: Option<u32>,
     pub origin_secret: Option<String>,
+    /// The embedding models and their queues.
+    pub embedding: EmbeddingConfig,
     pub services: ServicesConfig,
 }
 
@@ -91,6 +98,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("cache", &self.cache)
             .field("auth_cache", &self.auth_cache)
             .field("memory_dims", &self.memory_dims)
+            .field("embedding", &self.embedding)
             .field("services", &self.services)
             .finish_non_exhaustive()
     }
@@ -108,6 +116,7 @@ impl ServeArgs {
         let (listen, component, migrate) = s.server.resolve()?;
         let pool = s.pool.resolve()?;
         let instances = s.instances.resolve()?;
+        let embedding = s.embedding.resolve()?;
         Ok(ServeConfig {
             listen,
             database_url,
@@ -119,6 +128,7 @@ impl ServeArgs {
             auth_cache,
             memory_dims,
             origin_secret,
+            embedding,
             services,
         })
     }

@@ -103,6 +103,8 @@ struct Args {
     query: Option<wit::MemoryQuery>,
     page: Option<wit::MemoryList>,
     patch: Option<wit::MemoryPatch>,
+    model: Option<String>,
+    texts: Option<Vec<String>>,
 }
 
 fn need<T>(value: Option<T>, name: &str) -> Result<T, ApiError> {
@@ -257,6 +259,17 @@ async fn session_call(s: &Session, op: &str, a: Args) -> Result<Reply, ApiError>
             Reply::result(hits.map(|hits| hits.into_iter().map(MemoryHit::from).collect::<Vec<_>>()))
         }
         f::LIST_MEMORY => Reply::result(s.list_memory(&need(a.page, "page")?.into()).await.map(MemoryPage::from)),
+        f::EMBED => Reply::result(
+            s.embed(a.model.as_deref(), need(a.texts, "texts")?)
+                .await
+                .map(Embeddings::from),
+        ),
+        f::EMBEDDING_MODELS => Reply::json(
+            &s.embedding_models()
+                .into_iter()
+                .map(EmbeddingModel::from)
+                .collect::<Vec<_>>(),
+        ),
         other => refused(code::NO_ORIGIN_CALL, format!("no origin function named {other:?}")),
     })
 }

@@ -16,6 +16,7 @@ pub mod wit;
 pub use collapse::Searches;
 
 use crate::coherence::Coherence;
+use crate::embed::Embedder;
 use crate::files::Files;
 use crate::health::Registry;
 use crate::store::{Project, Store};
@@ -38,6 +39,8 @@ pub struct OriginService {
     pub coherence: Arc<Coherence>,
     /// Searches under way, which identical ones join.
     pub searches: Arc<Searches>,
+    /// The embedding models.
+    pub embedder: Arc<Embedder>,
 }
 
 impl OriginService {
@@ -77,7 +80,22 @@ impl Session {
         &self.project
     }
 
+    /// Creates a collection; one bound to a model must have that model's
+    /// dimension (422 `dimension_mismatch`) and name a loaded model (400
+    /// `model_not_loaded`).
     pub async fn create_collection(&self, name: &str, spec: CollectionSpec) -> Result<CollectionInfo> {
+        if let Some(model) = &spec.model {
+            let model = self.origin.embedder.model(Some(model))?;
+            if model.dims != spec.dims {
+                return Err(ApiError::new(
+                    edge_core::error::code::DIMENSION_MISMATCH,
+                    format!(
+                        "model {} makes {} dimensions, not {}",
+                        model.name, model.dims, spec.dims
+                    ),
+                ));
+            }
+        }
         self.origin.store.create_collection(&self.project, name, spec).await
     }
 
@@ -163,6 +181,16 @@ impl Session {
     /// A page of memory records, newest first.
     pub async fn list_memory(&self, query: &MemoryList) -> Result<MemoryPage> {
         self.origin.store.list_memory(&self.project, query).await
+    }
+
+    /// The vectors of `texts` by `model` (the default for none); see [`Embedder::embed`].
+    pub async fn embed(&self, model: Option<&str>, texts: Vec<String>) -> Result<Embeddings> {
+        self.origin.embedder.embed(model, texts).await
+    }
+
+    /// The embedding models, the default first.
+    pub fn embedding_models(&self) -> Vec<EmbeddingModel> {
+        self.origin.embedder.models()
     }
 
     pub async fn put_file(&self, key: &str, file: File) -> Result<FileInfo> {

@@ -52,6 +52,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
              END LOOP;
          END $$;",
     ),
+    (
+        6,
+        "the embedding model a collection's vectors come from",
+        "ALTER TABLE zerodb.collections ADD COLUMN model text;",
+    ),
 ];
 
 const MIGRATION_1: &str = r#"

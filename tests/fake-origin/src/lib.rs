@@ -90,11 +90,15 @@ fn collection(name: &str) -> CollectionInfo {
             metric: Metric::Cosine,
             index: IndexKind::Hnsw,
             cache_similarity: 1.0,
+            model: None,
         },
         count: 2,
         version: 1,
     }
 }
+
+/// The one embedding model of the fake origin (3 dimensions).
+pub const FAKE_MODEL: &str = "fake/bytes-3";
 
 /// The project every session of the fake origin is on (a UUID, as the
 /// real origin's `project` answers, so that ZeroDB's routes can name it).
@@ -277,6 +281,38 @@ impl Origin for FakeOrigin {
             memory: memory("m"),
             score: 1.0,
         }])
+    }
+    async fn embed(&self, model: Option<&str>, texts: &[String]) -> Result<Embeddings, ApiError> {
+        self.call("embed", None)?;
+        if model.is_some_and(|m| m != FAKE_MODEL) {
+            return Err(ApiError::new(code::MODEL_NOT_LOADED, format!("loaded: {FAKE_MODEL}")));
+        }
+        // A stand-in for a model: each text's bytes folded into 3 values.
+        let vectors = texts
+            .iter()
+            .map(|text| {
+                let mut v = [1.0f32, 0.0, 0.0];
+                for (i, b) in text.bytes().enumerate() {
+                    v[i % 3] += f32::from(b) / 255.0;
+                }
+                v.to_vec()
+            })
+            .collect();
+        Ok(Embeddings {
+            model: FAKE_MODEL.into(),
+            dims: 3,
+            vectors,
+        })
+    }
+    async fn embedding_models(&self) -> Vec<EmbeddingModel> {
+        vec![EmbeddingModel {
+            name: FAKE_MODEL.into(),
+            dims: 3,
+            max_tokens: 128,
+            pooling: "mean".into(),
+            normalized: false,
+            is_default: true,
+        }]
     }
     async fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError> {
         self.call("put_file", None)?;

@@ -55,6 +55,7 @@ pub(super) fn large_info(name: &str) -> CollectionInfo {
             metric: Metric::Cosine,
             index: IndexKind::Hnsw,
             cache_similarity: 1.0,
+            model: None,
         },
         count: 100_000,
         version: 1,

@@ -33,13 +33,18 @@ pub(super) enum Key {
     /// One cached search, by a hash of its query vector's bits.
     Result(CollKey, Shape, u64),
     Hot(CollKey),
+    /// A text's embedding: the project, the model asked for (empty: the
+    /// default) and the exact text.
+    Embedding(String, String, String),
 }
 
 impl Key {
-    /// The collection the entry belongs to.
-    pub(super) fn collection(&self) -> &CollKey {
+    /// The collection the entry belongs to; none for an embedding, which
+    /// no write changes.
+    pub(super) fn collection(&self) -> Option<&CollKey> {
         match self {
-            Key::Info(c) | Key::Vector(c, _) | Key::Result(c, ..) | Key::Hot(c) => c,
+            Key::Info(c) | Key::Vector(c, _) | Key::Result(c, ..) | Key::Hot(c) => Some(c),
+            Key::Embedding(..) => None,
         }
     }
 }
@@ -58,6 +63,14 @@ impl BodyKey {
     /// worst collide with its own project's queries.
     pub fn of(body: &[u8]) -> BodyKey {
         let hash = xxhash_rust::xxh3::xxh3_128(body);
+        BodyKey((hash >> 64) as u64, hash as u64)
+    }
+
+    /// The fingerprint of `body` sent to a route other than a vector
+    /// search (`route` names it, e.g. a text search), so that equal bytes
+    /// sent to two routes never replay each other's answer.
+    pub fn of_route(route: &str, body: &[u8]) -> BodyKey {
+        let hash = xxhash_rust::xxh3::xxh3_128_with_seed(body, xxhash_rust::xxh3::xxh3_64(route.as_bytes()));
         BodyKey((hash >> 64) as u64, hash as u64)
     }
 }

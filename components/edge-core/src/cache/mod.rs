@@ -1,13 +1,15 @@
 //! The hot-vector cache, kept in the component instance's memory.
 //!
-//! It holds, within a byte budget, four kinds of entry, each keyed by
-//! project and collection so that no entry is ever served across projects:
+//! It holds, within a byte budget, five kinds of entry, each keyed by
+//! project so that no entry is ever served across projects:
 //! - collection descriptions (dims, version, count, similarity threshold);
 //! - vectors by id, for `GET …/vectors/{id}`;
 //! - search results, grouped by (k, filter, include flags); a query hits an
 //!   entry of its group whose query vector has cosine similarity ≥ the
 //!   collection's threshold (1.0 = the same vector);
-//! - hot collections: small collections loaded whole and searched exactly.
+//! - hot collections: small collections loaded whole and searched exactly;
+//! - embeddings of texts, by project, model and exact text (no write changes
+//!   them, so they carry no token and no TTL).
 //!
 //! Eviction is least-recently-used over whole entries, by bytes.
 //!
@@ -70,6 +72,10 @@ pub struct CacheStats {
     /// Searches answered by scanning a hot copy (a repeated query is
     /// answered from its cached result instead).
     pub hot_scans: u64,
+    /// Texts whose embedding the cache held.
+    pub embedding_hits: u64,
+    /// Texts that had to be embedded by the origin.
+    pub embedding_misses: u64,
 }
 
 /// What a cache entry holds, by kind of [`Key`].
@@ -78,6 +84,23 @@ enum Value {
     Vector(VectorRecord),
     Result(CachedQuery),
     Hot(HotCollection),
+    Embedding(Embedded),
+}
+
+/// The token of entries no write changes (embeddings): never older than a
+/// lookup's.
+const TIMELESS: Token = Token {
+    incarnation: 0,
+    version: 0,
+};
+
+/// A text's embedding as the cache keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Embedded {
+    /// The model that made it (the default's name when none was asked for).
+    pub model: String,
+    /// The text's vector, as the model made it.
+    pub vector: Vec<f32>,
 }
 
 /// A cache answer: fresh, or servable only as `stale` (past its TTL, or
@@ -184,7 +207,8 @@ impl Cache {
             return None;
         }
         let slot = self.entries.touch(key)?;
-        Some(now.is_some() && (matches!(key, Key::Hot(_)) || slot.fetched.elapsed() < ttl))
+        let lasting = matches!(key, Key::Hot(_) | Key::Embedding(..));
+        Some(now.is_some() && (lasting || slot.fetched.elapsed() < ttl))
     }
 
     /// Looks `key` up against the current token `now` (see [`Self::check`]).
@@ -274,6 +298,31 @@ impl Cache {
         }
     }
 
+    /// The embedding of `text` by `model` (empty: the default model) that
+    /// the cache holds for `project`, counted as a hit or a miss.
+    pub fn embedding(&mut self, project: &str, model: &str, text: &str) -> Option<Embedded> {
+        let key = Key::Embedding(project.into(), model.into(), text.into());
+        let found = self
+            .lookup(&key, Some(TIMELESS), |v| match v {
+                Value::Embedding(e) => Some(e.clone()),
+                _ => None,
+            })
+            .fresh();
+        match found {
+            Some(_) => self.stats.embedding_hits += 1,
+            None => self.stats.embedding_misses += 1,
+        }
+        found
+    }
+
+    /// Keeps the embedding of `text` asked of `model` (empty: the default).
+    pub fn put_embedding(&mut self, project: &str, model: &str, text: &str, embedded: Embedded) {
+        let bytes = project.len() + model.len() + text.len() + embedded.model.len() + vector_bytes(&embedded.vector);
+        let key = Key::Embedding(project.into(), model.into(), text.into());
+        let value = Value::Embedding(embedded);
+        self.insert(key, value, bytes, Instant::now(), TIMELESS);
+    }
+
     /// Counts one search answered by scanning a hot copy.
     pub fn count_hot_scan(&mut self) {
         self.stats.hot_scans += 1;
@@ -317,7 +366,7 @@ impl Cache {
     pub fn apply_write(&mut self, coll: &CollKey, upserted: &[VectorRecord], deleted: &[&str], version: u64) {
         let touched = |id: &str| upserted.iter().any(|r| r.id == id) || deleted.contains(&id);
         let mut stale = Vec::new();
-        for (key, slot) in self.entries.iter_mut().filter(|(k, _)| k.collection() == coll) {
+        for (key, slot) in self.entries.iter_mut().filter(|(k, _)| k.collection() == Some(coll)) {
             let next = slot.token.version + 1 == version;
             match (key, &mut slot.value) {
                 (Key::Vector(_, id), _) if next && !touched(id) => slot.token.version = version,
@@ -356,7 +405,7 @@ impl Cache {
         let stale: Vec<Key> = self
             .entries
             .keys()
-            .filter(|k| k.collection() == coll)
+            .filter(|k| k.collection() == Some(coll))
             .cloned()
             .collect();
         for key in stale {

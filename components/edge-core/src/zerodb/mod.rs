@@ -10,6 +10,8 @@
 //! is created (cosine, HNSW) by its first write, with that write's
 //! dimension, one of [`DIMENSIONS`].
 
+mod agent_memory;
+mod embeddings;
 mod error;
 mod memory;
 mod params;
@@ -17,7 +19,7 @@ mod route;
 mod vectors;
 pub(crate) mod wire;
 
-pub use route::{Route, PREFIXES, ROUTES};
+pub use route::{Route, MEMORY_PREFIXES, MEMORY_ROUTES, PREFIXES, ROUTES};
 
 use crate::cache::CollKey;
 use crate::error::code;
@@ -33,6 +35,10 @@ pub const DIMENSIONS: [usize; 4] = [384, 768, 1024, 1536];
 
 /// The namespace of a request that names none.
 const DEFAULT_NAMESPACE: &str = "default";
+
+/// The collection that holds the project's agent memory (memory v2): each
+/// memory a vector of its content, by the default embedding model.
+pub const MEMORY_COLLECTION: &str = "zerodb-memory-v2";
 
 /// What every handler needs: the edge, the caller's session, its
 /// project's UUID, the version a read must reach (`x-zerodb-min-version`),
@@ -98,7 +104,10 @@ async fn answer<C: Connect>(edge: &Edge, connect: &C, request: &Request, served:
     let session = served.origin(connect.open(key)).await?;
     let own = served.origin(session.project()).await;
     // Another project's id answers as if it did not exist.
-    if !own.eq_ignore_ascii_case(&project) {
+    if project
+        .as_ref()
+        .is_some_and(|project| !own.eq_ignore_ascii_case(project))
+    {
         return Err(crate::error::ApiError::new(
             code::PROJECT_NOT_FOUND,
             "Project not found",
@@ -128,6 +137,14 @@ async fn answer<C: Connect>(edge: &Edge, connect: &C, request: &Request, served:
         ("GET", Route::MemoryItem(id)) => memory::get(&mut ctx, &id).await,
         ("PUT", Route::MemoryItem(id)) => memory::update(&mut ctx, &id, body).await,
         ("DELETE", Route::MemoryItem(id)) => memory::delete(&mut ctx, &id).await,
+        ("POST", Route::Generate) => embeddings::generate(&mut ctx, body).await,
+        ("POST", Route::EmbedAndStore) => embeddings::embed_and_store(&mut ctx, body).await,
+        ("POST", Route::TextSearch) => embeddings::search(&mut ctx, body).await,
+        ("GET", Route::Models) => embeddings::models(&mut ctx).await,
+        ("POST", Route::Remember) => agent_memory::remember(&mut ctx, body).await,
+        ("POST", Route::Recall) => agent_memory::recall(&mut ctx, body).await,
+        ("POST", Route::Forget) => agent_memory::forget_by_body(&mut ctx, body).await,
+        ("DELETE", Route::ForgetItem(id)) => agent_memory::forget(&mut ctx, &id).await,
         (method, route) => Err(crate::error::ApiError::new(
             code::METHOD_NOT_ALLOWED,
             format!("{method} is not allowed on {route:?}"),

@@ -99,6 +99,55 @@ pub const ROUTES: &[RouteDoc] = &[
         &[],
         None,
     ),
+    RouteDoc::new(
+        "POST",
+        "embeddings/generate",
+        "Embed 1 to 100 texts",
+        &[],
+        Some("ZeroDbGenerate"),
+    ),
+    RouteDoc::new(
+        "POST",
+        "embeddings/embed-and-store",
+        "Embed 1 to 100 texts and store them as vectors of a namespace",
+        &[],
+        Some("ZeroDbEmbedAndStore"),
+    ),
+    RouteDoc::new(
+        "POST",
+        "embeddings/search",
+        "Search a namespace by text",
+        &[],
+        Some("ZeroDbTextSearch"),
+    ),
+    RouteDoc::new("GET", "embeddings/models", "The embedding models served", &[], None),
+];
+
+/// The prefixes of ZeroDB's agent memory (memory v2), which is scoped by
+/// the key alone: `/api/v1/public/memory/v2/` and the same without `/api`.
+pub const MEMORY_PREFIXES: [&[&str]; 2] = [
+    &["api", "v1", "public", "memory", "v2"],
+    &["v1", "public", "memory", "v2"],
+];
+
+/// The memory v2 routes (their path after a [`MEMORY_PREFIXES`] prefix).
+pub const MEMORY_ROUTES: &[RouteDoc] = &[
+    RouteDoc::new(
+        "POST",
+        "remember",
+        "Store a memory (its content embedded)",
+        &[],
+        Some("ZeroDbRemember"),
+    ),
+    RouteDoc::new(
+        "POST",
+        "recall",
+        "Memories nearest a text, by blended score",
+        &[],
+        Some("ZeroDbRecall"),
+    ),
+    RouteDoc::new("POST", "forget", "Delete a memory by id", &[], Some("ZeroDbForget")),
+    RouteDoc::new("DELETE", "forget/{memory_id}", "Delete a memory by id", &[], None),
 ];
 
 /// A route of the dialect, with its decoded path parameter.
@@ -122,14 +171,40 @@ pub enum Route {
     MemorySearch,
     /// `database/memory/{memory_id}`
     MemoryItem(String),
+    /// `embeddings/generate`
+    Generate,
+    /// `embeddings/embed-and-store`
+    EmbedAndStore,
+    /// `embeddings/search`
+    TextSearch,
+    /// `embeddings/models`
+    Models,
+    /// memory v2 `remember`
+    Remember,
+    /// memory v2 `recall`
+    Recall,
+    /// memory v2 `forget` (the id in the body)
+    Forget,
+    /// memory v2 `forget/{memory_id}`
+    ForgetItem(String),
 }
 
 impl Route {
     /// The methods the route answers.
     pub fn methods(&self) -> &'static [&'static str] {
         match self {
-            Route::Upsert | Route::UpsertBatch | Route::Search | Route::MemorySearch => &["POST"],
-            Route::Vectors | Route::Stats => &["GET"],
+            Route::Upsert
+            | Route::UpsertBatch
+            | Route::Search
+            | Route::MemorySearch
+            | Route::Generate
+            | Route::EmbedAndStore
+            | Route::TextSearch
+            | Route::Remember
+            | Route::Recall
+            | Route::Forget => &["POST"],
+            Route::Vectors | Route::Stats | Route::Models => &["GET"],
+            Route::ForgetItem(_) => &["DELETE"],
             Route::Vector(_) => &["GET", "DELETE"],
             Route::Memory => &["GET", "POST"],
             Route::MemoryItem(_) => &["GET", "PUT", "DELETE"],
@@ -144,8 +219,9 @@ impl Route {
 
 /// A request's project id and route.
 pub struct Parsed {
-    /// The path's `{project_id}`, decoded (a UUID).
-    pub project: String,
+    /// The path's `{project_id}`, decoded (a UUID); none for memory v2,
+    /// whose project is the key's.
+    pub project: Option<String>,
     /// The route after it.
     pub route: Route,
 }
@@ -173,7 +249,6 @@ const NOT_SERVED: &[(&[&str], &str)] = &[
     (&["database", "vectors", "analytics"], "vector analytics"),
     (&["database", "vectors", "cluster"], "vector clustering"),
     (&["database", "memory", "batch"], "memory batch operations"),
-    (&["embeddings"], "server-side embeddings"),
 ];
 
 /// Parses a ZeroDB-dialect path. Errors: 404 `no_route` for a path that is
@@ -182,10 +257,32 @@ const NOT_SERVED: &[(&[&str], &str)] = &[
 /// is not a UUID, 400 `invalid_path` for bad percent-encoding.
 pub fn parse(path: &str) -> Result<Parsed> {
     let not_found = || ApiError::new(code::NO_ROUTE, "Not Found");
-    if path.starts_with("/api/v1/public/memory") {
+    if let Some(rest) = memory_split(path) {
+        let rest = rest.iter().map(|s| decode(s)).collect::<Result<Vec<_>>>()?;
+        let route = match rest.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["remember"] => Route::Remember,
+            ["recall"] => Route::Recall,
+            ["forget"] => Route::Forget,
+            ["forget", id] => Route::ForgetItem(id.to_string()),
+            _ => {
+                return Err(ApiError::new(
+                    code::NOT_SERVED,
+                    "of ZeroDB's agent memory (memory v2), ZeroDB Edge serves remember, recall and \
+                     forget; use ZeroDB itself for the rest",
+                )
+                .into())
+            }
+        };
+        return Ok(Parsed { project: None, route });
+    }
+    if ["/api/v1/public/memory", "/v1/public/memory"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
         return Err(ApiError::new(
             code::NOT_SERVED,
-            "ZeroDB's agent memory API (memory v2) is not served by ZeroDB Edge; use ZeroDB itself for it",
+            "ZeroDB's user memory API (/v1/public/memory) is not served by ZeroDB Edge; its agent memory \
+             (/v1/public/memory/v2) is",
         )
         .into());
     }
@@ -210,12 +307,28 @@ pub fn parse(path: &str) -> Result<Parsed> {
         ["database", "memory"] => Route::Memory,
         ["database", "memory", "search"] => Route::MemorySearch,
         ["database", "memory", id] => Route::MemoryItem(id.to_string()),
+        ["embeddings", "generate"] => Route::Generate,
+        ["embeddings", "embed-and-store"] => Route::EmbedAndStore,
+        ["embeddings", "search"] => Route::TextSearch,
+        ["embeddings", "models"] => Route::Models,
         _ => return Err(not_found().into()),
     };
     if !is_uuid(&project) {
         return Err(ApiError::new(code::PROJECT_NOT_FOUND, "Project not found")).at(&["path", "project_id"]);
     }
-    Ok(Parsed { project, route })
+    Ok(Parsed {
+        project: Some(project),
+        route,
+    })
+}
+
+/// The segments after a [`MEMORY_PREFIXES`] prefix, when `path` has one.
+fn memory_split(path: &str) -> Option<Vec<&str>> {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    MEMORY_PREFIXES
+        .iter()
+        .find_map(|prefix| segments.strip_prefix(*prefix).map(<[&str]>::to_vec))
 }
 
 fn decode(segment: &str) -> Result<String> {
@@ -249,7 +362,7 @@ mod tests {
                     route.path.replace("{vector_id}", "v1").replace("{memory_id}", "m1")
                 );
                 let parsed = parse(&format!("{path}?namespace=x")).unwrap_or_else(|e| panic!("{path}: {e:?}"));
-                assert_eq!(parsed.project, PID);
+                assert_eq!(parsed.project.as_deref(), Some(PID));
             }
         }
         let parsed = parse(&format!("/v1/public/{PID}/database/vectors/a%2Fb")).unwrap();
@@ -280,9 +393,16 @@ mod tests {
         assert!(tables.error.message.contains("tables"), "{}", tables.error.message);
         assert!(split("/v1/collections/x").is_none());
         assert_eq!(
-            status("/api/v1/public/memory/v2/recall"),
+            status("/api/v1/public/memory/v2/reflect"),
             Some((404, "not_served".into()))
         );
+        assert_eq!(status("/v1/public/memory/"), Some((404, "not_served".into())));
+        for prefix in MEMORY_PREFIXES {
+            let recall = parse(&format!("/{}/recall", prefix.join("/"))).unwrap();
+            assert!(recall.project.is_none() && recall.route == Route::Recall);
+            let forget = parse(&format!("/{}/forget/m%201", prefix.join("/"))).unwrap();
+            assert_eq!(forget.route, Route::ForgetItem("m 1".into()));
+        }
         assert_eq!(
             status("/api/v1/public/projects/x/database/vectors"),
             Some((404, "no_route".into()))

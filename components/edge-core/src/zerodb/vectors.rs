@@ -62,9 +62,14 @@ fn record(item: VectorIn) -> Result<(String, VectorRecord)> {
 }
 
 /// Stores `records` (all of one dimension) in `namespace`, creating it on
-/// its first write; updates the cache as the v1 API's writes do. Answers
-/// the write's time.
-async fn write<S: Origin>(ctx: &mut Context<'_, S>, namespace: &str, records: Vec<VectorRecord>) -> Result<u64> {
+/// its first write (bound to `model` when the vectors are that model's);
+/// updates the cache as the v1 API's writes do. Answers the write's time.
+pub(super) async fn write<S: Origin>(
+    ctx: &mut Context<'_, S>,
+    namespace: &str,
+    records: Vec<VectorRecord>,
+    model: Option<&str>,
+) -> Result<u64> {
     let first = ctx.served.origin(ctx.session.upsert(namespace, &records)).await;
     let result = match first {
         Err(e) if e.code == code::COLLECTION_NOT_FOUND.name => {
@@ -73,6 +78,7 @@ async fn write<S: Origin>(ctx: &mut Context<'_, S>, namespace: &str, records: Ve
                 metric: Metric::Cosine,
                 index: IndexKind::Hnsw,
                 cache_similarity: 1.0,
+                model: model.map(str::to_string),
             };
             // A concurrent first write may have created it meanwhile (409
             // when with another dimension): the upsert then says why not.
@@ -93,7 +99,7 @@ async fn write<S: Origin>(ctx: &mut Context<'_, S>, namespace: &str, records: Ve
 pub async fn upsert<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<Response> {
     let item: VectorIn = validate::json_body(body)?;
     let (namespace, mut record) = record(item)?;
-    record.written_at_us = write(ctx, &namespace, vec![record.clone()]).await?;
+    record.written_at_us = write(ctx, &namespace, vec![record.clone()], None).await?;
     ok_typed(&wire::vector(&ctx.project, &namespace, &record, true))
 }
 
@@ -154,7 +160,7 @@ pub async fn upsert_batch<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> R
             ));
         }
         let count = same.len();
-        match write(ctx, &namespace, same).await {
+        match write(ctx, &namespace, same, None).await {
             Ok(_) => success_count += count,
             Err(failure) => {
                 errors.push(format!(
@@ -236,6 +242,7 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
             let names: Vec<String> = all
                 .into_iter()
                 .filter(|c| c.spec.dims as usize == search.query_vector.len() && c.spec.metric == Metric::Cosine)
+                .filter(|c| c.name != super::MEMORY_COLLECTION)
                 .map(|c| c.name)
                 .collect();
             if names.len() > MAX_NAMESPACES_SEARCHED {

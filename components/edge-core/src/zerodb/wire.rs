@@ -115,6 +115,132 @@ pub struct MemorySearch {
     pub role: Option<String>,
 }
 
+/// Texts to embed (`embeddings/generate`).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbGenerate))]
+pub struct Generate {
+    /// 1 to 100 texts, each non-blank and at most 32 KiB.
+    #[serde(alias = "input")]
+    pub texts: Vec<String>,
+    /// One of `embeddings/models`; the default when none is given.
+    pub model: Option<String>,
+    /// Unit-length vectors (the served models' only form): true or absent.
+    pub normalize: Option<bool>,
+}
+
+/// One document of `embed-and-store`'s `documents` form.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbDocumentIn))]
+pub struct DocumentIn {
+    /// The vector's id; a UUID is made when none is given.
+    #[serde(alias = "vector_id")]
+    pub id: Option<String>,
+    #[serde(alias = "content", alias = "document")]
+    pub text: String,
+    #[serde(alias = "vector_metadata")]
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
+    pub metadata: Option<Value>,
+}
+
+/// Texts to embed and store (`embeddings/embed-and-store`), in each form
+/// ZeroDB's clients send: `texts` with `metadata_list` (or `metadatas`,
+/// or one `metadata` for all) and optional `ids`; or `documents`.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbEmbedAndStore))]
+pub struct EmbedAndStore {
+    /// 1 to 100 texts (or give `documents`).
+    #[serde(default)]
+    pub texts: Vec<String>,
+    /// One metadata object (or null) per text.
+    #[serde(alias = "metadatas")]
+    #[cfg_attr(test, schema(value_type = Option<Vec<Object>>))]
+    pub metadata_list: Option<Vec<Value>>,
+    /// One metadata object for every text.
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
+    pub metadata: Option<Value>,
+    /// One id per text; UUIDs are made when none are given.
+    #[serde(alias = "vector_ids")]
+    pub ids: Option<Vec<String>>,
+    /// `{id, text, metadata}` objects, instead of `texts`.
+    pub documents: Option<Vec<DocumentIn>>,
+    /// `default` when none is given.
+    pub namespace: Option<String>,
+    /// One of `embeddings/models`; must be the namespace's when it has one.
+    pub model: Option<String>,
+}
+
+/// A search by text (`embeddings/search`).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbTextSearch))]
+pub struct TextSearch {
+    /// The text to search by (non-blank, at most 32 KiB).
+    pub query: String,
+    /// Hits at most, 1 to 100 (10 when not given).
+    #[serde(alias = "top_k")]
+    pub limit: Option<i64>,
+    /// Drops hits whose cosine similarity is below it (0 to 1; 0.7 when
+    /// not given, as ZeroDB).
+    #[serde(alias = "similarity_threshold")]
+    pub threshold: Option<f32>,
+    /// `default` when none is given.
+    pub namespace: Option<String>,
+    /// Must be the namespace's model, when it has one.
+    pub model: Option<String>,
+    /// A filter over the vectors' metadata (the README's filter language).
+    #[serde(alias = "filter", alias = "metadata_filter")]
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
+    pub filter_metadata: Option<Value>,
+    /// Whether hits carry `vector_embedding` (false when not given).
+    #[serde(alias = "include_values")]
+    pub include_embeddings: Option<bool>,
+}
+
+/// A memory to store (memory v2 `remember`).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbRemember))]
+pub struct Remember {
+    /// The memory's text (non-blank, at most 32 KiB).
+    pub content: String,
+    pub session_id: Option<String>,
+    /// `global` when none is given.
+    pub namespace: Option<String>,
+    #[cfg_attr(test, schema(value_type = Option<Object>))]
+    pub metadata: Option<Value>,
+    #[serde(alias = "agent_id")]
+    pub entity_id: Option<String>,
+    /// `working`, `episodic` (the default) or `semantic`.
+    pub memory_type: Option<String>,
+    /// 0 to 1 (0.5 when not given).
+    pub importance: Option<f64>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// A text to recall memories by (memory v2 `recall`).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbRecall))]
+pub struct Recall {
+    pub query: String,
+    /// 1 to 100 (10 when not given).
+    #[serde(alias = "top_k")]
+    pub limit: Option<i64>,
+    /// `global` when none is given.
+    pub namespace: Option<String>,
+    /// Recall from every namespace.
+    pub allow_cross_namespace: Option<bool>,
+    /// Only memories of this entity. (A `session_id` is accepted and
+    /// ignored: memories are scoped by namespace.)
+    #[serde(alias = "agent_id")]
+    pub entity_id: Option<String>,
+}
+
+/// A memory to forget (memory v2 `forget`).
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbForget))]
+pub struct Forget {
+    #[serde(alias = "id")]
+    pub memory_id: String,
+}
+
 fn optional_f32s<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<f32>>, D::Error> {
     exact_f32s(deserializer).map(Some)
 }

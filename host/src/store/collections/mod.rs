@@ -91,8 +91,8 @@ impl Store {
         let inserted = tx
             .query_opt(
                 &format!(
-                    "INSERT INTO zerodb.collections (project_id, name, dims, metric, index_kind, ivf_lists, cache_similarity)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (project_id, name) DO NOTHING
+                    "INSERT INTO zerodb.collections (project_id, name, dims, metric, index_kind, ivf_lists, cache_similarity, model)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (project_id, name) DO NOTHING
                      RETURNING {COLLECTION_COLUMNS}"
                 ),
                 &[
@@ -103,6 +103,7 @@ impl Store {
                     &spec.index.name(),
                     &lists,
                     &spec.cache_similarity,
+                    &spec.model,
                 ],
             )
             .await

@@ -8,7 +8,7 @@ use edge_core::model::*;
 
 /// The columns [`Collection::from_row`] reads, in `SELECT` order.
 pub(super) const COLLECTION_COLUMNS: &str =
-    "id, name, dims, metric, index_kind, version, vector_count, ivf_lists, cache_similarity";
+    "id, name, dims, metric, index_kind, version, vector_count, ivf_lists, cache_similarity, model";
 
 /// A collection as stored in `zerodb.collections`.
 #[derive(Clone, Debug)]
@@ -46,6 +46,7 @@ impl Collection {
                 metric,
                 index,
                 cache_similarity: row.get("cache_similarity"),
+                model: row.get("model"),
             },
             count: row.get("vector_count"),
             version: row.get("version"),
@@ -56,7 +57,7 @@ impl Collection {
     pub fn info(&self) -> CollectionInfo {
         CollectionInfo {
             name: self.name.clone(),
-            spec: self.spec,
+            spec: self.spec.clone(),
             count: self.count.max(0) as u64,
             version: self.version.max(0) as u64,
         }

@@ -108,6 +108,7 @@ mod tests {
             metric,
             index,
             cache_similarity: 1.0,
+            model: None,
         }
     }
 

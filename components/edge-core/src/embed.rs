@@ -1,0 +1,90 @@
+//! Texts to vectors at the edge: each text's embedding comes from the
+//! instance's cache when it holds it (model + exact text); the others are
+//! embedded by the origin in one call and kept, so that a repeated text
+//! never reaches a model.
+
+use crate::cache::Embedded;
+use crate::error::{code, ApiError};
+use crate::origin::Origin;
+use crate::{CacheStatus, Edge, Served};
+
+/// The vectors of a list of texts, in order.
+pub(crate) struct Vectors {
+    /// The model that made them.
+    pub model: String,
+    pub dims: u32,
+    pub vectors: Vec<Vec<f32>>,
+}
+
+/// The embeddings of `texts` (already validated) by `model` (the origin's
+/// default for none) for `project`. Sets the request's cache status: a hit
+/// when every text was cached. Errors: the origin's (`model_not_loaded`,
+/// `overloaded`, ...).
+pub(crate) async fn texts<S: Origin>(
+    edge: &Edge,
+    session: &S,
+    project: &str,
+    model: Option<&str>,
+    texts: &[String],
+    served: &mut Served,
+) -> Result<Vectors, ApiError> {
+    let asked = model.unwrap_or("");
+    let mut found: Vec<Option<Embedded>> = {
+        let mut cache = edge.cache.borrow_mut();
+        texts.iter().map(|t| cache.embedding(project, asked, t)).collect()
+    };
+    // Each distinct text not cached, once.
+    let mut missing: Vec<String> = Vec::new();
+    for (text, hit) in texts.iter().zip(&found) {
+        if hit.is_none() && !missing.contains(text) {
+            missing.push(text.clone());
+        }
+    }
+    served.cache = if missing.is_empty() {
+        CacheStatus::Hit
+    } else {
+        CacheStatus::Miss
+    };
+    if !missing.is_empty() {
+        let answer = served.origin(session.embed(model, &missing)).await?;
+        if answer.vectors.len() != missing.len() || answer.vectors.iter().any(|v| v.len() != answer.dims as usize) {
+            return Err(ApiError::new(
+                code::INTERNAL,
+                "the origin answered another number of embeddings than texts",
+            ));
+        }
+        let mut cache = edge.cache.borrow_mut();
+        for (text, vector) in missing.iter().zip(answer.vectors) {
+            let embedded = Embedded {
+                model: answer.model.clone(),
+                vector,
+            };
+            cache.put_embedding(project, asked, text, embedded.clone());
+            for (t, slot) in texts.iter().zip(found.iter_mut()) {
+                if t == text {
+                    *slot = Some(embedded.clone());
+                }
+            }
+        }
+    }
+    let found: Vec<Embedded> = found.into_iter().flatten().collect();
+    let model = found.first().map(|e| e.model.clone()).unwrap_or_default();
+    Ok(Vectors {
+        model,
+        dims: found.first().map_or(0, |e| e.vector.len() as u32),
+        vectors: found.into_iter().map(|e| e.vector).collect(),
+    })
+}
+
+/// The embedding of one text (see [`texts`]).
+pub(crate) async fn text<S: Origin>(
+    edge: &Edge,
+    session: &S,
+    project: &str,
+    model: Option<&str>,
+    text: &str,
+    served: &mut Served,
+) -> Result<(String, Vec<f32>), ApiError> {
+    let mut answer = texts(edge, session, project, model, &[text.to_string()], served).await?;
+    Ok((answer.model, answer.vectors.pop().unwrap_or_default()))
+}
