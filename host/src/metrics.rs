@@ -1,7 +1,7 @@
 //! `/metrics` in the Prometheus text format: probe latency histograms, state
 //! transitions, the outbox depth, counts of what the host did (pool
 //! acquisitions, breaker refusals, object-store calls, guest yields,
-//! instances), each shard's requests in flight and answers by cache result,
+//! instances, texts embedded), each shard's requests in flight and answers by cache result,
 //! the process's resident memory, and the coherence feed's state and lag.
 
 use crate::coherence::{FeedMetrics, LAG_BUCKETS};
@@ -36,6 +36,15 @@ pub struct Counters {
     /// `zerodb_edge_instances_overflow_total`: overflow instances started
     /// because a shard's instances left requests waiting.
     pub instances_overflow: AtomicU64,
+    /// `zerodb_embedding_texts_total`: texts run through an embedding model
+    /// (the edge's embedding cache answers the rest).
+    pub embedding_texts: AtomicU64,
+    /// `zerodb_embedding_batches_total`: forward passes of the embedding
+    /// models (texts of concurrent requests share one).
+    pub embedding_batches: AtomicU64,
+    /// `zerodb_embedding_overloaded_total`: embedding requests refused with
+    /// 503 `overloaded` because the model's queue was full.
+    pub embedding_overloaded: AtomicU64,
 }
 
 /// The process's counters (one host per process).
@@ -48,6 +57,9 @@ pub static COUNTERS: Counters = Counters {
     instances_started: AtomicU64::new(0),
     instances_retired_memory: AtomicU64::new(0),
     instances_overflow: AtomicU64::new(0),
+    embedding_texts: AtomicU64::new(0),
+    embedding_batches: AtomicU64::new(0),
+    embedding_overloaded: AtomicU64::new(0),
 };
 
 /// Adds one to `counter`.
@@ -83,7 +95,7 @@ pub fn render(registry: &Registry, shards: &[ShardLoad<'_>]) -> String {
     let mut out = String::new();
     let c = &COUNTERS;
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let counters: [(&str, &str, &AtomicU64); 7] = [
+    let counters: [(&str, &str, &AtomicU64); 10] = [
         (
             "zerodb_db_pool_acquisitions_total",
             "Connections asked of the request pool.",
@@ -118,6 +130,21 @@ pub fn render(registry: &Registry, shards: &[ShardLoad<'_>]) -> String {
             "zerodb_edge_instances_overflow_total",
             "Overflow instances started because a shard's instances left requests waiting.",
             &c.instances_overflow,
+        ),
+        (
+            "zerodb_embedding_texts_total",
+            "Texts run through an embedding model.",
+            &c.embedding_texts,
+        ),
+        (
+            "zerodb_embedding_batches_total",
+            "Forward passes of the embedding models.",
+            &c.embedding_batches,
+        ),
+        (
+            "zerodb_embedding_overloaded_total",
+            "Embedding requests refused because the model's queue was full.",
+            &c.embedding_overloaded,
         ),
     ];
     for (name, help, value) in counters {

@@ -423,7 +423,6 @@ fn errors_have_zerodbs_statuses_and_shapes() {
         ("GET", "database/vectors/analytics", "vector analytics"),
         ("POST", "database/vectors/cluster", "vector clustering"),
         ("POST", "database/memory/batch/upsert", "memory batch operations"),
-        ("POST", "embeddings/generate", "server-side embeddings"),
     ] {
         let reply = client.send(method, path, Some(&json!({})));
         assert_eq!(
@@ -433,7 +432,7 @@ fn errors_have_zerodbs_statuses_and_shapes() {
         );
         assert!(detail(&reply).contains(what), "{path}: {}", reply.json);
     }
-    let reply = client.raw("POST", "/api/v1/public/memory/v2/recall", Some(&json!({"query": "x"})));
+    let reply = client.raw("POST", "/api/v1/public/memory/v2/reflect", Some(&json!({"query": "x"})));
     assert_eq!(reply.status, 404);
     assert!(detail(&reply).contains("memory v2"), "{}", reply.json);
     let reply = client.raw("GET", "/api/v1/public/projects/x/database/vectors", None);

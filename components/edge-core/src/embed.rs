@@ -28,7 +28,11 @@ pub(crate) async fn texts<S: Origin>(
     texts: &[String],
     served: &mut Served,
 ) -> Result<Vectors, ApiError> {
-    let asked = model.unwrap_or("");
+    let model = match model {
+        Some(model) => model.to_string(),
+        None => default_model(edge, session, served).await?,
+    };
+    let asked = model.as_str();
     let mut found: Vec<Option<Embedded>> = {
         let mut cache = edge.cache.borrow_mut();
         texts.iter().map(|t| cache.embedding(project, asked, t)).collect()
@@ -46,7 +50,7 @@ pub(crate) async fn texts<S: Origin>(
         CacheStatus::Miss
     };
     if !missing.is_empty() {
-        let answer = served.origin(session.embed(model, &missing)).await?;
+        let answer = served.origin(session.embed(Some(asked), &missing)).await?;
         if answer.vectors.len() != missing.len() || answer.vectors.iter().any(|v| v.len() != answer.dims as usize) {
             return Err(ApiError::new(
                 code::INTERNAL,
@@ -74,6 +78,27 @@ pub(crate) async fn texts<S: Origin>(
         dims: found.first().map_or(0, |e| e.vector.len() as u32),
         vectors: found.into_iter().map(|e| e.vector).collect(),
     })
+}
+
+/// The name of the origin's default model, asked once per instance.
+/// Errors: 400 `model_not_loaded` when the origin runs none.
+async fn default_model<S: Origin>(edge: &Edge, session: &S, served: &mut Served) -> Result<String, ApiError> {
+    if let Some(name) = edge.default_model.borrow().clone() {
+        return Ok(name);
+    }
+    let models = served.origin(session.embedding_models()).await;
+    let name = models
+        .into_iter()
+        .find(|m| m.is_default)
+        .map(|m| m.name)
+        .ok_or_else(|| {
+            ApiError::new(
+                code::MODEL_NOT_LOADED,
+                "no embedding model is loaded: the origin runs none (see its --embedding-model)",
+            )
+        })?;
+    *edge.default_model.borrow_mut() = Some(name.clone());
+    Ok(name)
 }
 
 /// The embedding of one text (see [`texts`]).

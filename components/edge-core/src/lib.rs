@@ -145,6 +145,9 @@ pub struct Edge {
     /// A random id of this instance, sent as `x-zerodb-edge-instance` so that
     /// operators and tests can tell warm instances apart.
     instance: u64,
+    /// The name of the origin's default embedding model, once asked: the
+    /// embedding cache keys every text by the model that made it.
+    pub(crate) default_model: RefCell<Option<String>>,
 }
 
 /// Per-request bookkeeping: how long the origin took and how the cache served.
@@ -170,6 +173,7 @@ impl Edge {
         Edge {
             cache: RefCell::new(cache::Cache::new(config)),
             instance: std::collections::hash_map::RandomState::new().hash_one(0u8),
+            default_model: RefCell::new(None),
         }
     }
 

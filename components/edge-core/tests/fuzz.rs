@@ -41,7 +41,15 @@ const PATHS: &[&str] = &[
     "/api/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/memory/search",
     "/api/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/database/memory/m",
     "/api/v1/projects/11111111-2222-3333-4444-555555555555/database/vectors/search",
+    "/api/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/embeddings/generate",
+    "/api/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/embeddings/embed-and-store",
+    "/v1/projects/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/embeddings/search",
+    "/v1/public/0b8e4f53-8a4e-4c1d-9d3e-6f1a2b3c4d5e/embeddings/models",
+    "/api/v1/public/memory/v2/remember",
     "/api/v1/public/memory/v2/recall",
+    "/v1/public/memory/v2/forget",
+    "/api/v1/public/memory/v2/forget/m",
+    "/api/v1/public/memory/v2/reflect",
 ];
 
 const BODIES: &[&str] = &[
@@ -56,6 +64,12 @@ const BODIES: &[&str] = &[
     r#"{"vector": [0, 0, 0], "k": 2, "filter": {"huge": 18446744073709551617, "z": null, "s": "2", "b": true}}"#,
     r#"{"vector": [1e39, 1e-50, 1e400], "k": 1}"#,
     r#"{"vector": [9e18, 9e18, 9e18], "k": 2, "filter": {"f": 2.0}}"#,
+    // ZeroDB's text routes and agent memory.
+    r#"{"texts": ["hello", "world"], "metadata_list": [{"a": 1}, null], "namespace": "docs", "model": "fake/bytes-3"}"#,
+    r#"{"documents": [{"id": "d", "text": "hi", "metadata": {"k": "v"}}], "namespace": "docs"}"#,
+    r#"{"query": "hello", "limit": 3, "namespace": "docs", "threshold": 0.1, "filter_metadata": {"k": "v"}}"#,
+    r#"{"content": "a fact", "namespace": "session:x", "importance": 0.9, "tags": ["t"], "metadata": {"k": 1}}"#,
+    r#"{"query": "fact", "limit": 2, "allow_cross_namespace": true, "memory_id": "m"}"#,
     // ZeroDB's bodies, with the aliases its clients send.
     r#"{"query_vector": [1, 0, 0], "limit": 5, "namespace": "docs", "threshold": 0.5, "metadata_filter": {"k": {"$in": ["v", 2]}, "$or": [{"n.x": {"$gte": 1}}, {"k": {"$exists": true}}]}}"#,
     r#"{"vector": [1, 0, 0], "top_k": 3, "filter_metadata": {"k": "v"}}"#,

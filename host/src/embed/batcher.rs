@@ -4,6 +4,7 @@
 //! concurrent requests share forward passes.
 
 use super::encoder::Encoder;
+use crate::metrics::{count, COUNTERS};
 use edge_core::error::{code, ApiError};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,6 +68,7 @@ impl Queue {
         let n = texts.len();
         if self.pending.fetch_add(n, Ordering::AcqRel) + n > self.capacity {
             self.pending.fetch_sub(n, Ordering::AcqRel);
+            count(&COUNTERS.embedding_overloaded);
             return Err(ApiError::retry_after(
                 code::OVERLOADED,
                 format!("the embedding model's queue is full ({} texts)", self.capacity),
@@ -139,7 +141,12 @@ fn encode_sorted(encoder: &Encoder, texts: &[&str], max_batch: usize) -> anyhow:
     let mut vectors = vec![Vec::new(); texts.len()];
     for chunk in order.chunks(max_batch) {
         let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-        for (&i, vector) in chunk.iter().zip(encoder.encode(&batch)?) {
+        let encoded = encoder.encode(&batch)?;
+        count(&COUNTERS.embedding_batches);
+        COUNTERS
+            .embedding_texts
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        for (&i, vector) in chunk.iter().zip(encoded) {
             vectors[i] = vector;
         }
     }

@@ -159,6 +159,22 @@ impl Drop for TestDb {
     }
 }
 
+/// The settings of a server that runs the default embedding model from the
+/// repository's `.zerodb/models` (where `scripts/models`, run by
+/// `scripts/setup`, installs it).
+pub fn embedding_env() -> Vec<(&'static str, String)> {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.zerodb/models");
+    assert!(
+        models.join("all-MiniLM-L6-v2/model.safetensors").is_file(),
+        "no embedding model in {}: run scripts/models (scripts/setup does)",
+        models.display()
+    );
+    vec![
+        ("ZERODB_NO_EMBEDDING", "false".into()),
+        ("ZERODB_MODELS_DIR", models.display().to_string()),
+    ]
+}
+
 /// A running `zerodb-edge serve`.
 pub struct Server {
     child: Child,
@@ -193,6 +209,9 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env("ZERODB_EDGE_INSTANCES_PER_SHARD", "1")
+            // A model costs its load and its memory: servers run one only
+            // when a test asks (see [`embedding_env`]).
+            .env("ZERODB_NO_EMBEDDING", "true")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("ZERODB_DATABASE_URL", database_url)
             .env("ZERODB_LOG", "warn")

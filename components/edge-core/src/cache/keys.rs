@@ -33,8 +33,7 @@ pub(super) enum Key {
     /// One cached search, by a hash of its query vector's bits.
     Result(CollKey, Shape, u64),
     Hot(CollKey),
-    /// A text's embedding: the project, the model asked for (empty: the
-    /// default) and the exact text.
+    /// A text's embedding: the project, the model and the exact text.
     Embedding(String, String, String),
 }
 

@@ -298,8 +298,8 @@ impl Cache {
         }
     }
 
-    /// The embedding of `text` by `model` (empty: the default model) that
-    /// the cache holds for `project`, counted as a hit or a miss.
+    /// The embedding of `text` by `model` that the cache holds for
+    /// `project`, counted as a hit or a miss.
     pub fn embedding(&mut self, project: &str, model: &str, text: &str) -> Option<Embedded> {
         let key = Key::Embedding(project.into(), model.into(), text.into());
         let found = self
@@ -315,7 +315,7 @@ impl Cache {
         found
     }
 
-    /// Keeps the embedding of `text` asked of `model` (empty: the default).
+    /// Keeps the embedding of `text` by `model`.
     pub fn put_embedding(&mut self, project: &str, model: &str, text: &str, embedded: Embedded) {
         let bytes = project.len() + model.len() + text.len() + embedded.model.len() + vector_bytes(&embedded.vector);
         let key = Key::Embedding(project.into(), model.into(), text.into());

@@ -297,9 +297,12 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
         let replayed = {
             let mut cache = ctx.edge.cache.borrow_mut();
             let found = cache.search_by_body(&coll, body_key, now);
-            let asked = model.as_deref().unwrap_or("");
+            let asked = model
+                .as_deref()
+                .or(ctx.edge.default_model.borrow().as_deref())
+                .map(str::to_string);
             found.and_then(|result| {
-                let embedded = cache.embedding(&ctx.project, asked, &request.query)?;
+                let embedded = cache.embedding(&ctx.project, &asked?, &request.query)?;
                 Some((result, embedded.model))
             })
         };

@@ -50,13 +50,21 @@ fn missing_field(message: &str) -> Option<&str> {
     Some(&rest[..rest.find('`')?])
 }
 
+/// Errors ZeroDB answers 400 with a `detail` string rather than as a 422
+/// validation list: a bad filter or dimension (its §6), and a model that is
+/// not served or not the namespace's.
+const AS_400: [crate::error::Code; 4] = [
+    code::INVALID_FILTER,
+    code::DIMENSION_MISMATCH,
+    code::MODEL_NOT_LOADED,
+    code::MODEL_MISMATCH,
+];
+
 /// The answer for `failure`, in ZeroDB's shape.
 pub fn render(failure: &Failure) -> Response {
     let err = &failure.error;
     let (status, body) = match err.kind {
-        _ if err.code == code::INVALID_FILTER.name || err.code == code::DIMENSION_MISMATCH.name => {
-            (400, json!({"detail": err.message, "error_code": err.code}))
-        }
+        _ if AS_400.iter().any(|c| c.name == err.code) => (400, json!({"detail": err.message, "error_code": err.code})),
         ErrorKind::BadRequest | ErrorKind::Invalid => {
             let mut loc = failure.loc.clone();
             let kind = match missing_field(&err.message) {
