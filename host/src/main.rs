@@ -186,6 +186,7 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
+    embed::one_core_per_pass();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ZERODB_LOG")

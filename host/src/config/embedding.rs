@@ -29,11 +29,11 @@ pub struct Embedding {
     #[arg(long, env = "ZERODB_NO_EMBEDDING")]
     #[serde(default, skip_serializing_if = "super::layers::is_off")]
     no_embedding: bool,
-    /// Threads running each model (default 1; each forward pass also uses
-    /// every core through candle).
+    /// Threads running each model, one core each (default: one per core).
     #[arg(long, env = "ZERODB_EMBEDDING_WORKERS")]
     embedding_workers: Option<usize>,
-    /// Most texts in one forward pass (default 32).
+    /// Most texts in one forward pass of a worker (default 16): a larger
+    /// request is split among the workers in chunks of at most this.
     #[arg(long, env = "ZERODB_EMBEDDING_BATCH")]
     embedding_batch: Option<usize>,
     /// Most texts waiting for a model; past it a request is answered 503
@@ -156,6 +156,7 @@ impl Embedding {
                 .map(|s| ModelSpec::parse(s.trim()))
                 .collect::<anyhow::Result<_>>()?
         };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let positive = |value: Option<usize>, default: usize, what: &str| match value {
             Some(0) => bail!("{what} must be at least 1"),
             Some(n) => Ok(n),
@@ -163,8 +164,8 @@ impl Embedding {
         };
         Ok(EmbeddingConfig {
             models,
-            workers: positive(self.embedding_workers, 1, "embedding workers")?,
-            max_batch: positive(self.embedding_batch, 32, "the embedding batch")?,
+            workers: positive(self.embedding_workers, cores, "embedding workers")?,
+            max_batch: positive(self.embedding_batch, 16, "the embedding batch")?,
             queue: positive(self.embedding_queue, 512, "the embedding queue")?,
         })
     }
