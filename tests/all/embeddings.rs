@@ -51,7 +51,7 @@ fn texts_of(reply: &Value) -> Vec<String> {
 /// cosine 0.9999 of the reference; blank texts are refused.
 #[test]
 fn vectors_match_sentence_transformers() {
-    let (_db, server, key, project) = setup("embed_reference", &[]);
+    let (db, server, key, project) = setup("embed_reference", &[]);
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/embeddings/all-MiniLM-L6-v2.json");
     let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(fixture["model"], MODEL);
@@ -63,19 +63,29 @@ fn vectors_match_sentence_transformers() {
         .map(|c| serde_json::from_value(c["embedding"].clone()).unwrap())
         .collect();
     let generate = format!("/api/v1/projects/{project}/embeddings/generate");
-    let all = post(&server, &key, &generate, &json!({"texts": texts})).ok();
+    // Each alone first (the model's, not the edge cache's: a miss), then
+    // all in one request, each padded to the longest, through a second
+    // project so that the edge's cache (per project) cannot answer.
+    let other_key = db.key("other");
+    let other = format!("/api/v1/projects/{}/embeddings/generate", db.project_uuid("other"));
+    for (i, text) in texts.iter().enumerate() {
+        let alone = post(&server, &key, &generate, &json!({"texts": [text]}));
+        assert_eq!(alone.cache.as_deref(), Some("miss"), "{text:?}");
+        let alone: Vec<f32> = serde_json::from_value(alone.ok()["embeddings"][0].clone()).unwrap();
+        let similarity = cosine(&alone, &reference[i]);
+        assert!(similarity >= 0.9999, "alone: cosine {similarity} for {text:?}");
+    }
+    let all = post(&server, &other_key, &other, &json!({"texts": texts}));
+    assert_eq!(all.cache.as_deref(), Some("miss"));
+    let all = all.ok();
     assert_eq!(
         (all["model"].as_str(), all["dimensions"].as_u64()),
         (Some(MODEL), Some(384))
     );
     let together: Vec<Vec<f32>> = serde_json::from_value(all["embeddings"].clone()).unwrap();
     for (i, text) in texts.iter().enumerate() {
-        let alone = post(&server, &key, &generate, &json!({"texts": [text]})).ok();
-        let alone: Vec<f32> = serde_json::from_value(alone["embeddings"][0].clone()).unwrap();
-        for (how, ours) in [("in a batch", &together[i]), ("alone", &alone)] {
-            let similarity = cosine(ours, &reference[i]);
-            assert!(similarity >= 0.9999, "{how}: cosine {similarity} for {text:?}");
-        }
+        let similarity = cosine(&together[i], &reference[i]);
+        assert!(similarity >= 0.9999, "in a batch: cosine {similarity} for {text:?}");
     }
     for text in fixture["refused"].as_array().unwrap() {
         let reply = post(&server, &key, &generate, &json!({"texts": [text]}));
@@ -129,6 +139,21 @@ fn bad_input_is_refused_and_nothing_is_stored() {
             json!({"texts": ["one"], "metadata_list": ["not an object"], "namespace": "bad"}),
             422,
             "invalid_metadata",
+        ),
+        (
+            json!({"texts": ["one", "two"], "ids": ["a"], "namespace": "bad"}),
+            422,
+            "metadata_list_mismatch",
+        ),
+        (
+            json!({"texts": ["one", "two"], "ids": ["a", "a"], "namespace": "bad"}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"documents": [{"id": "d", "text": " "}], "namespace": "bad"}),
+            422,
+            "empty_text",
         ),
     ];
     for (body, status, code) in cases {
@@ -185,7 +210,16 @@ fn bad_input_is_refused_and_nothing_is_stored() {
         let reply = post(&server, &key, &format!("{memory}/{path}"), &body);
         assert_eq!(reply.status, status, "{path} {body}: {}", reply.json);
     }
-    assert_eq!(stored(&server, &key, &project, "zerodb-memory-v2"), 0);
+    let recalled = post(
+        &server,
+        &key,
+        &format!("{memory}/recall"),
+        &json!({"query": "x", "allow_cross_namespace": true}),
+    );
+    assert_eq!(recalled.ok()["count"], 0, "a refused memory was stored");
+    // The agent memory's store is the edge's own: no public route reaches it.
+    let reserved = server.call("GET", "/v1/collections/_zerodb_memory_v2", &key, None);
+    assert_eq!((reserved.status, reserved.error_code()), (400, "invalid_name"));
 }
 
 /// embed-and-store in each body form ZeroDB's clients send, then a text
@@ -272,6 +306,25 @@ fn text_routes_store_search_and_cache() {
         (other.status, other.json["error_code"].as_str()),
         (400, Some("model_mismatch"))
     );
+    // Texts are not stored where vectors of an unknown model are.
+    post(
+        &server,
+        &key,
+        &format!("/api/v1/projects/{project}/database/vectors/upsert"),
+        &json!({"vector_embedding": vec![0.5f32; 384], "namespace": "raw"}),
+    )
+    .ok();
+    let raw = post(
+        &server,
+        &key,
+        &format!("{base}/embed-and-store"),
+        &json!({"texts": ["x"], "namespace": "raw"}),
+    );
+    assert_eq!(
+        (raw.status, raw.json["error_code"].as_str()),
+        (400, Some("model_mismatch"))
+    );
+    assert_eq!(stored(&server, &key, &project, "raw"), 1);
     let models = server
         .send_with("GET", &format!("{base}/models"), None, None, &[("x-api-key", &key)])
         .ok();
@@ -322,15 +375,28 @@ fn v1_searches_by_text_in_a_collection_bound_to_a_model() {
     )
     .ok()["embeddings"][0]
         .clone();
+    // At the origin (`strong`), not from the result the text search cached.
     let by_vector = server
         .call(
             "POST",
             "/v1/collections/notes/search",
             &key,
-            Some(&json!({"vector": vector, "k": 2})),
+            Some(&json!({"vector": vector, "k": 2, "consistency": "strong"})),
         )
         .ok();
-    assert_eq!(by_vector["hits"], by_text["hits"]);
+    assert_eq!(by_vector["source"], "origin");
+    assert_eq!(hit_ids(&by_vector), hit_ids(&by_text));
+    for (a, b) in by_vector["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(by_text["hits"].as_array().unwrap())
+    {
+        assert!(
+            (a["score"].as_f64().unwrap() - b["score"].as_f64().unwrap()).abs() < 1e-5,
+            "{a} {b}"
+        );
+    }
 
     server
         .call("PUT", "/v1/collections/plain", &key, Some(&json!({"dims": 384})))
@@ -462,4 +528,8 @@ fn a_full_model_queue_answers_overloaded() {
         assert_eq!(reply.retry_after.as_deref(), Some("1"));
     }
     assert!(server.metric("zerodb_embedding_overloaded_total") >= 1.0);
+    // The queue drains: a full request is answered afterwards.
+    let texts: Vec<String> = (0..100).map(|i| format!("after {i}")).collect();
+    let after = post(&server, &key, &path, &json!({"texts": texts}));
+    assert_eq!(after.status, 200, "{}", after.json);
 }

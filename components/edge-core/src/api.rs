@@ -236,7 +236,7 @@ pub(crate) async fn route<C: Connect>(
             ok(200, health)
         }
         ("PUT", Route::Collection(name)) => {
-            validate::collection_name(&name)?;
+            validate::public_collection_name(&name)?;
             let spec = if body.iter().all(u8::is_ascii_whitespace) {
                 wire::CreateCollection::default()
             } else {
@@ -245,7 +245,7 @@ pub(crate) async fn route<C: Connect>(
             // A model's collection has the model's dimension unless told.
             let model_dims = match &spec.model {
                 Some(model) if spec.dims.is_none() => {
-                    let models = served.origin(session.embedding_models()).await;
+                    let models = served.origin(session.embedding_models()).await?;
                     models.iter().find(|m| m.name == *model).map(|m| i64::from(m.dims))
                 }
                 _ => None,
@@ -266,20 +266,20 @@ pub(crate) async fn route<C: Connect>(
             ok(200, wire::collection(&info))
         }
         ("GET", Route::Collection(name)) => {
-            validate::collection_name(&name)?;
+            validate::public_collection_name(&name)?;
             // Always read at the origin: a description is small, and its
             // count and version must be current.
             let info = served.origin(session.describe_collection(&name)).await?;
             ok(200, wire::collection(&info))
         }
         ("DELETE", Route::Collection(name)) => {
-            validate::collection_name(&name)?;
+            validate::public_collection_name(&name)?;
             served.origin(session.drop_collection(&name)).await?;
             cache.borrow_mut().forget_collection(&coll(&name));
             ok(200, json!({"dropped": name}))
         }
         ("PUT", Route::Vectors(name)) => {
-            validate::collection_name(&name)?;
+            validate::public_collection_name(&name)?;
             let upsert: wire::Upsert = validate::json_body(body)?;
             let records = batch(upsert.vectors)?;
             let result = served.origin(session.upsert(&name, &records)).await?;
@@ -287,7 +287,7 @@ pub(crate) async fn route<C: Connect>(
             ok(200, json!({"upserted": result.affected, "version": result.version}))
         }
         ("GET", Route::Vectors(name)) => {
-            validate::collection_name(&name)?;
+            validate::public_collection_name(&name)?;
             let after = query_param(&request.path, "after")?;
             let limit = match query_param(&request.path, "limit")? {
                 Some(l) => l
@@ -301,14 +301,14 @@ pub(crate) async fn route<C: Connect>(
             Ok(Response::json_bytes(200, wire::vector_page(&page)))
         }
         ("GET", Route::Vector(name, id)) => {
-            validate::collection_name(&name)?;
+            validate::public_collection_name(&name)?;
             validate::id("id", &id)?;
             let min_version = validate::min_version(request.min_version.as_deref())?;
             let record = read_vector(edge, &session, &coll(&name), &id, min_version, served).await?;
             Ok(Response::json_bytes(200, wire::vector(&record)))
         }
         ("DELETE", Route::Vector(name, id)) => {
-            validate::collection_name(&name)?;
+            validate::public_collection_name(&name)?;
             validate::id("id", &id)?;
             let result = served.origin(session.delete(&name, &id)).await?;
             if result.affected == 0 {
@@ -323,7 +323,7 @@ pub(crate) async fn route<C: Connect>(
             ok(200, json!({"deleted": result.affected, "version": result.version}))
         }
         ("POST", Route::Search(name)) => {
-            validate::collection_name(&name)?;
+            validate::public_collection_name(&name)?;
             let c = coll(&name);
             let header_min = validate::min_version(request.min_version.as_deref())?;
             let freshness = Freshness::of(&session, cache, &c, header_min, served).await?;
@@ -338,11 +338,14 @@ pub(crate) async fn route<C: Connect>(
                 }
             }
             let mut search: wire::Search = validate::json_body(body)?;
+            // How the text's embedding was served, for a search by text.
+            let mut embedded = None;
             if let Some(text) = search.text.take() {
                 if !search.vector.is_empty() {
                     return Err(ApiError::new(code::INVALID_REQUEST, "give vector or text, not both"));
                 }
                 search.vector = text_vector(edge, &session, &c, freshness, &text, served).await?;
+                embedded = Some(served.cache);
             }
             let request = search_request(&search)?;
             let min_version = header_min.max(search.min_version);
@@ -354,6 +357,9 @@ pub(crate) async fn route<C: Connect>(
             // the entry it would find may have been stored by another body.
             let replay = search.min_version.is_none().then_some(body_key);
             let (result, source) = search::run(edge, &session, &c, &request, freshness, replay, served).await?;
+            if let Some(embedded) = embedded {
+                served.cache = crate::embed::worse(embedded, served.cache);
+            }
             let result = search::at_least(result, min_version).inspect_err(|_| {
                 // A stale answer refused for its version was not served.
                 if served.cache == CacheStatus::Stale {

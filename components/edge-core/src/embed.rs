@@ -54,7 +54,7 @@ pub(crate) async fn texts<S: Origin>(
         if answer.vectors.len() != missing.len() || answer.vectors.iter().any(|v| v.len() != answer.dims as usize) {
             return Err(ApiError::new(
                 code::INTERNAL,
-                "the origin answered another number of embeddings than texts",
+                "the origin's embeddings do not match the texts in number or dimension",
             ));
         }
         let mut cache = edge.cache.borrow_mut();
@@ -86,7 +86,7 @@ async fn default_model<S: Origin>(edge: &Edge, session: &S, served: &mut Served)
     if let Some(name) = edge.default_model.borrow().clone() {
         return Ok(name);
     }
-    let models = served.origin(session.embedding_models()).await;
+    let models = served.origin(session.embedding_models()).await?;
     let name = models
         .into_iter()
         .find(|m| m.is_default)
@@ -99,6 +99,15 @@ async fn default_model<S: Origin>(edge: &Edge, session: &S, served: &mut Served)
         })?;
     *edge.default_model.borrow_mut() = Some(name.clone());
     Ok(name)
+}
+
+/// The worse of two cache statuses of one request's parts (a text embedded
+/// by the model then searched at the edge is a miss, not a hit).
+pub(crate) fn worse(a: CacheStatus, b: CacheStatus) -> CacheStatus {
+    match (a, b) {
+        (CacheStatus::Hit, other) => other,
+        (other, _) => other,
+    }
 }
 
 /// The embedding of one text (see [`texts`]).

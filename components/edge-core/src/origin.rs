@@ -84,8 +84,9 @@ pub trait Origin {
     /// default model when none is named. Errors: `model_not_loaded` naming
     /// the models that are, `overloaded` when the model's queue is full.
     async fn embed(&self, model: Option<&str>, texts: &[String]) -> Result<Embeddings, ApiError>;
-    /// The embedding models the origin runs, the default first.
-    async fn embedding_models(&self) -> Vec<EmbeddingModel>;
+    /// The embedding models the origin runs, the default first (empty when
+    /// it runs none).
+    async fn embedding_models(&self) -> Result<Vec<EmbeddingModel>, ApiError>;
     /// Stores a file under the project's prefix, replacing any at `key`.
     async fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError>;
     /// A stored file by key.

@@ -55,6 +55,23 @@ pub fn collection_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Collection names beginning with this are the edge's own (the agent
+/// memory's store): the public routes refuse them.
+pub const RESERVED_PREFIX: &str = "_zerodb";
+
+/// A collection name a client may use: [`collection_name`]'s, not
+/// beginning with [`RESERVED_PREFIX`] (400 `invalid_name`).
+pub fn public_collection_name(name: &str) -> Result<(), ApiError> {
+    collection_name(name)?;
+    if name.starts_with(RESERVED_PREFIX) {
+        return Err(ApiError::new(
+            code::INVALID_NAME,
+            format!("collection names beginning with {RESERVED_PREFIX} are reserved for the edge's own"),
+        ));
+    }
+    Ok(())
+}
+
 /// Ids (vectors, memory records, sessions): 1 to 128 bytes of UTF-8 without
 /// control characters.
 pub fn id(kind: &str, id: &str) -> Result<(), ApiError> {

@@ -136,9 +136,9 @@ macro_rules! origin_over {
                 Ok(self.0.embed(opt_arg!($by, model), arg!($by, texts.to_vec()))$($wait)*?.into())
             }
 
-            async fn embedding_models(&self) -> Vec<EmbeddingModel> {
-                let all = self.0.embedding_models()$($wait)*;
-                all.into_iter().map(Into::into).collect()
+            async fn embedding_models(&self) -> Result<Vec<EmbeddingModel>, ApiError> {
+                let all = self.0.embedding_models()$($wait)*?;
+                Ok(all.into_iter().map(Into::into).collect())
             }
 
             async fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError> {

@@ -19,8 +19,8 @@
 #![deny(missing_docs)]
 
 use bindings::exports::zerodb::edge::origin::{
-    CollectionInfo, CollectionSpec, Error, ErrorCode, File, FileInfo, Guest, GuestSession, MemoryHit, MemoryList,
-    MemoryPage, MemoryPatch, MemoryQuery, MemoryRecord, NewMemory, SearchRequest, SearchResult,
+    CollectionInfo, CollectionSpec, EmbeddingModel, Embeddings, Error, ErrorCode, File, FileInfo, Guest, GuestSession,
+    MemoryHit, MemoryList, MemoryPage, MemoryPatch, MemoryQuery, MemoryRecord, NewMemory, SearchRequest, SearchResult,
     Session as SessionHandle, Token, VectorPage, VectorRecord, WriteResult,
 };
 use edge_core::env;
@@ -356,10 +356,8 @@ impl GuestSession for Session {
         self.call(f::EMBED, json!({"model": model, "texts": texts}))
     }
 
-    fn embedding_models(&self) -> Vec<EmbeddingModel> {
-        // The call's signature has no error: an origin that cannot say
-        // runs no model as far as this edge can tell.
-        self.call(f::EMBEDDING_MODELS, json!({})).unwrap_or_default()
+    fn embedding_models(&self) -> Result<Vec<EmbeddingModel>, Error> {
+        self.call(f::EMBEDDING_MODELS, json!({}))
     }
 
     fn put_file(&self, key: String, file: File) -> Result<FileInfo, Error> {

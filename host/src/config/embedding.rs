@@ -4,9 +4,11 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The model `scripts/models` installs: its name, and its directory under
-/// the models directory.
-pub const DEFAULT_MODEL: (&str, &str) = ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2");
+/// The name of the model `scripts/models` installs.
+const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+/// Its directory under the models directory.
+const DEFAULT_MODEL_DIR: &str = "all-MiniLM-L6-v2";
 
 /// Where models are looked for when none is configured.
 const DEFAULT_MODELS_DIR: &str = ".zerodb/models";
@@ -67,9 +69,11 @@ impl Pooling {
 pub struct ModelSpec {
     /// The name clients ask for, e.g. `sentence-transformers/all-MiniLM-L6-v2`.
     pub name: String,
+    /// The directory of `config.json`, `model.safetensors` and `tokenizer.json`.
     pub dir: PathBuf,
     /// The sentence vector's length; checked against the model's.
     pub dims: Option<u32>,
+    /// How token vectors become the sentence's.
     pub pooling: Option<Pooling>,
     /// Whether sentence vectors are scaled to unit length.
     pub normalize: Option<bool>,
@@ -118,9 +122,9 @@ impl ModelSpec {
 
     /// The default model in `models_dir`, if it is installed there.
     fn default_in(models_dir: &Path) -> Option<ModelSpec> {
-        let dir = models_dir.join(DEFAULT_MODEL.1);
+        let dir = models_dir.join(DEFAULT_MODEL_DIR);
         dir.join("model.safetensors").is_file().then(|| ModelSpec {
-            name: DEFAULT_MODEL.0.into(),
+            name: DEFAULT_MODEL.into(),
             dir,
             dims: None,
             pooling: None,
@@ -144,12 +148,23 @@ pub struct EmbeddingConfig {
 }
 
 impl Embedding {
+    /// The models (the default one when none is given and it is installed)
+    /// and queue sizes. Errors: a model spec that does not parse, or a size
+    /// of 0 (a queue of fewer than 100 texts).
     pub fn resolve(self) -> anyhow::Result<EmbeddingConfig> {
         let models = if self.no_embedding {
             Vec::new()
         } else if self.embedding_model.is_empty() {
             let dir = self.models_dir.unwrap_or_else(|| DEFAULT_MODELS_DIR.into());
-            ModelSpec::default_in(&dir).into_iter().collect()
+            let found = ModelSpec::default_in(&dir);
+            if found.is_none() {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "no embedding model: {DEFAULT_MODEL} is not in the models directory (scripts/models \
+                     installs it; see --models-dir), so text routes answer model_not_loaded"
+                );
+            }
+            found.into_iter().collect()
         } else {
             let given = self.embedding_model.iter().filter(|s| !s.trim().is_empty());
             given
@@ -166,7 +181,16 @@ impl Embedding {
             models,
             workers: positive(self.embedding_workers, cores, "embedding workers")?,
             max_batch: positive(self.embedding_batch, 16, "the embedding batch")?,
-            queue: positive(self.embedding_queue, 512, "the embedding queue")?,
+            queue: match positive(self.embedding_queue, 512, "the embedding queue")? {
+                // Below it, a request of the most texts would never fit.
+                n if n < edge_core::validate::MAX_TEXTS => {
+                    bail!(
+                        "the embedding queue must hold at least {} texts",
+                        edge_core::validate::MAX_TEXTS
+                    )
+                }
+                n => n,
+            },
         })
     }
 }

@@ -125,3 +125,48 @@ fn the_database_url_is_not_printed() {
     let c = resolve(&[], None).unwrap();
     assert!(!format!("{c:?}").contains("postgres://"));
 }
+
+/// Embedding models: the spec syntax, the queue sizes the README gives,
+/// and what is refused.
+#[test]
+fn embedding_models_and_queues() {
+    let c = resolve(
+        &[
+            "--embedding-model",
+            "a/b=/m/b,pooling=cls,dims=384,normalize=false,max_tokens=128",
+        ],
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        c.embedding.models,
+        [ModelSpec {
+            name: "a/b".into(),
+            dir: "/m/b".into(),
+            dims: Some(384),
+            pooling: Some(Pooling::Cls),
+            normalize: Some(false),
+            max_tokens: Some(128),
+        }]
+    );
+    assert_eq!(
+        readme_default("ZERODB_EMBEDDING_BATCH"),
+        c.embedding.max_batch.to_string()
+    );
+    assert_eq!(readme_default("ZERODB_EMBEDDING_QUEUE"), c.embedding.queue.to_string());
+    let two = resolve(&["--embedding-model", "x=/x;y=/y", "--models-dir", "/nowhere"], None).unwrap();
+    let names: Vec<&str> = two.embedding.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["x", "y"]);
+    // No model given and none installed where it is looked for: none run.
+    let none = resolve(&["--models-dir", "/nowhere"], None).unwrap();
+    assert!(none.embedding.models.is_empty());
+    for bad in [
+        &["--embedding-model", "no-directory"][..],
+        &["--embedding-model", "a=/m,pooling=max"],
+        &["--embedding-model", "a=/m,colour=red"],
+        &["--embedding-queue", "99"],
+        &["--embedding-workers", "0"],
+    ] {
+        assert!(resolve(bad, None).is_err(), "{bad:?}");
+    }
+}

@@ -21,9 +21,13 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams, Tr
 /// What a loaded encoder is.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EncoderInfo {
+    /// The sentence vector's length (the model's hidden size).
     pub dims: u32,
+    /// How token vectors become the sentence's.
     pub pooling: Pooling,
+    /// Whether sentence vectors are scaled to unit length.
     pub normalize: bool,
+    /// Word pieces read of a text, `[CLS]` and `[SEP]` included.
     pub max_tokens: u32,
 }
 
@@ -32,6 +36,7 @@ pub struct EncoderInfo {
 pub struct Encoder {
     model: BertModel,
     tokenizer: Tokenizer,
+    /// What the model is, as loaded.
     pub info: EncoderInfo,
 }
 

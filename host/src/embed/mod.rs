@@ -15,15 +15,15 @@ use edge_core::model::{EmbeddingModel, Embeddings};
 use edge_core::validate;
 use std::sync::Arc;
 
-/// Makes each forward pass run on the one core of its worker: candle reads
-/// its thread counts from `RAYON_NUM_THREADS` and `CANDLE_NUM_THREADS` on
-/// every call, so they are set to 1 (unless the operator set them), after
-/// the global rayon pool is built with one thread per core, which the rest
-/// of the host (wasmtime's compilation) keeps. Must run before any other
-/// thread starts: it changes the environment.
+/// Keeps each forward pass's matrix products on its worker's core: candle
+/// asks `RAYON_NUM_THREADS` how many threads a product may use, on every
+/// call, so it is set to 1 (unless the operator set it; also
+/// `CANDLE_NUM_THREADS`, the size of candle's own pool). The global rayon
+/// pool is then built with one thread per core, which the rest of the host
+/// (wasmtime's compilation) keeps. Must run before any other thread starts:
+/// it changes the environment.
 pub fn one_core_per_pass() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(cores).build_global();
     for var in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"] {
         if std::env::var_os(var).is_none() {
             // SAFETY: called first thing in `main`, while the process has
@@ -31,6 +31,7 @@ pub fn one_core_per_pass() {
             unsafe { std::env::set_var(var, "1") };
         }
     }
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(cores).build_global();
 }
 
 /// One loaded model and its queue.

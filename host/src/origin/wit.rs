@@ -218,9 +218,9 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
         answer(session(store, &s)?.embed(model.as_deref(), texts).await)
     }
 
-    async fn embedding_models(store: &Accessor<T, Self>, s: Resource<Session>) -> Vec<EmbeddingModel> {
-        let models = session(store, &s).map(|s| s.embedding_models()).unwrap_or_default();
-        models.into_iter().map(Into::into).collect()
+    async fn embedding_models(store: &Accessor<T, Self>, s: Resource<Session>) -> Res<Vec<EmbeddingModel>> {
+        let models = session(store, &s)?.embedding_models();
+        Ok(models.into_iter().map(Into::into).collect())
     }
 
     async fn put_file(store: &Accessor<T, Self>, s: Resource<Session>, key: String, file: File) -> Res<FileInfo> {

@@ -304,15 +304,16 @@ impl Origin for FakeOrigin {
             vectors,
         })
     }
-    async fn embedding_models(&self) -> Vec<EmbeddingModel> {
-        vec![EmbeddingModel {
+    async fn embedding_models(&self) -> Result<Vec<EmbeddingModel>, ApiError> {
+        self.call("embedding_models", None)?;
+        Ok(vec![EmbeddingModel {
             name: FAKE_MODEL.into(),
             dims: 3,
             max_tokens: 128,
             pooling: "mean".into(),
             normalized: false,
             is_default: true,
-        }]
+        }])
     }
     async fn put_file(&self, key: &str, file: File) -> Result<FileInfo, ApiError> {
         self.call("put_file", None)?;

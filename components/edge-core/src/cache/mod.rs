@@ -501,6 +501,32 @@ mod tests {
         assert_eq!(found.unwrap().hits[0].id, "far");
     }
 
+    /// Embeddings are kept per project and model, outlive writes and drops
+    /// (no write changes what a model makes of a text) and the TTL, and are
+    /// counted as hits and misses.
+    #[test]
+    fn embeddings_are_kept_per_project_and_model() {
+        let mut cache = Cache::new(CacheConfig {
+            ttl: Duration::from_millis(1),
+            ..CacheConfig::default()
+        });
+        let embedded = |v: f32| Embedded {
+            model: "m".into(),
+            vector: vec![v, 0.0],
+        };
+        cache.put_embedding("p1", "m", "hello", embedded(1.0));
+        cache.put_embedding("p2", "m", "hello", embedded(2.0));
+        cache.apply_write(&coll("c"), &[record("a", vec![1.0, 0.0])], &[], 9);
+        cache.forget_collection(&coll("c"));
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(cache.embedding("p1", "m", "hello"), Some(embedded(1.0)));
+        assert_eq!(cache.embedding("p2", "m", "hello"), Some(embedded(2.0)));
+        assert_eq!(cache.embedding("p1", "other", "hello"), None);
+        assert_eq!(cache.embedding("p1", "m", "hello "), None);
+        let stats = cache.stats();
+        assert_eq!((stats.embedding_hits, stats.embedding_misses), (2, 2));
+    }
+
     #[test]
     fn ttl_expiry() {
         let mut cache = Cache::new(CacheConfig {

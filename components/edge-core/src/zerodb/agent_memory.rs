@@ -11,6 +11,7 @@
 //! `score = 0.7 × similarity + 0.2 × importance + 0.1 × recency`, where
 //! recency halves every 30 days of age (1 for a memory stored now).
 
+use super::embeddings::namespace_info;
 use super::error::{At, Result};
 use super::params::limit;
 use super::vectors::write;
@@ -19,7 +20,7 @@ use super::{ok, Context, MEMORY_COLLECTION};
 use crate::error::{code, ApiError};
 use crate::model::*;
 use crate::origin::Origin;
-use crate::search::{self, Freshness};
+use crate::search;
 use crate::{embed, validate, CacheStatus, Response};
 use serde_json::{json, Value};
 
@@ -70,9 +71,21 @@ pub async fn remember<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Resul
         "metadata": serde_json::from_str::<Value>(&own).unwrap_or(Value::Null),
     });
     let metadata = validate::metadata(&envelope).at(&["body", "metadata"])?;
-    let (model, vector) = embed::text(ctx.edge, &ctx.session, &ctx.project, None, &request.content, ctx.served)
-        .await
-        .at(&["body", "content"])?;
+    // The store's own model once it has one (a new default model must not
+    // mix its vectors with the old one's); the default for the first memory.
+    let coll = ctx.coll(MEMORY_COLLECTION);
+    let (_, info) = namespace_info(ctx, &coll).await?;
+    let bound = info.and_then(|info| info.spec.model);
+    let (model, vector) = embed::text(
+        ctx.edge,
+        &ctx.session,
+        &ctx.project,
+        bound.as_deref(),
+        &request.content,
+        ctx.served,
+    )
+    .await
+    .at(&["body", "content"])?;
     let id = uuid::Uuid::new_v4().to_string();
     let mut record = VectorRecord::new(id.clone(), vector, metadata);
     record.document = Some(request.content.clone());
@@ -112,17 +125,16 @@ pub async fn recall<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
     validate::texts("query", std::slice::from_ref(&request.query)).at(&["body", "query"])?;
     let wanted = limit(request.limit, 10, 100, &["body", "limit"])?;
     let coll = ctx.coll(MEMORY_COLLECTION);
-    let freshness = Freshness::of(&ctx.session, &ctx.edge.cache, &coll, ctx.min_version, ctx.served).await?;
-    let info = match search::describe(&ctx.edge.cache, &ctx.session, &coll, freshness.now(), ctx.served).await {
-        Ok(info) => info,
-        // Nothing remembered yet.
-        Err(e) if e.code == code::COLLECTION_NOT_FOUND.name => return ok(json!({"results": [], "count": 0})),
-        Err(e) => return Err(e.into()),
+    let (freshness, info) = namespace_info(ctx, &coll).await?;
+    // Nothing remembered yet.
+    let Some(info) = info else {
+        return ok(json!({"results": [], "count": 0}));
     };
     let model = info.spec.model.as_deref();
     let (_, vector) = embed::text(ctx.edge, &ctx.session, &ctx.project, model, &request.query, ctx.served)
         .await
         .at(&["body", "query"])?;
+    let embedded = ctx.served.cache;
     let mut filter = serde_json::Map::new();
     if !request.allow_cross_namespace.unwrap_or(false) {
         let namespace = request.namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.into());
@@ -145,6 +157,7 @@ pub async fn recall<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
     let (result, _) = search::run(ctx.edge, &ctx.session, &coll, &search, freshness, None, ctx.served)
         .await
         .at(&["body", "query"])?;
+    ctx.served.cache = embed::worse(embedded, ctx.served.cache);
     let now = now_us();
     let mut results: Vec<(f64, Value)> = result
         .hits
@@ -185,7 +198,6 @@ pub async fn recall<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
 /// `POST /v1/public/memory/v2/forget` with `{memory_id}`.
 pub async fn forget_by_body<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<Response> {
     let request: Forget = validate::json_body(body)?;
-    validate::id("memory_id", &request.memory_id).at(&["body", "memory_id"])?;
     forget(ctx, &request.memory_id).await
 }
 

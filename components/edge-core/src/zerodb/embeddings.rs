@@ -3,8 +3,8 @@
 //! reaches a model); embed-and-store writes a namespace like
 //! `database/vectors/upsert`, binding a new namespace to its model; a text
 //! search goes through the result cache like a vector search, and a
-//! repeated one (the same body) is answered from the cache without parsing
-//! or embedding anything.
+//! repeated one (the same body) is answered from the cache without running
+//! the model or a search.
 
 use super::error::{At, Result};
 use super::params::{limit, namespace};
@@ -12,7 +12,7 @@ use super::vectors::write;
 use super::wire::{timestamp, EmbedAndStore, Generate, TextSearch};
 use super::{ok, ok_typed, Context};
 use crate::cache::{BodyKey, CollKey};
-use crate::error::{code, ApiError};
+use crate::error::{code, ApiError, ErrorKind};
 use crate::model::*;
 use crate::origin::Origin;
 use crate::search::{self, Freshness};
@@ -69,9 +69,11 @@ pub async fn generate<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Resul
     })
 }
 
-/// The description of `namespace`'s collection, through the cache; none
-/// when it does not exist. Also answers the freshness learned for it.
-async fn namespace_info<S: Origin>(
+/// The description of `coll`, through the cache; none when it does not
+/// exist. While the origin cannot be asked, the cache's last description
+/// (so that a search can still be served stale). Also answers the
+/// freshness learned for it.
+pub(super) async fn namespace_info<S: Origin>(
     ctx: &mut Context<'_, S>,
     coll: &CollKey,
 ) -> Result<(Freshness, Option<CollectionInfo>)> {
@@ -79,6 +81,10 @@ async fn namespace_info<S: Origin>(
     match search::describe(&ctx.edge.cache, &ctx.session, coll, freshness.now(), ctx.served).await {
         Ok(info) => Ok((freshness, Some(info))),
         Err(e) if e.code == code::COLLECTION_NOT_FOUND.name => Ok((freshness, None)),
+        Err(e) if e.kind == ErrorKind::Unavailable => {
+            let known = ctx.edge.cache.borrow_mut().info(coll, None).any();
+            known.map(|info| (freshness, Some(info))).ok_or_else(|| e.into())
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -166,10 +172,19 @@ pub async fn embed_and_store<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -
     let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
     validate::texts("texts", &texts).at(&["body", "texts"])?;
     let namespace = namespace(request.namespace.take(), &["body", "namespace"])?;
-    let mut records = Vec::with_capacity(items.len());
+    let mut records: Vec<VectorRecord> = Vec::with_capacity(items.len());
     for (at, item) in items.into_iter().enumerate() {
         let id = item.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         validate::id("vector_id", &id).at(&["body", "ids", &at.to_string()])?;
+        // One write stores one vector per id: a second would be counted
+        // as stored and not be.
+        if records.iter().any(|r| r.id == id) {
+            return Err(ApiError::new(
+                code::INVALID_REQUEST,
+                format!("id {id:?} is given twice"),
+            ))
+            .at(&["body", "ids", &at.to_string()]);
+        }
         let metadata =
             validate::optional_metadata(item.metadata.as_ref()).at(&["body", "metadata_list", &at.to_string()])?;
         let mut record = VectorRecord::new(id, Vec::new(), metadata);
@@ -178,6 +193,15 @@ pub async fn embed_and_store<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -
     }
     let coll = ctx.coll(&namespace);
     let (_, info) = namespace_info(ctx, &coll).await?;
+    if info.as_ref().is_some_and(|info| info.spec.model.is_none()) {
+        // Its vectors' model is unknown: a text search could not know
+        // which model to embed its query with.
+        return Err(ApiError::new(
+            code::MODEL_MISMATCH,
+            format!("namespace {namespace:?} holds vectors stored without a model: store texts in another namespace"),
+        ))
+        .at(&["body", "namespace"]);
+    }
     let model = choose_model(request.model.take(), info.as_ref())?;
     let embedded = embed::texts(
         ctx.edge,
@@ -279,7 +303,8 @@ fn answer(
 /// embedding (by the namespace's model), at least `threshold` similar (0.7
 /// when not given). Answered from the cache when the same body was
 /// answered before at the namespace's current token and the query's
-/// embedding is still cached; a namespace that does not exist has no hits.
+/// embedding is still cached (no model and no search run); a namespace
+/// that does not exist has no hits.
 pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<Response> {
     let start = Instant::now();
     let request: TextSearch = validate::json_body(body)?;
@@ -321,6 +346,7 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
     )
     .await
     .at(&["body", "model"])?;
+    let embedded = ctx.served.cache;
     if info.is_none() {
         return answer(ctx, &request, &namespace, &model, &[], start);
     }
@@ -346,13 +372,14 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
     )
     .await
     .at(&["body", "query"])?;
+    ctx.served.cache = embed::worse(embedded, ctx.served.cache);
     answer(ctx, &request, &namespace, &model, &result.hits, start)
 }
 
 /// `GET …/embeddings/models`: a bare list of the models served, the
 /// default first.
 pub async fn models<S: Origin>(ctx: &mut Context<'_, S>) -> Result<Response> {
-    let models = ctx.served.origin(ctx.session.embedding_models()).await;
+    let models = ctx.served.origin(ctx.session.embedding_models()).await?;
     let list: Vec<Value> = models
         .iter()
         .map(|m| {

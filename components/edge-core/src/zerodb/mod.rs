@@ -37,8 +37,9 @@ pub const DIMENSIONS: [usize; 4] = [384, 768, 1024, 1536];
 const DEFAULT_NAMESPACE: &str = "default";
 
 /// The collection that holds the project's agent memory (memory v2): each
-/// memory a vector of its content, by the default embedding model.
-pub const MEMORY_COLLECTION: &str = "zerodb-memory-v2";
+/// memory a vector of its content. Its name is reserved (see
+/// [`crate::validate::RESERVED_PREFIX`]): no public route reaches it.
+pub const MEMORY_COLLECTION: &str = "_zerodb_memory_v2";
 
 /// What every handler needs: the edge, the caller's session, its
 /// project's UUID, the version a read must reach (`x-zerodb-min-version`),

@@ -7,10 +7,11 @@ use crate::error::{code, ApiError};
 use crate::validate;
 
 /// The namespace named, or `default`; 422 at `loc` when it cannot be a
-/// collection name (1 to 64 of `A-Za-z0-9_-`).
+/// collection name (1 to 64 of `A-Za-z0-9_-`, not beginning with
+/// `_zerodb`, the edge's own).
 pub fn namespace(name: Option<String>, loc: &[&str]) -> Result<String> {
     let name = name.unwrap_or_else(|| DEFAULT_NAMESPACE.into());
-    validate::collection_name(&name).at(loc)?;
+    validate::public_collection_name(&name).at(loc)?;
     Ok(name)
 }
 

@@ -242,7 +242,7 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
             let names: Vec<String> = all
                 .into_iter()
                 .filter(|c| c.spec.dims as usize == search.query_vector.len() && c.spec.metric == Metric::Cosine)
-                .filter(|c| c.name != super::MEMORY_COLLECTION)
+                .filter(|c| !c.name.starts_with(crate::validate::RESERVED_PREFIX))
                 .map(|c| c.name)
                 .collect();
             if names.len() > MAX_NAMESPACES_SEARCHED {
@@ -366,13 +366,14 @@ pub async fn list<S: Origin>(ctx: &mut Context<'_, S>, query: &Query<'_>) -> Res
 }
 
 /// `GET …/vectors/stats?namespace`: counts over the project's namespaces
-/// (or the one named).
+/// (or the one named); the edge's own collections are not namespaces.
 pub async fn stats<S: Origin>(ctx: &mut Context<'_, S>, query: &Query<'_>) -> Result<Response> {
     let only = query.text("namespace")?;
     let all = ctx.served.origin(ctx.session.list_collections()).await?;
     let chosen: Vec<CollectionInfo> = all
         .into_iter()
         .filter(|c| only.as_ref().is_none_or(|name| *name == c.name))
+        .filter(|c| !c.name.starts_with(crate::validate::RESERVED_PREFIX))
         .collect();
     let total: u64 = chosen.iter().map(|c| c.count).sum();
     let dims_total: u64 = chosen.iter().map(|c| c.count * u64::from(c.spec.dims)).sum();

@@ -135,6 +135,7 @@ pub struct DocumentIn {
     /// The vector's id; a UUID is made when none is given.
     #[serde(alias = "vector_id")]
     pub id: Option<String>,
+    /// The text to embed and store as the vector's `document`.
     #[serde(alias = "content", alias = "document")]
     pub text: String,
     #[serde(alias = "vector_metadata")]
@@ -201,17 +202,22 @@ pub struct TextSearch {
 pub struct Remember {
     /// The memory's text (non-blank, at most 32 KiB).
     pub content: String,
+    /// The conversation it came from (kept and answered, not a scope).
     pub session_id: Option<String>,
-    /// `global` when none is given.
+    /// `global` when none is given; any string up to 128 bytes (e.g.
+    /// `session:<id>`).
     pub namespace: Option<String>,
+    /// The caller's own JSON object, answered back by `recall`.
     #[cfg_attr(test, schema(value_type = Option<Object>))]
     pub metadata: Option<Value>,
+    /// Whom the memory is about; `recall` may ask for one entity's only.
     #[serde(alias = "agent_id")]
     pub entity_id: Option<String>,
     /// `working`, `episodic` (the default) or `semantic`.
     pub memory_type: Option<String>,
     /// 0 to 1 (0.5 when not given).
     pub importance: Option<f64>,
+    /// Free labels, answered back by `recall`.
     pub tags: Option<Vec<String>>,
 }
 
@@ -219,6 +225,7 @@ pub struct Remember {
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbRecall))]
 pub struct Recall {
+    /// The text to recall by (non-blank, at most 32 KiB).
     pub query: String,
     /// 1 to 100 (10 when not given).
     #[serde(alias = "top_k")]
@@ -237,6 +244,7 @@ pub struct Recall {
 #[derive(Deserialize)]
 #[cfg_attr(test, derive(utoipa::ToSchema), schema(as = ZeroDbForget))]
 pub struct Forget {
+    /// The id `remember` answered.
     #[serde(alias = "id")]
     pub memory_id: String,
 }
