@@ -122,7 +122,11 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
     )?;
     // Loading reads every model's weights: before the listener is bound,
     // so that a host that answers can embed.
-    let embedder = Arc::new(Embedder::load(&config.embedding).context("loading the embedding models")?);
+    let models = config.embedding.clone();
+    let embedder = tokio::task::spawn_blocking(move || Embedder::load(&models))
+        .await?
+        .context("loading the embedding models")?;
+    let embedder = Arc::new(embedder);
     let origin = OriginService {
         store,
         registry: registry.clone(),
