@@ -4,7 +4,7 @@
 //! requests), and the origin API it uses holds up to bad callers.
 
 use crate::api::lifecycle_scenario;
-use crate::harness::{rng, Server, TestDb};
+use crate::harness::{embedding_env, hit_ids, rng, Server, TestDb};
 use crate::peers::{free_port, tool};
 use rand::{Rng, RngCore};
 use serde_json::{json, Value};
@@ -93,7 +93,7 @@ fn wasmtime_serve(component: &Path, origin: &Server, extra: &[&str]) -> Server {
 }
 
 fn origin(db: &TestDb) -> Server {
-    Server::start_with(
+    Server::start_env(
         &db.url,
         &[
             "--migrate",
@@ -102,6 +102,7 @@ fn origin(db: &TestDb) -> Server {
             "--hot-collection-max-vectors",
             "0",
         ],
+        &embedding_env(),
     )
 }
 
@@ -149,6 +150,28 @@ fn scenario_under_wasmtime_serve(component: &str, flags: &[&str]) {
     assert!(labels.iter().all(|l| *l == Some("hit")), "repeats: {labels:?}");
     let hit = &repeats[0];
     assert_eq!(first.json["hits"], hit.json["hits"]);
+    // Text through the adapter: the origin's model embeds (the origin API's
+    // `embedding-models` and `embed`), the edge caches and searches.
+    let model = "sentence-transformers/all-MiniLM-L6-v2";
+    let created = edge
+        .call("PUT", "/v1/collections/texts", &key, Some(&json!({"model": model})))
+        .ok();
+    assert_eq!(created["dims"], 384);
+    let store = format!(
+        "/api/v1/projects/{}/embeddings/embed-and-store",
+        db.project_uuid("portable")
+    );
+    let texts = json!({"texts": ["Bees make honey from nectar.", "Granite is an igneous rock."], "ids": ["bees", "rock"], "namespace": "texts"});
+    edge.call("POST", &store, &key, Some(&texts)).ok();
+    let found = edge
+        .call(
+            "POST",
+            "/v1/collections/texts/search",
+            &key,
+            Some(&json!({"text": "what do bees produce", "k": 1})),
+        )
+        .ok();
+    assert_eq!(hit_ids(&found), ["bees"]);
     // The origin's registry shows through the adapter.
     let health = edge.call("GET", "/v1/health", &key, None).ok();
     assert_eq!(health["services"]["postgres"]["status"], "healthy");

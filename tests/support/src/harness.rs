@@ -161,7 +161,8 @@ impl Drop for TestDb {
 
 /// The settings of a server that runs the default embedding model from the
 /// repository's `.zerodb/models` (where `scripts/models`, run by
-/// `scripts/setup`, installs it).
+/// `scripts/setup`, installs it), on one worker: tests run side by side,
+/// and a model on every core would starve the others' servers.
 pub fn embedding_env() -> Vec<(&'static str, String)> {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.zerodb/models");
     assert!(
@@ -171,6 +172,7 @@ pub fn embedding_env() -> Vec<(&'static str, String)> {
     );
     vec![
         ("ZERODB_NO_EMBEDDING", "false".into()),
+        ("ZERODB_EMBEDDING_WORKERS", "1".into()),
         ("ZERODB_MODELS_DIR", models.display().to_string()),
     ]
 }
