@@ -19,18 +19,9 @@ fn a_client_written_from_zerodbs_spec_gets_the_answers_it_expects() {
     let project = db.project_uuid("acme");
     let server = Server::start_with(&db.url, &["--migrate"]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python/zerodb_client.py");
-    let out = Command::new(&python)
+    let mut command = Command::new(&python);
+    command
         .arg(&script)
-        .args(["--base-url", &server.base, "--api-key", &key, "--project-id", &project])
-        .output()
-        .unwrap_or_else(|e| panic!("running {python} (from scripts/pyenv): {e}"));
-    assert!(
-        out.status.success(),
-        "{} failed ({}):\n--- stdout\n{}--- stderr\n{}",
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    print!("{}", String::from_utf8_lossy(&out.stdout));
+        .args(["--base-url", &server.base, "--api-key", &key, "--project-id", &project]);
+    run_driver(&mut command, &script);
 }

@@ -17,23 +17,14 @@ fn env_path(name: &str, made_by: &str) -> String {
 }
 
 fn run(program: &str, script: &Path, server: &Server, key: &str, project: &str, extra: &[(&str, String)]) {
-    let out = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .arg(script)
         .env("ZERODB_BASE_URL", &server.base)
         .env("ZERODB_API_KEY", key)
         .env("ZERODB_PROJECT_ID", project)
-        .envs(extra.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap_or_else(|e| panic!("running {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{} failed ({}):\n--- stdout\n{}--- stderr\n{}",
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    print!("{}", String::from_utf8_lossy(&out.stdout));
+        .envs(extra.iter().map(|(k, v)| (k, v)));
+    run_driver(&mut command, script);
 }
 
 fn repo(path: &str) -> PathBuf {

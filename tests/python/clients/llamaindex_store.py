@@ -17,55 +17,22 @@ documents cannot answer). Prints one JSON line on success; exits non-zero
 with a message on any mismatch.
 """
 import json
-import os
-import sys
-import uuid
-from urllib.parse import urlsplit
+
+from common import DOCS, fail as fail_as, run, settings
 
 NAME = "llamaindex_store"
 
-DOCS = {
-    "pasta": "To cook pasta, bring a large pot of salted water to a rolling boil "
-    "and cook the spaghetti for about ten minutes until al dente.",
-    "orbits": "A satellite in low Earth orbit circles the planet roughly every "
-    "ninety minutes; raising the orbit takes a prograde burn of its engine.",
-    "tax": "Capital gains on shares held for more than a year are usually taxed "
-    "at a lower rate than ordinary income under the tax code.",
-    "tennis": "In tennis a player must win four points and lead by two to take a "
-    "game, and win six games to take a set.",
-    "volcanoes": "Volcanoes erupt when molten rock called magma rises through "
-    "cracks in the crust and escapes as lava and ash.",
-    "jazz": "Jazz musicians improvise melodies over chord changes, a tradition "
-    "shaped by Louis Armstrong and Charlie Parker.",
-}
 # A paraphrase of the tax document (not the question the langchain driver asks).
 QUESTION = "Are profits from selling stock owned over a year taxed at a lower rate than income?"
 EXPECTED = "tax"
 
 
 def fail(message):
-    sys.exit(f"{NAME}: FAIL: {message}")
-
-
-def settings():
-    missing = [k for k in ("ZERODB_BASE_URL", "ZERODB_API_KEY", "ZERODB_PROJECT_ID")
-               if not os.environ.get(k)]
-    if missing:
-        fail(f"set {', '.join(missing)} (a local server's base URL, key and project id)")
-    base = os.environ["ZERODB_BASE_URL"]
-    # The client's default base URL is the hosted service: only a local server
-    # may ever be named, so a typo cannot send test data out.
-    if urlsplit(base).hostname not in ("127.0.0.1", "localhost", "::1"):
-        fail(f"ZERODB_BASE_URL must be a loopback address, got {base!r}")
-    # The edge is local; a proxy from the environment must not carry the calls.
-    for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        os.environ.pop(k, None)
-    namespace = os.environ.get("ZERODB_NAMESPACE") or f"li_{uuid.uuid4().hex[:12]}"
-    return base, os.environ["ZERODB_API_KEY"], os.environ["ZERODB_PROJECT_ID"], namespace
+    fail_as(NAME, message)
 
 
 def main():
-    base, key, project, namespace = settings()
+    base, key, project, namespace = settings(NAME, "li")
     from llama_index.core import StorageContext, VectorStoreIndex
     from llama_index.core.embeddings import MockEmbedding
     from llama_index.core.schema import TextNode
@@ -113,12 +80,4 @@ def main():
 
 
 if __name__ == "__main__":
-    import httpx  # the clients' HTTP library: their failures, said in one line
-
-    try:
-        main()
-    except httpx.HTTPStatusError as e:
-        fail(f"{e.request.method} {e.request.url.path} answered {e.response.status_code}: "
-             f"{e.response.text[:500]}")
-    except httpx.HTTPError as e:
-        fail(f"{e.request.method} {e.request.url} failed: {e!r}")
+    run(NAME, main)

@@ -177,6 +177,24 @@ pub fn embedding_env() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Runs a test driver (`command`, running `script`) to its end, and panics
+/// with its output unless it succeeded; answers its stdout (also printed).
+pub fn run_driver(command: &mut Command, script: &Path) -> String {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n--- stdout\n{stdout}--- stderr\n{}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    print!("{stdout}");
+    stdout
+}
+
 /// A running `zerodb-edge serve`.
 pub struct Server {
     child: Child,
