@@ -143,7 +143,7 @@ fn bad_input_is_refused_and_nothing_is_stored() {
         (
             json!({"texts": ["one", "two"], "ids": ["a"], "namespace": "bad"}),
             422,
-            "metadata_list_mismatch",
+            "invalid_request",
         ),
         (
             json!({"texts": ["one", "two"], "ids": ["a", "a"], "namespace": "bad"}),
@@ -325,6 +325,16 @@ fn text_routes_store_search_and_cache() {
         (400, Some("model_mismatch"))
     );
     assert_eq!(stored(&server, &key, &project, "raw"), 1);
+    let raw_search = post(
+        &server,
+        &key,
+        &format!("{base}/search"),
+        &json!({"query": "x", "namespace": "raw"}),
+    );
+    assert_eq!(
+        (raw_search.status, raw_search.json["error_code"].as_str()),
+        (400, Some("no_model_bound"))
+    );
     let models = server
         .send_with("GET", &format!("{base}/models"), None, None, &[("x-api-key", &key)])
         .ok();

@@ -37,12 +37,26 @@ pub async fn generate<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Resul
     let start = Instant::now();
     let request: Generate = validate::json_body(body)?;
     validate::texts("texts", &request.texts).at(&["body", "texts"])?;
-    if request.normalize == Some(false) {
-        return Err(ApiError::new(
-            code::INVALID_REQUEST,
-            "the edge's models answer unit-length vectors only: send normalize true or leave it out",
-        ))
-        .at(&["body", "normalize"]);
+    // A model answers its vectors one way; a `normalize` asking the other
+    // cannot be served. (An unknown model is refused by the embedding.)
+    if let Some(want) = request.normalize {
+        let models = ctx.served.origin(ctx.session.embedding_models()).await?;
+        let asked = |m: &&EmbeddingModel| request.model.as_deref().map_or(m.is_default, |name| m.name == name);
+        if let Some(model) = models.iter().find(asked).filter(|m| m.normalized != want) {
+            let form = if model.normalized {
+                "unit-length"
+            } else {
+                "unnormalized"
+            };
+            return Err(ApiError::new(
+                code::INVALID_REQUEST,
+                format!(
+                    "model {} answers {form} vectors only: normalize {want} cannot be served",
+                    model.name
+                ),
+            ))
+            .at(&["body", "normalize"]);
+        }
     }
     let model = request.model.as_deref();
     let embedded = embed::texts(ctx.edge, &ctx.session, &ctx.project, model, &request.texts, ctx.served)
@@ -54,7 +68,6 @@ pub async fn generate<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Resul
         model: &'a str,
         dimensions: u32,
         count: usize,
-        normalized: bool,
         project_id: &'a str,
         processing_time_ms: f64,
     }
@@ -63,7 +76,6 @@ pub async fn generate<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Resul
         model: &embedded.model,
         dimensions: embedded.dims,
         count: embedded.vectors.len(),
-        normalized: true,
         project_id: &ctx.project,
         processing_time_ms: start.elapsed().as_secs_f64() * 1e3,
     })
@@ -125,6 +137,13 @@ fn items(request: &mut EmbedAndStore) -> Result<Vec<Item>> {
             ))
             .at(&["body", "documents"]);
         }
+        if request.metadata_list.is_some() || request.metadata.is_some() || request.ids.is_some() {
+            return Err(ApiError::new(
+                code::INVALID_REQUEST,
+                "documents carry their own id and metadata: metadata_list, metadata and ids go with texts",
+            ))
+            .at(&["body", "documents"]);
+        }
         return Ok(documents
             .into_iter()
             .map(|d| Item {
@@ -137,8 +156,12 @@ fn items(request: &mut EmbedAndStore) -> Result<Vec<Item>> {
     let texts = std::mem::take(&mut request.texts);
     let n = texts.len();
     let mismatch = |what: &str, len: usize| {
+        let code = match what {
+            "metadata_list" => code::METADATA_LIST_MISMATCH,
+            _ => code::INVALID_REQUEST,
+        };
         Err(ApiError::new(
-            code::METADATA_LIST_MISMATCH,
+            code,
             format!("{what} has {len} items for {n} texts; give one per text"),
         ))
         .at(&["body", what])
@@ -317,6 +340,15 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
     let coll = ctx.coll(&namespace);
     let body_key = BodyKey::of_route(TEXT_SEARCH, body);
     let (freshness, info) = namespace_info(ctx, &coll).await?;
+    if info.as_ref().is_some_and(|info| info.spec.model.is_none()) {
+        // As in the v1 dialect: the query cannot be embedded with the model
+        // the vectors came from, which nothing says.
+        return Err(ApiError::new(
+            code::NO_MODEL_BOUND,
+            format!("namespace {namespace:?} holds vectors stored without a model: search it by vector"),
+        ))
+        .at(&["body", "namespace"]);
+    }
     let model = choose_model(request.model.clone(), info.as_ref())?;
     if let Freshness::Current(now) = freshness {
         let replayed = {

@@ -53,11 +53,12 @@ fn missing_field(message: &str) -> Option<&str> {
 /// Errors ZeroDB answers 400 with a `detail` string rather than as a 422
 /// validation list: a bad filter or dimension (its §6), and a model that is
 /// not served or not the namespace's.
-const AS_400: [crate::error::Code; 4] = [
+const AS_400: [crate::error::Code; 5] = [
     code::INVALID_FILTER,
     code::DIMENSION_MISMATCH,
     code::MODEL_NOT_LOADED,
     code::MODEL_MISMATCH,
+    code::NO_MODEL_BOUND,
 ];
 
 /// The answer for `failure`, in ZeroDB's shape.

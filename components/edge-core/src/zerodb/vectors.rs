@@ -81,10 +81,23 @@ pub(super) async fn write<S: Origin>(
                 model: model.map(str::to_string),
             };
             // A concurrent first write may have created it meanwhile (409
-            // when with another dimension): the upsert then says why not.
+            // when with another spec): the upsert then says why not a
+            // vector of another dimension, and a text of another model is
+            // refused here.
             let created = ctx.served.origin(ctx.session.create_collection(namespace, spec)).await;
             match created {
                 Err(e) if e.kind != ErrorKind::Conflict => return Err(e).at(&["body", "namespace"]),
+                Err(_) if model.is_some() => {
+                    let info = ctx.served.origin(ctx.session.describe_collection(namespace)).await?;
+                    if info.spec.model.as_deref() != model {
+                        return Err(ApiError::new(
+                            code::MODEL_MISMATCH,
+                            format!("namespace {namespace:?} was just made for other vectors than model {model:?}'s"),
+                        ))
+                        .at(&["body", "namespace"]);
+                    }
+                    ctx.served.origin(ctx.session.upsert(namespace, &records)).await?
+                }
                 _ => ctx.served.origin(ctx.session.upsert(namespace, &records)).await?,
             }
         }

@@ -124,7 +124,8 @@ pub struct Generate {
     pub texts: Vec<String>,
     /// One of `embeddings/models`; the default when none is given.
     pub model: Option<String>,
-    /// Unit-length vectors (the served models' only form): true or absent.
+    /// Whether vectors are of unit length: when given, it must be the
+    /// model's form (each model answers one).
     pub normalize: Option<bool>,
 }
 
