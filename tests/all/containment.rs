@@ -93,10 +93,17 @@ fn bad_guests_fail_alone_within_the_deadline() {
     stop.store(true, Ordering::Relaxed);
     background.join().unwrap();
     let good = good.lock().unwrap();
-    assert!(good.len() > 20, "only {} good requests ran", good.len());
+    assert!(good.len() >= 10, "only {} good requests ran", good.len());
     assert!(good.iter().all(|(status, _)| *status == 200), "a good request failed");
+    // None was held behind a bad guest: that would have taken the bad
+    // request's whole deadline (1 s). (How many ran depends on the
+    // machine's load, which other tests share; how long each waited, not.)
     let slowest = good.iter().map(|(_, took)| *took).max().unwrap();
     eprintln!("{} good requests alongside, slowest {slowest:?}", good.len());
+    assert!(
+        slowest < Duration::from_millis(900),
+        "a good request waited {slowest:?}, as long as a bad guest's deadline"
+    );
 }
 
 /// An instance whose linear memory passes ¾ of its ceiling serves no more
