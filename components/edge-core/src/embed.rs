@@ -5,16 +5,9 @@
 
 use crate::cache::Embedded;
 use crate::error::{code, ApiError};
+use crate::model::Embeddings;
 use crate::origin::Origin;
 use crate::{CacheStatus, Edge, Served};
-
-/// The vectors of a list of texts, in order.
-pub(crate) struct Vectors {
-    /// The model that made them.
-    pub model: String,
-    pub dims: u32,
-    pub vectors: Vec<Vec<f32>>,
-}
 
 /// The embeddings of `texts` (already validated) by `model` (the origin's
 /// default for none) for `project`. Sets the request's cache status: a hit
@@ -27,7 +20,7 @@ pub(crate) async fn texts<S: Origin>(
     model: Option<&str>,
     texts: &[String],
     served: &mut Served,
-) -> Result<Vectors, ApiError> {
+) -> Result<Embeddings, ApiError> {
     let model = match model {
         Some(model) => model.to_string(),
         None => default_model(edge, session, served).await?,
@@ -73,7 +66,7 @@ pub(crate) async fn texts<S: Origin>(
     }
     let found: Vec<Embedded> = found.into_iter().flatten().collect();
     let model = found.first().map(|e| e.model.clone()).unwrap_or_default();
-    Ok(Vectors {
+    Ok(Embeddings {
         model,
         dims: found.first().map_or(0, |e| e.vector.len() as u32),
         vectors: found.into_iter().map(|e| e.vector).collect(),

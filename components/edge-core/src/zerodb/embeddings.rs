@@ -12,7 +12,7 @@ use super::vectors::write;
 use super::wire::{timestamp, EmbedAndStore, Generate, TextSearch};
 use super::{ok, ok_typed, Context};
 use crate::cache::{BodyKey, CollKey};
-use crate::error::{code, ApiError, ErrorKind};
+use crate::error::{code, ApiError, Code, ErrorKind};
 use crate::model::*;
 use crate::origin::Origin;
 use crate::search::{self, Freshness};
@@ -103,8 +103,22 @@ pub(super) async fn namespace_info<S: Origin>(
 
 /// The model to embed with for a namespace: the one asked for, which must
 /// be the namespace's when it is bound to one (400 `model_mismatch`), else
-/// the namespace's, else none (the default).
-fn choose_model(asked: Option<String>, info: Option<&CollectionInfo>) -> Result<Option<String>> {
+/// the namespace's, else none (the default). A namespace that exists bound
+/// to no model holds vectors of a model nothing names: `unbound` is its
+/// error code, `then` what the caller should do instead.
+fn choose_model(
+    asked: Option<String>,
+    info: Option<&CollectionInfo>,
+    unbound: Code,
+    then: &str,
+) -> Result<Option<String>> {
+    if let Some(info) = info.filter(|info| info.spec.model.is_none()) {
+        return Err(ApiError::new(
+            unbound,
+            format!("namespace {:?} holds vectors stored without a model: {then}", info.name),
+        ))
+        .at(&["body", "namespace"]);
+    }
     let bound = info.and_then(|info| info.spec.model.clone());
     match (asked, bound) {
         (Some(asked), Some(bound)) if asked != bound => Err(ApiError::new(
@@ -216,16 +230,13 @@ pub async fn embed_and_store<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -
     }
     let coll = ctx.coll(&namespace);
     let (_, info) = namespace_info(ctx, &coll).await?;
-    if info.as_ref().is_some_and(|info| info.spec.model.is_none()) {
-        // Its vectors' model is unknown: a text search could not know
-        // which model to embed its query with.
-        return Err(ApiError::new(
-            code::MODEL_MISMATCH,
-            format!("namespace {namespace:?} holds vectors stored without a model: store texts in another namespace"),
-        ))
-        .at(&["body", "namespace"]);
-    }
-    let model = choose_model(request.model.take(), info.as_ref())?;
+    // A later text search could not know which model to embed its query with.
+    let model = choose_model(
+        request.model.take(),
+        info.as_ref(),
+        code::MODEL_MISMATCH,
+        "store texts in another namespace",
+    )?;
     let embedded = embed::texts(
         ctx.edge,
         &ctx.session,
@@ -340,16 +351,14 @@ pub async fn search<S: Origin>(ctx: &mut Context<'_, S>, body: &[u8]) -> Result<
     let coll = ctx.coll(&namespace);
     let body_key = BodyKey::of_route(TEXT_SEARCH, body);
     let (freshness, info) = namespace_info(ctx, &coll).await?;
-    if info.as_ref().is_some_and(|info| info.spec.model.is_none()) {
-        // As in the v1 dialect: the query cannot be embedded with the model
-        // the vectors came from, which nothing says.
-        return Err(ApiError::new(
-            code::NO_MODEL_BOUND,
-            format!("namespace {namespace:?} holds vectors stored without a model: search it by vector"),
-        ))
-        .at(&["body", "namespace"]);
-    }
-    let model = choose_model(request.model.clone(), info.as_ref())?;
+    // As in the v1 dialect: the query cannot be embedded with the model the
+    // vectors came from, which nothing names.
+    let model = choose_model(
+        request.model.clone(),
+        info.as_ref(),
+        code::NO_MODEL_BOUND,
+        "search it by vector",
+    )?;
     if let Freshness::Current(now) = freshness {
         let replayed = {
             let mut cache = ctx.edge.cache.borrow_mut();
