@@ -146,6 +146,7 @@ pub async fn serve(config: ServeConfig, shutdown: impl std::future::Future<Outpu
         request_timeout: instances.request_timeout,
         idle_timeout: runtime::IDLE_TIMEOUT,
         max_in_flight: instances.max_in_flight,
+        max_running: instances.max_running,
         primaries: instances.instances_per_shard,
         max_instances: instances.instances_per_shard + instances.overflow_instances,
         env: config.cache.to_env(),

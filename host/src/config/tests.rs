@@ -70,6 +70,7 @@ fn defaults_are_the_documented_ones() {
             instances.overflow_instances.to_string(),
         ),
         ("ZERODB_EDGE_REQUESTS_PER_SHARD", instances.max_in_flight.to_string()),
+        ("ZERODB_EDGE_REQUESTS_PER_INSTANCE", instances.max_running.to_string()),
         ("ZERODB_AUTH_CACHE_MS", ms(c.auth_cache)),
         ("ZERODB_REDPANDA_TOPIC", c.services.topic.clone()),
         ("ZERODB_HEALTH_INTERVAL_MS", ms(probe.interval)),

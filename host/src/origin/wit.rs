@@ -11,6 +11,11 @@
 
 use super::{OriginService, Session};
 use edge_core::error::{code, ApiError};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
 use wasmtime::component::{Accessor, HasData, Resource, ResourceTable};
 
 wasmtime::component::bindgen!({
@@ -28,10 +33,56 @@ use zerodb::edge::origin::*;
 use zerodb::edge::origin_async::{Host, HostSession, HostSessionWithStore, HostWithStore};
 
 /// What origin calls need from a component instance's store: the service,
-/// and the sessions the instance opened.
+/// the sessions the instance opened, and the count of its calls waiting.
 pub struct OriginCtx {
     pub origin: OriginService,
     pub table: ResourceTable,
+    pub waits: Arc<OriginWaits>,
+}
+
+/// The origin calls of one instance that are waiting: each counts from
+/// its first `Pending` poll (a call answered from memory never does) to
+/// its end. The instance's requests minus these are the ones computing in
+/// the guest, which the instance bounds.
+#[derive(Default)]
+pub struct OriginWaits {
+    waiting: AtomicUsize,
+    started: Notify,
+}
+
+impl OriginWaits {
+    /// Calls waiting now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once a call has started waiting since the last such wake.
+    pub async fn started(&self) {
+        self.started.notified().await
+    }
+
+    /// Runs `call`, counted as waiting while it is pending.
+    async fn count<F: Future>(&self, call: F) -> F::Output {
+        /// Uncounts the call however it ends (answered or dropped).
+        struct Waiting<'a>(&'a OriginWaits);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let mut call = pin!(call);
+        let mut waiting = None;
+        std::future::poll_fn(|cx| {
+            let polled = call.as_mut().poll(cx);
+            if polled.is_pending() && waiting.is_none() {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+                waiting = Some(Waiting(self));
+                self.started.notify_one();
+            }
+            polled
+        })
+        .await
+    }
 }
 
 /// Adds the `origin-async` import to a linker whose store data gives an
@@ -61,15 +112,29 @@ fn answer<T, W: From<T>>(result: Result<T, ApiError>) -> Res<W> {
 }
 
 /// The session behind `session`, cloned out of the instance's table so that
-/// the call does not hold the store while it waits.
-fn session<T>(store: &Accessor<T, OriginAsync>, session: &Resource<Session>) -> Res<Session> {
+/// the call does not hold the store while it waits, and the instance's
+/// count of waiting calls.
+fn session<T>(store: &Accessor<T, OriginAsync>, session: &Resource<Session>) -> Res<(Session, Arc<OriginWaits>)> {
     store.with(|mut access| {
         let ctx = access.get();
-        ctx.table
+        let found = ctx
+            .table
             .get(session)
             .cloned()
-            .map_err(|e| ApiError::new(code::INVALID_SESSION, e.to_string()).into())
+            .map_err(|e| ApiError::new(code::INVALID_SESSION, e.to_string()))?;
+        Ok((found, ctx.waits.clone()))
     })
+}
+
+/// Runs `f` on the session behind `session`, counted among the instance's
+/// waiting calls while it waits.
+async fn call<T, R>(
+    store: &Accessor<T, OriginAsync>,
+    session: &Resource<Session>,
+    f: impl AsyncFnOnce(&Session) -> R,
+) -> Res<R> {
+    let (session, waits) = self::session(store, session)?;
+    Ok(waits.count(f(&session)).await)
 }
 
 impl Host for OriginCtx {}
@@ -89,8 +154,11 @@ impl<T> HostWithStore<T> for OriginAsync {
 
 impl<T> HostSessionWithStore<T> for OriginAsync {
     async fn open(store: &Accessor<T, Self>, api_key: String) -> Res<Resource<Session>> {
-        let origin = store.with(|mut access| access.get().origin.clone());
-        let session = origin.open(&api_key).await?;
+        let (origin, waits) = store.with(|mut access| {
+            let ctx = access.get();
+            (ctx.origin.clone(), ctx.waits.clone())
+        });
+        let session = waits.count(origin.open(&api_key)).await?;
         store.with(|mut access| {
             access
                 .get()
@@ -102,7 +170,7 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
 
     async fn project(store: &Accessor<T, Self>, s: Resource<Session>) -> String {
         session(store, &s)
-            .map(|s| s.project().uuid.to_string())
+            .map(|(s, _)| s.project().uuid.to_string())
             .unwrap_or_default()
     }
 
@@ -112,25 +180,25 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
         name: String,
         spec: CollectionSpec,
     ) -> Res<CollectionInfo> {
-        answer(session(store, &s)?.create_collection(&name, spec.into()).await)
+        answer(call(store, &s, async |s| s.create_collection(&name, spec.into()).await).await?)
     }
 
     async fn describe_collection(store: &Accessor<T, Self>, s: Resource<Session>, name: String) -> Res<CollectionInfo> {
-        answer(session(store, &s)?.describe_collection(&name).await)
+        answer(call(store, &s, async |s| s.describe_collection(&name).await).await?)
     }
 
     async fn list_collections(store: &Accessor<T, Self>, s: Resource<Session>) -> Res<Vec<CollectionInfo>> {
-        let all = session(store, &s)?.list_collections().await?;
+        let all = call(store, &s, async |s| s.list_collections().await).await??;
         Ok(all.into_iter().map(Into::into).collect())
     }
 
     async fn collection_token(store: &Accessor<T, Self>, s: Resource<Session>, name: String) -> Res<Option<Token>> {
-        let token = session(store, &s)?.collection_token(&name).await?;
+        let token = call(store, &s, async |s| s.collection_token(&name).await).await??;
         Ok(token.map(Token::from))
     }
 
     async fn drop_collection(store: &Accessor<T, Self>, s: Resource<Session>, name: String) -> Res<()> {
-        Ok(session(store, &s)?.drop_collection(&name).await?)
+        Ok(call(store, &s, async |s| s.drop_collection(&name).await).await??)
     }
 
     async fn upsert(
@@ -140,11 +208,11 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
         records: Vec<VectorRecord>,
     ) -> Res<WriteResult> {
         let records = records.into_iter().map(Into::into).collect();
-        answer(session(store, &s)?.upsert(&collection, records).await)
+        answer(call(store, &s, async |s| s.upsert(&collection, records).await).await?)
     }
 
     async fn get(store: &Accessor<T, Self>, s: Resource<Session>, collection: String, id: String) -> Res<VectorRecord> {
-        answer(session(store, &s)?.get(&collection, &id).await)
+        answer(call(store, &s, async |s| s.get(&collection, &id).await).await?)
     }
 
     async fn list_vectors(
@@ -155,9 +223,10 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
         limit: u32,
     ) -> Res<VectorPage> {
         answer(
-            session(store, &s)?
-                .list_vectors(&collection, after.as_deref(), limit)
-                .await,
+            call(store, &s, async |s| {
+                s.list_vectors(&collection, after.as_deref(), limit).await
+            })
+            .await?,
         )
     }
 
@@ -167,7 +236,7 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
         collection: String,
         id: String,
     ) -> Res<WriteResult> {
-        answer(session(store, &s)?.delete(&collection, &id).await)
+        answer(call(store, &s, async |s| s.delete(&collection, &id).await).await?)
     }
 
     async fn search(
@@ -176,15 +245,15 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
         collection: String,
         request: SearchRequest,
     ) -> Res<SearchResult> {
-        answer(session(store, &s)?.search(&collection, &request.into()).await)
+        answer(call(store, &s, async |s| s.search(&collection, &request.into()).await).await?)
     }
 
     async fn put_memory(store: &Accessor<T, Self>, s: Resource<Session>, memory: NewMemory) -> Res<MemoryRecord> {
-        answer(session(store, &s)?.put_memory(memory.into()).await)
+        answer(call(store, &s, async |s| s.put_memory(memory.into()).await).await?)
     }
 
     async fn get_memory(store: &Accessor<T, Self>, s: Resource<Session>, id: String) -> Res<MemoryRecord> {
-        answer(session(store, &s)?.get_memory(&id).await)
+        answer(call(store, &s, async |s| s.get_memory(&id).await).await?)
     }
 
     async fn update_memory(
@@ -193,20 +262,20 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
         id: String,
         patch: MemoryPatch,
     ) -> Res<MemoryRecord> {
-        answer(session(store, &s)?.update_memory(&id, &patch.into()).await)
+        answer(call(store, &s, async |s| s.update_memory(&id, &patch.into()).await).await?)
     }
 
     async fn delete_memory(store: &Accessor<T, Self>, s: Resource<Session>, id: String) -> Res<()> {
-        Ok(session(store, &s)?.delete_memory(&id).await?)
+        Ok(call(store, &s, async |s| s.delete_memory(&id).await).await??)
     }
 
     async fn search_memory(store: &Accessor<T, Self>, s: Resource<Session>, query: MemoryQuery) -> Res<Vec<MemoryHit>> {
-        let hits = session(store, &s)?.search_memory(&query.into()).await?;
+        let hits = call(store, &s, async |s| s.search_memory(&query.into()).await).await??;
         Ok(hits.into_iter().map(Into::into).collect())
     }
 
     async fn list_memory(store: &Accessor<T, Self>, s: Resource<Session>, page: MemoryList) -> Res<MemoryPage> {
-        answer(session(store, &s)?.list_memory(&page.into()).await)
+        answer(call(store, &s, async |s| s.list_memory(&page.into()).await).await?)
     }
 
     async fn embed(
@@ -215,23 +284,23 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
         model: Option<String>,
         texts: Vec<String>,
     ) -> Res<Embeddings> {
-        answer(session(store, &s)?.embed(model.as_deref(), texts).await)
+        answer(call(store, &s, async |s| s.embed(model.as_deref(), texts).await).await?)
     }
 
     async fn embedding_models(store: &Accessor<T, Self>, s: Resource<Session>) -> Res<Vec<EmbeddingModel>> {
-        let models = session(store, &s)?.embedding_models();
+        let models = session(store, &s)?.0.embedding_models();
         Ok(models.into_iter().map(Into::into).collect())
     }
 
     async fn put_file(store: &Accessor<T, Self>, s: Resource<Session>, key: String, file: File) -> Res<FileInfo> {
-        answer(session(store, &s)?.put_file(&key, file.into()).await)
+        answer(call(store, &s, async |s| s.put_file(&key, file.into()).await).await?)
     }
 
     async fn get_file(store: &Accessor<T, Self>, s: Resource<Session>, key: String) -> Res<File> {
-        answer(session(store, &s)?.get_file(&key).await)
+        answer(call(store, &s, async |s| s.get_file(&key).await).await?)
     }
 
     async fn delete_file(store: &Accessor<T, Self>, s: Resource<Session>, key: String) -> Res<()> {
-        Ok(session(store, &s)?.delete_file(&key).await?)
+        Ok(call(store, &s, async |s| s.delete_file(&key).await).await??)
     }
 }

@@ -53,18 +53,22 @@ async fn serve(shard: &Arc<Shard>, role: Role) -> wasmtime::Result<()> {
         };
         let proxy = &proxy;
         let handed_over = &mut handed_over;
+        let waits = store.data().origin.waits.clone();
         store
             .run_concurrent(async |accessor| -> wasmtime::Result<()> {
                 let mut requests = FuturesUnordered::new();
                 let mut served = 0usize;
                 let mut accepting = true;
                 while accepting || !requests.is_empty() {
+                    // Requests computing (not waiting on the origin) are bounded.
+                    let room = requests.len().saturating_sub(waits.waiting()) < limits.max_running;
                     tokio::select! {
                         biased;
                         Some(done) = requests.next() => {
                             let _sent: bool = done?;
                         }
-                        job = shard.take(role), if accepting => {
+                        () = waits.started(), if accepting && !room => {}
+                        job = shard.take(role), if accepting && room => {
                             served += 1;
                             let (deadline, flag) = (job.deadline, job.flag.clone());
                             let prepared = accessor.with(|mut store| -> wasmtime::Result<_> {

@@ -45,6 +45,9 @@ pub struct InstanceLimits {
     /// Most requests in flight in one shard; the rest wait for a place,
     /// up to their deadline, and are then answered 503 `overloaded`.
     pub max_in_flight: usize,
+    /// Most requests one instance runs at once, besides those whose origin
+    /// call is waiting; the others stay in the shard's queue.
+    pub max_running: usize,
     /// Instances of one shard that take its requests as they come (each
     /// with a cache of its own; more use more cores on one collection).
     pub primaries: usize,
@@ -279,6 +282,7 @@ impl Runtime {
             origin: OriginCtx {
                 origin: self.origin.clone(),
                 table: ResourceTable::new(),
+                waits: Default::default(),
             },
             limits: MemoryLimiter {
                 max_bytes: self.limits.max_memory_bytes,
