@@ -628,3 +628,62 @@ fn a_miss_waiting_on_the_database_does_not_hold_up_hits() {
         eprintln!("20 hits in {hits_took:?} while one miss waited {:?}", miss.elapsed);
     });
 }
+
+/// A client that sends its body slowly holds none of its instance's
+/// places: a small body (a declared length up to 64 KiB) is read whole
+/// before the request reaches the instance. With one place per instance,
+/// a search whose body is still arriving would otherwise hold the only
+/// one, and the hits beside it would wait, then be answered by an
+/// overflow instance (another id, another cache).
+#[test]
+fn a_slowly_sent_body_does_not_hold_up_hits() {
+    use std::io::{Read, Write};
+    let db = TestDb::new("cache_slow_body");
+    let key = db.key("acme");
+    let args = [
+        "--migrate",
+        "--edge-shards",
+        "1",
+        "--edge-instances-per-shard",
+        "1",
+        "--edge-requests-per-instance",
+        "1",
+    ];
+    let server = Server::start_with(&db.url, &args);
+    let vectors = random_vectors(32, 20, 8);
+    create(&server, &key, "docs", json!({"dims": 8, "index": "none"}), &vectors);
+    let search = || {
+        let body = json!({"vector": vectors[0], "k": 3});
+        server.call("POST", "/v1/collections/docs/search", &key, Some(&body))
+    };
+    search().ok();
+    let warm = search();
+    assert_eq!(warm.cache.as_deref(), Some("hit"));
+
+    let body = json!({"vector": vectors[1], "k": 3}).to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut slow = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    write!(
+        slow,
+        "POST /v1/collections/docs/search HTTP/1.1\r\nhost: edge\r\nauthorization: Bearer {key}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    slow.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let hits: Vec<_> = (0..10).map(|_| search()).collect();
+    let hits_took = started.elapsed();
+    for hit in &hits {
+        assert_eq!((hit.status, hit.cache.as_deref()), (200, Some("hit")), "{}", hit.json);
+        assert_eq!(hit.instance, warm.instance, "the warm instance answered");
+    }
+    assert!(hits_took < Duration::from_millis(500), "10 hits took {hits_took:?}");
+
+    slow.write_all(tail.as_bytes()).unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"hits\""), "{answer}");
+}

@@ -12,6 +12,7 @@
 use super::{instance, Deadline, Runtime};
 use crate::histogram::Histogram;
 use crate::metrics::{ShardLoad, CACHE_RESULTS};
+use http_body_util::BodyExt;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -149,6 +150,9 @@ impl Shards {
             .map_err(|_| Overloaded)?
             .expect("the semaphore is never closed");
         shard.high_water.fetch_max(shard.busy(), Ordering::Relaxed);
+        let request = tokio::time::timeout_at(deadline.into(), read_small_body(request))
+            .await
+            .map_err(|_| ExpirationError)??;
         let (reply, answer) = futures::channel::oneshot::channel();
         shard.push(Job {
             request,
@@ -205,6 +209,35 @@ impl Shards {
         }
         (hasher.finish() % self.shards.len() as u64) as usize
     }
+}
+
+/// Largest request body read whole before its request reaches an instance.
+/// A body the guest reads from the client itself keeps it running (not
+/// waiting on the origin), so a client that sends its body slowly would
+/// hold one of its instance's places; read here, it holds only one of the
+/// shard's (so the shard buffers at most this many bytes per place).
+pub const READ_BEFORE_BYTES: u64 = 64 << 10;
+
+/// `request` with its body read whole when it declares a length of at most
+/// [`READ_BEFORE_BYTES`]; a longer or undeclared body is left to stream.
+async fn read_small_body(request: Request) -> wasmtime::Result<Request> {
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if !declared.is_some_and(|len| len <= READ_BEFORE_BYTES) {
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let body = http_body_util::Limited::new(body, READ_BEFORE_BYTES as usize)
+        .collect()
+        .await
+        .map_err(|e| wasmtime::format_err!("reading the request body: {e}"))?
+        .to_bytes();
+    let body = http_body_util::Full::new(body)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Ok(Request::from_parts(parts, body))
 }
 
 impl Shard {
