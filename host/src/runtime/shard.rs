@@ -225,7 +225,7 @@ async fn read_small_body(request: Request) -> wasmtime::Result<Request> {
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if !declared.is_some_and(|len| len <= READ_BEFORE_BYTES) {
+    if declared.is_none_or(|len| len > READ_BEFORE_BYTES) {
         return Ok(request);
     }
     let (parts, body) = request.into_parts();
