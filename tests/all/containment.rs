@@ -48,6 +48,12 @@ fn bad_guests_fail_alone_within_the_deadline() {
     // the server it shares is dropped (and killed).
     let _stop_on_unwind = StopOnDrop(stop.clone());
     let good: Arc<Mutex<Vec<(u16, Duration)>>> = Arc::default();
+    // The shard's instances start with its first request; once they run, a
+    // bad request takes one and the other serves the good ones. (Two
+    // requests that arrive together at a shard still starting may both go
+    // to the instance that starts first, and one would wait for the other.)
+    assert_eq!(server.send("GET", "/ok", None, None).status, 200);
+    std::thread::sleep(Duration::from_millis(300));
     let background = {
         let (server, stop, good) = (server.clone(), stop.clone(), good.clone());
         std::thread::spawn(move || {

@@ -96,6 +96,8 @@ struct Watchdog {
     finished: u64,
     finished_at_last_tick: u64,
     ticks_without_progress: u32,
+    /// When the guest was last found running at a tick.
+    last_tick: Option<Instant>,
     max_ticks_without_progress: u32,
 }
 
@@ -108,6 +110,7 @@ impl Watchdog {
             finished: 0,
             finished_at_last_tick: 0,
             ticks_without_progress: 0,
+            last_tick: None,
             max_ticks_without_progress: u32::try_from(ticks).unwrap_or(u32::MAX).max(1),
         }
     }
@@ -124,10 +127,21 @@ impl Watchdog {
         self.finished += 1;
     }
 
+    /// Whether the guest is computing at length: it ran through the last
+    /// epoch tick, at most two ticks ago, with no request finishing since
+    /// the tick before. An epoch yield gives the thread back, not the
+    /// instance: a request taken now would wait for that computation.
+    fn computing(&self) -> bool {
+        self.ticks_without_progress > 0
+            && self.finished == self.finished_at_last_tick
+            && self.last_tick.is_some_and(|at| at.elapsed() < 2 * EPOCH_TICK)
+    }
+
     /// One epoch tick with guest code running; true when the guest has run
     /// that long without any request finishing (then the requests past their
     /// deadline are marked).
     fn tick(&mut self) -> bool {
+        self.last_tick = Some(Instant::now());
         if self.finished != self.finished_at_last_tick {
             self.finished_at_last_tick = self.finished;
             self.ticks_without_progress = 0;
