@@ -5,7 +5,7 @@
 
 use crate::health::Registry;
 use crate::origin::http::{self as origin_http, OriginApi};
-use crate::runtime::{Deadline, Overloaded, Shards};
+use crate::runtime::{BodyUnreadable, Deadline, Overloaded, Shards};
 use bytes::Bytes;
 use edge_core::error::{code, ApiError};
 use edge_core::validate::{self, MAX_BODY_BYTES};
@@ -97,6 +97,7 @@ async fn handle(front: Arc<Front>, request: hyper::Request<Incoming>) -> Result<
             "every edge instance stayed busy; retry later",
             1,
         ))),
+        Err(e) if e.is::<BodyUnreadable>() => Ok(json_response(&ApiError::new(code::BODY_UNREADABLE, e.to_string()))),
         Err(e) => {
             let timed_out =
                 e.is::<wasmtime_wasi_http::handler::ExpirationError>() || deadline.0.load(Ordering::Relaxed);

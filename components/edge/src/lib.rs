@@ -3,8 +3,8 @@
 //! Targets `wasm32-wasip2`; exports `wasi:http/handler@0.3.0` (spin-sdk 7) and
 //! imports `zerodb:edge/origin-async@0.7.0` (world
 //! `zerodb:edge/edge-concurrent` in `wit/`): a request that waits on the
-//! origin lets the instance serve others, so one instance, and one cache,
-//! serves a shard's requests at once. Everything but the wasi:http plumbing
+//! origin lets the instance serve others, so a few instances, each with
+//! one cache, serve a shard's requests at once. Everything but the wasi:http plumbing
 //! lives in `edge-core` and `edge-guest` (the instance's `Edge`, whose
 //! hot-vector cache is kept for the life of the instance).
 

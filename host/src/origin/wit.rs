@@ -42,8 +42,8 @@ pub struct OriginCtx {
 
 /// The origin calls of one instance that are waiting: each counts from
 /// its first `Pending` poll (a call answered from memory never does) to
-/// its end. The instance's requests minus these are the ones computing in
-/// the guest, which the instance bounds.
+/// its end. An instance takes a new request only while fewer than its bound
+/// of its requests are outside such a wait.
 #[derive(Default)]
 pub struct OriginWaits {
     waiting: AtomicUsize,
@@ -57,12 +57,12 @@ impl OriginWaits {
     }
 
     /// Resolves once a call has started waiting since the last such wake.
-    pub async fn started(&self) {
+    pub async fn wait_started(&self) {
         self.started.notified().await
     }
 
     /// Runs `call`, counted as waiting while it is pending.
-    async fn count<F: Future>(&self, call: F) -> F::Output {
+    async fn track<F: Future>(&self, call: F) -> F::Output {
         /// Uncounts the call however it ends (answered or dropped).
         struct Waiting<'a>(&'a OriginWaits);
         impl Drop for Waiting<'_> {
@@ -112,18 +112,20 @@ fn answer<T, W: From<T>>(result: Result<T, ApiError>) -> Res<W> {
 }
 
 /// The session behind `session`, cloned out of the instance's table so that
-/// the call does not hold the store while it waits, and the instance's
-/// count of waiting calls.
-fn session<T>(store: &Accessor<T, OriginAsync>, session: &Resource<Session>) -> Res<(Session, Arc<OriginWaits>)> {
+/// the call does not hold the store while it waits.
+fn session<T>(store: &Accessor<T, OriginAsync>, session: &Resource<Session>) -> Res<Session> {
     store.with(|mut access| {
         let ctx = access.get();
-        let found = ctx
-            .table
+        ctx.table
             .get(session)
             .cloned()
-            .map_err(|e| ApiError::new(code::INVALID_SESSION, e.to_string()))?;
-        Ok((found, ctx.waits.clone()))
+            .map_err(|e| ApiError::new(code::INVALID_SESSION, e.to_string()).into())
     })
+}
+
+/// The instance's count of waiting origin calls.
+fn waits<T>(store: &Accessor<T, OriginAsync>) -> Arc<OriginWaits> {
+    store.with(|mut access| access.get().waits.clone())
 }
 
 /// Runs `f` on the session behind `session`, counted among the instance's
@@ -133,8 +135,8 @@ async fn call<T, R>(
     session: &Resource<Session>,
     f: impl AsyncFnOnce(&Session) -> R,
 ) -> Res<R> {
-    let (session, waits) = self::session(store, session)?;
-    Ok(waits.count(f(&session)).await)
+    let session = self::session(store, session)?;
+    Ok(waits(store).track(f(&session)).await)
 }
 
 impl Host for OriginCtx {}
@@ -154,11 +156,8 @@ impl<T> HostWithStore<T> for OriginAsync {
 
 impl<T> HostSessionWithStore<T> for OriginAsync {
     async fn open(store: &Accessor<T, Self>, api_key: String) -> Res<Resource<Session>> {
-        let (origin, waits) = store.with(|mut access| {
-            let ctx = access.get();
-            (ctx.origin.clone(), ctx.waits.clone())
-        });
-        let session = waits.count(origin.open(&api_key)).await?;
+        let origin = store.with(|mut access| access.get().origin.clone());
+        let session = waits(store).track(origin.open(&api_key)).await?;
         store.with(|mut access| {
             access
                 .get()
@@ -170,7 +169,7 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
 
     async fn project(store: &Accessor<T, Self>, s: Resource<Session>) -> String {
         session(store, &s)
-            .map(|(s, _)| s.project().uuid.to_string())
+            .map(|s| s.project().uuid.to_string())
             .unwrap_or_default()
     }
 
@@ -288,7 +287,7 @@ impl<T> HostSessionWithStore<T> for OriginAsync {
     }
 
     async fn embedding_models(store: &Accessor<T, Self>, s: Resource<Session>) -> Res<Vec<EmbeddingModel>> {
-        let models = session(store, &s)?.0.embedding_models();
+        let models = session(store, &s)?.embedding_models();
         Ok(models.into_iter().map(Into::into).collect())
     }
 

@@ -60,19 +60,14 @@ async fn serve(shard: &Arc<Shard>, role: Role) -> wasmtime::Result<()> {
                 let mut served = 0usize;
                 let mut accepting = true;
                 while accepting || !requests.is_empty() {
-                    // Requests computing (not waiting on the origin) are
-                    // bounded, and none is taken while the guest computes
-                    // at length: it would wait for that, where another
-                    // instance (or an overflow one) can answer it.
-                    let computing = accessor.with(|mut store| store.data_mut().watchdog.computing());
-                    let room = !computing && requests.len().saturating_sub(waits.waiting()) < limits.max_running;
+                    // Requests computing (not waiting on the origin) are bounded.
+                    let room = requests.len().saturating_sub(waits.waiting()) < limits.max_running;
                     tokio::select! {
                         biased;
                         Some(done) = requests.next() => {
                             let _sent: bool = done?;
                         }
-                        () = waits.started(), if accepting && !room => {}
-                        () = tokio::time::sleep(super::EPOCH_TICK), if accepting && computing => {}
+                        () = waits.wait_started(), if accepting && !room => {}
                         job = shard.take(role), if accepting && room => {
                             served += 1;
                             let (deadline, flag) = (job.deadline, job.flag.clone());

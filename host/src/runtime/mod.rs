@@ -2,11 +2,13 @@
 //!
 //! Process state ([`Runtime`]: engine, linker, pre-instantiated component) is
 //! built once. Requests are grouped into shards by collection ([`Shards`]);
-//! each shard normally runs **one** instance, which serves all its requests
-//! at once: a request waiting on the origin (`zerodb:edge/origin-async`)
-//! leaves the instance free for the others, so a shard's cache exists once.
-//! Only while that instance is stuck (its guest computing or blocked for
-//! longer than [`shard::STUCK_AFTER`] with requests waiting) does the shard
+//! each shard runs a few primary instances (2 by default), each serving many
+//! of its requests at once: a request waiting on the origin
+//! (`zerodb:edge/origin-async`) leaves its instance free for the others,
+//! and an instance takes a new request only while fewer than
+//! `max_running` of its requests are outside such a wait (the rest wait in
+//! the shard's queue). Only while the shard's instances leave a request
+//! waiting longer than [`shard::STUCK_AFTER`] does the shard
 //! start an overflow instance, up to a cap; an overflow instance ends once
 //! idle. An instance is replaced after `max_requests` requests, when its
 //! linear memory passes three quarters of its ceiling, or when it traps.
@@ -15,7 +17,7 @@
 mod instance;
 mod shard;
 
-pub use shard::{Overloaded, Shards};
+pub use shard::{BodyUnreadable, Overloaded, Shards};
 
 use crate::origin::wit::{self as origin, OriginCtx};
 use crate::origin::OriginService;
@@ -96,8 +98,6 @@ struct Watchdog {
     finished: u64,
     finished_at_last_tick: u64,
     ticks_without_progress: u32,
-    /// When the guest was last found running at a tick.
-    last_tick: Option<Instant>,
     max_ticks_without_progress: u32,
 }
 
@@ -110,7 +110,6 @@ impl Watchdog {
             finished: 0,
             finished_at_last_tick: 0,
             ticks_without_progress: 0,
-            last_tick: None,
             max_ticks_without_progress: u32::try_from(ticks).unwrap_or(u32::MAX).max(1),
         }
     }
@@ -127,21 +126,10 @@ impl Watchdog {
         self.finished += 1;
     }
 
-    /// Whether the guest is computing at length: it ran through the last
-    /// epoch tick, at most two ticks ago, with no request finishing since
-    /// the tick before. An epoch yield gives the thread back, not the
-    /// instance: a request taken now would wait for that computation.
-    fn computing(&self) -> bool {
-        self.ticks_without_progress > 0
-            && self.finished == self.finished_at_last_tick
-            && self.last_tick.is_some_and(|at| at.elapsed() < 2 * EPOCH_TICK)
-    }
-
     /// One epoch tick with guest code running; true when the guest has run
     /// that long without any request finishing (then the requests past their
     /// deadline are marked).
     fn tick(&mut self) -> bool {
-        self.last_tick = Some(Instant::now());
         if self.finished != self.finished_at_last_tick {
             self.finished_at_last_tick = self.finished;
             self.ticks_without_progress = 0;

@@ -1,13 +1,12 @@
 //! Shards: which instance of which shard serves a request, and when a shard
 //! needs more than its one instance.
 //!
-//! A shard's requests wait in one queue. Its primary instance takes them as
-//! they come, so while it is responsive the queue stays empty and the shard
-//! has one instance, one cache. If a request waits longer than
-//! [`STUCK_AFTER`] (the primary's guest is computing, or blocked in a
-//! synchronous call), an overflow instance is started and takes the waiting
-//! requests while the primary stays stuck; it ends after [`OVERFLOW_IDLE`]
-//! without work.
+//! A shard's requests wait in one queue. Its primary instances take them as
+//! they come, each while it has room (see `InstanceLimits::max_running`).
+//! If a request waits longer than [`STUCK_AFTER`] with no instance taking
+//! any (a guest computing, or blocked in a synchronous call), an overflow
+//! instance is started and takes the waiting requests while the primaries
+//! stay stuck; it ends after [`OVERFLOW_IDLE`] without work.
 
 use super::{instance, Deadline, Runtime};
 use crate::histogram::Histogram;
@@ -45,7 +44,7 @@ pub(super) struct Job {
 /// The kind of an instance, which decides when it takes requests.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Role {
-    /// Takes every request as it comes.
+    /// Takes requests as they come, while it has room for them.
     Primary,
     /// Takes requests only while the others leave them waiting.
     Overflow,
@@ -152,7 +151,8 @@ impl Shards {
         shard.high_water.fetch_max(shard.busy(), Ordering::Relaxed);
         let request = tokio::time::timeout_at(deadline.into(), read_small_body(request))
             .await
-            .map_err(|_| ExpirationError)??;
+            .map_err(|_| ExpirationError)?
+            .map_err(BodyUnreadable)?;
         let (reply, answer) = futures::channel::oneshot::channel();
         shard.push(Job {
             request,
@@ -211,29 +211,38 @@ impl Shards {
     }
 }
 
+/// The client's request body broke off before its declared end.
+#[derive(Debug)]
+pub struct BodyUnreadable(wasmtime_wasi_http::Error);
+
+impl std::fmt::Display for BodyUnreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "request body: {}", self.0)
+    }
+}
+
+impl std::error::Error for BodyUnreadable {}
+
 /// Largest request body read whole before its request reaches an instance.
 /// A body the guest reads from the client itself keeps it running (not
 /// waiting on the origin), so a client that sends its body slowly would
 /// hold one of its instance's places; read here, it holds only one of the
 /// shard's (so the shard buffers at most this many bytes per place).
-pub const READ_BEFORE_BYTES: u64 = 64 << 10;
+const PREREAD_MAX_BYTES: u64 = 64 << 10;
 
 /// `request` with its body read whole when it declares a length of at most
-/// [`READ_BEFORE_BYTES`]; a longer or undeclared body is left to stream.
-async fn read_small_body(request: Request) -> wasmtime::Result<Request> {
+/// [`PREREAD_MAX_BYTES`]; a longer or undeclared body is left to stream.
+async fn read_small_body(request: Request) -> Result<Request, wasmtime_wasi_http::Error> {
     let declared = request
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_none_or(|len| len > READ_BEFORE_BYTES) {
+    if declared.is_none_or(|len| len > PREREAD_MAX_BYTES) {
         return Ok(request);
     }
     let (parts, body) = request.into_parts();
-    let body = http_body_util::Limited::new(body, READ_BEFORE_BYTES as usize)
-        .collect()
-        .await
-        .map_err(|e| wasmtime::format_err!("reading the request body: {e}"))?
-        .to_bytes();
+    // hyper ends a body at its declared length, so it needs no other limit.
+    let body = body.collect().await?.to_bytes();
     let body = http_body_util::Full::new(body)
         .map_err(|never| match never {})
         .boxed_unsync();
@@ -258,7 +267,10 @@ impl Shard {
             }
             queue.push_back(job);
         }
-        self.arrived.notify_one();
+        // Every instance waiting in `take`, not the one that waited
+        // longest: that one may be busy with its guest and not polled, and
+        // a single wake-up would stay with it while another sits idle.
+        self.arrived.notify_waiters();
         self.ensure_primary();
     }
 
