@@ -540,6 +540,21 @@ fn metrics_count_answers_by_cache_result_and_resident_memory() {
     );
 }
 
+/// A server of one shard with one instance (so one cache), which runs at
+/// most `running` requests at once besides those waiting on the origin.
+fn one_instance(db: &TestDb, running: &str) -> Server {
+    let args = [
+        "--migrate",
+        "--edge-shards",
+        "1",
+        "--edge-instances-per-shard",
+        "1",
+        "--edge-requests-per-instance",
+        running,
+    ];
+    Server::start_with(&db.url, &args)
+}
+
 /// One instance serves its shard's requests at once: while a search waits
 /// on PostgreSQL (its collection's table locked by a transaction of the
 /// test), repeated searches of another collection are answered from the
@@ -555,16 +570,7 @@ fn metrics_count_answers_by_cache_result_and_resident_memory() {
 fn a_miss_waiting_on_the_database_does_not_hold_up_hits() {
     let db = TestDb::new("cache_concurrent");
     let key = db.key("acme");
-    let args = [
-        "--migrate",
-        "--edge-shards",
-        "1",
-        "--edge-instances-per-shard",
-        "1",
-        "--edge-requests-per-instance",
-        "2",
-    ];
-    let server = Server::start_with(&db.url, &args);
+    let server = one_instance(&db, "2");
     let vectors = random_vectors(31, 50, 8);
     create(&server, &key, "warm", json!({"dims": 8, "index": "none"}), &vectors);
     create(&server, &key, "held", json!({"dims": 8, "index": "none"}), &vectors);
@@ -640,16 +646,7 @@ fn a_slowly_sent_body_does_not_hold_up_hits() {
     use std::io::{Read, Write};
     let db = TestDb::new("cache_slow_body");
     let key = db.key("acme");
-    let args = [
-        "--migrate",
-        "--edge-shards",
-        "1",
-        "--edge-instances-per-shard",
-        "1",
-        "--edge-requests-per-instance",
-        "1",
-    ];
-    let server = Server::start_with(&db.url, &args);
+    let server = one_instance(&db, "1");
     let vectors = random_vectors(32, 20, 8);
     create(&server, &key, "docs", json!({"dims": 8, "index": "none"}), &vectors);
     let search = || {
