@@ -5,11 +5,11 @@
 
 use crate::health::Registry;
 use crate::origin::http::{self as origin_http, OriginApi};
-use crate::runtime::{BodyUnreadable, Deadline, Overloaded, Shards};
+use crate::runtime::{declared_length, full_body, BodyUnreadable, Deadline, Overloaded, Shards};
 use bytes::Bytes;
 use edge_core::error::{code, ApiError};
 use edge_core::validate::{self, MAX_BODY_BYTES};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -31,9 +31,7 @@ fn json_response(err: &ApiError) -> hyper::Response<WasiBody> {
     for (name, value) in &response.headers {
         builder = builder.header(name, value);
     }
-    let body = Full::new(Bytes::from(response.body))
-        .map_err(|never| match never {})
-        .boxed_unsync();
+    let body = full_body(Bytes::from(response.body));
     builder.body(body).expect("static error response is valid")
 }
 
@@ -48,16 +46,12 @@ pub struct Front {
 }
 
 fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> hyper::Response<WasiBody> {
-    let body = Full::new(Bytes::from(body))
-        .map_err(|never| match never {})
-        .boxed_unsync();
+    let body = full_body(Bytes::from(body));
     hyper::Response::builder()
         .status(status)
         .header(hyper::header::CONTENT_TYPE, content_type)
         .body(body)
-        .unwrap_or_else(|_| {
-            hyper::Response::new(Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync())
-        })
+        .unwrap_or_else(|_| hyper::Response::new(full_body(Bytes::new())))
 }
 
 async fn handle(front: Arc<Front>, request: hyper::Request<Incoming>) -> Result<hyper::Response<WasiBody>, Infallible> {
@@ -70,12 +64,7 @@ async fn handle(front: Arc<Front>, request: hyper::Request<Incoming>) -> Result<
     if path.starts_with(origin_http::PREFIX) {
         return Ok(origin_call(&front, request).await);
     }
-    let declared = request
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(len) = declared.filter(|&len| len > MAX_BODY_BYTES as u64) {
+    if let Some(len) = declared_length(request.headers()).filter(|&len| len > MAX_BODY_BYTES as u64) {
         // Read and discard a body up to twice the limit, so the client is
         // done sending and sees the 413 rather than a reset connection.
         if len <= 2 * MAX_BODY_BYTES as u64 {
@@ -120,9 +109,7 @@ async fn capped(response: hyper::Response<WasiBody>, max: usize) -> hyper::Respo
     let (parts, body) = response.into_parts();
     match http_body_util::Limited::new(body, max).collect().await {
         Ok(body) => {
-            let body = Full::new(body.to_bytes())
-                .map_err(|never| match never {})
-                .boxed_unsync();
+            let body = full_body(body.to_bytes());
             hyper::Response::from_parts(parts, body)
         }
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {

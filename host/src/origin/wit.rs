@@ -114,18 +114,16 @@ fn answer<T, W: From<T>>(result: Result<T, ApiError>) -> Res<W> {
 /// The session behind `session`, cloned out of the instance's table so that
 /// the call does not hold the store while it waits.
 fn session<T>(store: &Accessor<T, OriginAsync>, session: &Resource<Session>) -> Res<Session> {
-    store.with(|mut access| {
-        let ctx = access.get();
-        ctx.table
+    store.with(|mut access| access.get().session(session))
+}
+
+impl OriginCtx {
+    fn session(&self, session: &Resource<Session>) -> Res<Session> {
+        self.table
             .get(session)
             .cloned()
             .map_err(|e| ApiError::new(code::INVALID_SESSION, e.to_string()).into())
-    })
-}
-
-/// The instance's count of waiting origin calls.
-fn waits<T>(store: &Accessor<T, OriginAsync>) -> Arc<OriginWaits> {
-    store.with(|mut access| access.get().waits.clone())
+    }
 }
 
 /// Runs `f` on the session behind `session`, counted among the instance's
@@ -135,8 +133,11 @@ async fn call<T, R>(
     session: &Resource<Session>,
     f: impl AsyncFnOnce(&Session) -> R,
 ) -> Res<R> {
-    let session = self::session(store, session)?;
-    Ok(waits(store).track(f(&session)).await)
+    let (session, waits) = store.with(|mut access| {
+        let ctx = access.get();
+        Ok::<_, Error>((ctx.session(session)?, ctx.waits.clone()))
+    })?;
+    Ok(waits.track(f(&session)).await)
 }
 
 impl Host for OriginCtx {}
@@ -156,8 +157,11 @@ impl<T> HostWithStore<T> for OriginAsync {
 
 impl<T> HostSessionWithStore<T> for OriginAsync {
     async fn open(store: &Accessor<T, Self>, api_key: String) -> Res<Resource<Session>> {
-        let origin = store.with(|mut access| access.get().origin.clone());
-        let session = waits(store).track(origin.open(&api_key)).await?;
+        let (origin, waits) = store.with(|mut access| {
+            let ctx = access.get();
+            (ctx.origin.clone(), ctx.waits.clone())
+        });
+        let session = waits.track(origin.open(&api_key)).await?;
         store.with(|mut access| {
             access
                 .get()

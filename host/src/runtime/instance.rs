@@ -60,7 +60,7 @@ async fn serve(shard: &Arc<Shard>, role: Role) -> wasmtime::Result<()> {
                 let mut served = 0usize;
                 let mut accepting = true;
                 while accepting || !requests.is_empty() {
-                    // Requests computing (not waiting on the origin) are bounded.
+                    // A new request is taken only while few enough are outside an origin wait.
                     let room = requests.len().saturating_sub(waits.waiting()) < limits.max_running;
                     tokio::select! {
                         biased;

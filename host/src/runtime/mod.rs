@@ -61,6 +61,19 @@ pub struct InstanceLimits {
     pub env: Vec<(String, String)>,
 }
 
+/// A whole body of `bytes`, in the type wasi:http's host side carries.
+pub fn full_body(bytes: bytes::Bytes) -> WasiBody {
+    use http_body_util::BodyExt;
+    http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// The `Content-Length` a request or response declares, if any.
+pub fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
 /// How long an idle instance is kept by default.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 

@@ -233,20 +233,13 @@ const PREREAD_MAX_BYTES: u64 = 64 << 10;
 /// `request` with its body read whole when it declares a length of at most
 /// [`PREREAD_MAX_BYTES`]; a longer or undeclared body is left to stream.
 async fn read_small_body(request: Request) -> Result<Request, wasmtime_wasi_http::Error> {
-    let declared = request
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_none_or(|len| len > PREREAD_MAX_BYTES) {
+    if super::declared_length(request.headers()).is_none_or(|len| len > PREREAD_MAX_BYTES) {
         return Ok(request);
     }
     let (parts, body) = request.into_parts();
     // hyper ends a body at its declared length, so it needs no other limit.
     let body = body.collect().await?.to_bytes();
-    let body = http_body_util::Full::new(body)
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    Ok(Request::from_parts(parts, body))
+    Ok(Request::from_parts(parts, super::full_body(body)))
 }
 
 impl Shard {
