@@ -28,6 +28,12 @@ pub struct Counters {
     /// `zerodb_edge_epoch_yields_total`: epoch ticks at which a busy guest
     /// gave its thread back to other requests.
     pub epoch_yields: AtomicU64,
+    /// `zerodb_edge_requests_total{export="front"}`: requests read whole
+    /// and answered through the component's `zerodb:edge/front`.
+    pub requests_front: AtomicU64,
+    /// `zerodb_edge_requests_total{export="wasi_http"}`: requests whose
+    /// bodies streamed into the component's `wasi:http/handler`.
+    pub requests_wasi_http: AtomicU64,
     /// `zerodb_edge_instances_started_total`.
     pub instances_started: AtomicU64,
     /// `zerodb_edge_instances_retired_total{reason="memory"}`: instances
@@ -54,6 +60,8 @@ pub static COUNTERS: Counters = Counters {
     object_store_requests: AtomicU64::new(0),
     object_store_refusals: AtomicU64::new(0),
     epoch_yields: AtomicU64::new(0),
+    requests_front: AtomicU64::new(0),
+    requests_wasi_http: AtomicU64::new(0),
     instances_started: AtomicU64::new(0),
     instances_retired_memory: AtomicU64::new(0),
     instances_overflow: AtomicU64::new(0),
@@ -153,6 +161,12 @@ pub fn render(registry: &Registry, shards: &[ShardLoad<'_>]) -> String {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
             load(value)
         );
+    }
+    out +=
+        "# HELP zerodb_edge_requests_total Requests handed to the edge component, by the export that answered them.\n";
+    out += "# TYPE zerodb_edge_requests_total counter\n";
+    for (export, value) in [("front", &c.requests_front), ("wasi_http", &c.requests_wasi_http)] {
+        let _ = writeln!(out, "zerodb_edge_requests_total{{export=\"{export}\"}} {}", load(value));
     }
     out += "# HELP zerodb_edge_instances_retired_total Edge instances retired, by reason.\n";
     out += "# TYPE zerodb_edge_instances_retired_total counter\n";

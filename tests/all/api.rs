@@ -476,3 +476,114 @@ fn writers_to_one_collection_run_concurrently() {
     let (stuck, free) = (stuck.ok(), free.ok());
     assert_ne!(stuck["version"], free["version"]);
 }
+
+/// One request over its own connection, its body sent with a
+/// `content-length` (so the host reads it whole and calls the component's
+/// `zerodb:edge/front`) or in chunks with none (so it streams into the
+/// component's `wasi:http/handler`); the answer's status, `x-zerodb-cache`
+/// and body.
+fn raw_call(server: &Server, key: &str, method: &str, path: &str, body: &str, chunked: bool) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    let framing = if chunked {
+        "transfer-encoding: chunked".to_string()
+    } else {
+        format!("content-length: {}", body.len())
+    };
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: edge\r\nauthorization: Bearer {key}\r\n\
+         content-type: application/json\r\n{framing}\r\nconnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    if chunked {
+        // Two chunks, so the body really arrives in pieces.
+        let (head, tail) = body.split_at(body.len() / 2);
+        for chunk in [head, tail].into_iter().filter(|c| !c.is_empty()) {
+            request.extend(format!("{:x}\r\n{chunk}\r\n", chunk.len()).into_bytes());
+        }
+        request.extend(b"0\r\n\r\n");
+    } else {
+        request.extend(body.as_bytes());
+    }
+    conn.write_all(&request).unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    let cache = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-zerodb-cache: "))
+        .unwrap_or_default()
+        .to_string();
+    (status, cache, body.to_string())
+}
+
+/// The host reads a request with a small declared body whole and hands it
+/// to the component in one call (`zerodb:edge/front`); one whose body
+/// streams goes through `wasi:http/handler`. Both give the same answers:
+/// the same writes, hits and errors.
+#[test]
+fn a_request_read_whole_and_one_streamed_get_the_same_answers() {
+    let db = TestDb::new("api_front_exports");
+    let key = db.key("acme");
+    // One instance, so that every search meets the same cache.
+    let server = Server::start_with(
+        &db.url,
+        &["--migrate", "--edge-shards", "1", "--edge-instances-per-shard", "1"],
+    );
+    server
+        .call(
+            "PUT",
+            "/v1/collections/docs",
+            &key,
+            Some(&json!({"dims": 2, "index": "none"})),
+        )
+        .ok();
+    let counted = |export: &str| server.metric(&format!("zerodb_edge_requests_total{{export=\"{export}\"}}"));
+    let (front, streamed) = (counted("front"), counted("wasi_http"));
+
+    // A write whose body streams is stored and read back whole.
+    let upsert = r#"{"vectors":[{"id":"a","values":[1,0]},{"id":"b","values":[0.6,0.8]}]}"#;
+    let (status, _, body) = raw_call(&server, &key, "PUT", "/v1/collections/docs/vectors", upsert, true);
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = raw_call(&server, &key, "GET", "/v1/collections/docs/vectors/b", "", false);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["values"],
+        json!([0.6, 0.8])
+    );
+
+    // A search answered whole, then the same bytes streamed: the streamed
+    // one is the same hit, byte for byte.
+    let search = r#"{"vector":[1,0.1],"k":2}"#;
+    let path = "/v1/collections/docs/search";
+    let (status, cache, missed) = raw_call(&server, &key, "POST", path, search, false);
+    assert_eq!((status, cache.as_str()), (200, "miss"), "{missed}");
+    let whole = raw_call(&server, &key, "POST", path, search, false);
+    let streamed_hit = raw_call(&server, &key, "POST", path, search, true);
+    assert_eq!(whole.1, "hit", "{}", whole.2);
+    assert_eq!(streamed_hit, whole);
+    let hits: Value = serde_json::from_str(&whole.2).unwrap();
+    let ids: Vec<&str> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+
+    // The same bad body gets the same JSON error either way.
+    let bad = r#"{"vector":[1,"#;
+    let whole = raw_call(&server, &key, "POST", path, bad, false);
+    let streamed_bad = raw_call(&server, &key, "POST", path, bad, true);
+    assert_eq!(whole.0, 400, "{}", whole.2);
+    assert_eq!(streamed_bad, whole);
+    assert_eq!(
+        serde_json::from_str::<Value>(&whole.2).unwrap()["error"]["code"],
+        "malformed_json"
+    );
+
+    // Each request went the way its framing says.
+    assert_eq!(counted("front") - front, 4.0, "requests read whole");
+    assert_eq!(counted("wasi_http") - streamed, 3.0, "requests streamed");
+}

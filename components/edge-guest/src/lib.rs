@@ -40,8 +40,11 @@ mod bindings {
     });
 }
 
-pub(crate) use bindings::zerodb::edge::origin as wit;
-pub(crate) use bindings::zerodb::edge::origin_async as wit_async;
+/// The `zerodb:edge/origin` import's bindings; a front that generates
+/// bindings of its own world maps the interface here (wit-bindgen's `with`).
+pub use bindings::zerodb::edge::origin as wit;
+/// The `zerodb:edge/origin-async` import's bindings, as [`wit`] is.
+pub use bindings::zerodb::edge::origin_async as wit_async;
 
 thread_local! {
     // For the life of the instance, so a host that reuses instances keeps

@@ -3,7 +3,7 @@
 //! `dist/edge.wasm`.
 //!
 //! Exports `wasi:http/handler@0.3.0` (spin-sdk 7) and imports the blocking
-//! `zerodb:edge/origin@0.7.0` (world `zerodb:edge/edge`), which the adapter
+//! `zerodb:edge/origin@0.8.0` (world `zerodb:edge/edge`), which the adapter
 //! (`components/origin-http`, itself wasi:http 0.2) exports: an instance
 //! serves one request at a time, and the host runs several instances for
 //! concurrency. The same core and plumbing as `components/edge`.

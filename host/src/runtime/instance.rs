@@ -1,14 +1,16 @@
 //! One instance of the edge component: instantiated, then serving its
 //! shard's requests, many at once, until it is idle, retired or fails.
 
+use super::front::Incoming;
 use super::shard::{Role, Shard, OVERFLOW_IDLE};
 use super::{InstanceState, SHUTTING_DOWN};
 use crate::metrics::{count, COUNTERS};
+use futures::future::Either;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use wasmtime::AsContextMut;
-use wasmtime_wasi_http::handler::{Prepared, ProxyPre};
+use wasmtime_wasi_http::handler::{ExpirationError, Prepared, Proxy};
 use wasmtime_wasi_http::WasiHttpView;
 
 /// Runs one instance of `shard` in `role` to its end, then lets the shard
@@ -45,13 +47,15 @@ async fn serve(shard: &Arc<Shard>, role: Role) -> wasmtime::Result<()> {
         let limits = &rt.limits;
         let grown = Arc::new(AtomicUsize::new(0));
         let mut store = rt.store(grown.clone());
-        let proxy = ProxyPre::P3(rt.pre.clone()).instantiate_async(&mut store).await?;
+        let instance = rt.pre.instantiate_async(&mut store).await?;
+        let proxy = Proxy::P3(rt.service.load(&mut store, &instance)?);
+        let front = rt.front.load(&mut store, &instance)?;
         count(&COUNTERS.instances_started);
         let idle = match role {
             Role::Primary => limits.idle_timeout,
             Role::Overflow => OVERFLOW_IDLE,
         };
-        let proxy = &proxy;
+        let (proxy, front) = (&proxy, front.zerodb_edge_front());
         let handed_over = &mut handed_over;
         let waits = store.data().origin.waits.clone();
         store
@@ -71,22 +75,45 @@ async fn serve(shard: &Arc<Shard>, role: Role) -> wasmtime::Result<()> {
                         job = shard.take(role), if accepting && room => {
                             served += 1;
                             let (deadline, flag) = (job.deadline, job.flag.clone());
-                            let prepared = accessor.with(|mut store| -> wasmtime::Result<_> {
+                            let expired = tokio::time::sleep_until(deadline.into());
+                            let started = accessor.with(|mut store| -> wasmtime::Result<_> {
                                 let mut store = store.as_context_mut();
-                                let prepared =
-                                    Prepared::new(store.as_context_mut(), proxy, job.request, InstanceState::http, job.reply)?;
+                                let prepared = match job.request {
+                                    Incoming::Whole(request) => Either::Left((request, job.reply)),
+                                    Incoming::Streaming(request) => Either::Right(Prepared::new(
+                                        store.as_context_mut(),
+                                        proxy,
+                                        request,
+                                        InstanceState::http,
+                                        job.reply,
+                                    )?),
+                                };
                                 let id = store.data_mut().watchdog.start(deadline, flag);
                                 Ok((id, prepared))
                             });
-                            match prepared {
-                                Ok((id, prepared)) => requests.push(async move {
-                                    let sent = prepared.run(accessor, tokio::time::sleep_until(deadline.into())).await;
-                                    accessor.with(|mut store| store.as_context_mut().data_mut().watchdog.finish(id));
-                                    sent
-                                }),
+                            let (id, prepared) = match started {
+                                Ok(started) => started,
                                 // The reply went with the request: its client gets a failure.
-                                Err(e) => tracing::warn!(error = %e, "a request could not be handed to the edge instance"),
-                            }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "a request could not be handed to the edge instance");
+                                    continue;
+                                }
+                            };
+                            requests.push(async move {
+                                let sent = match prepared {
+                                    Either::Left((request, reply)) => {
+                                        let (answer, sent) = tokio::select! {
+                                            answer = front.call_handle(accessor, request) => (answer.and_then(super::front::response), true),
+                                            () = expired => (Err(ExpirationError.into()), false),
+                                        };
+                                        let _ = reply.send(answer);
+                                        sent
+                                    }
+                                    Either::Right(prepared) => prepared.run(accessor, expired).await?,
+                                };
+                                accessor.with(|mut store| store.as_context_mut().data_mut().watchdog.finish(id));
+                                Ok::<bool, wasmtime::Error>(sent)
+                            });
                         }
                         () = tokio::time::sleep(idle), if requests.is_empty() => accepting = false,
                     }

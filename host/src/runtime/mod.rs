@@ -12,8 +12,12 @@
 //! start an overflow instance, up to a cap; an overflow instance ends once
 //! idle. An instance is replaced after `max_requests` requests, when its
 //! linear memory passes three quarters of its ceiling, or when it traps.
-//! Every request's deadline counts from its arrival at the shard.
+//! Every request's deadline counts from its arrival at the shard. A request
+//! read whole goes into its instance in one call of the component's
+//! `zerodb:edge/front` export ([`front`]); one whose body streams, through
+//! `wasi:http/handler`.
 
+mod front;
 mod instance;
 mod shard;
 
@@ -27,10 +31,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::p3::bindings::ServiceIndices;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 /// Limits on the edge component's instances.
@@ -231,7 +235,10 @@ pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 /// Process-wide state: compiled once, shared by every instance.
 pub struct Runtime {
     engine: Engine,
-    pre: ServicePre<InstanceState>,
+    pre: InstancePre<InstanceState>,
+    /// Where `wasi:http/handler` and `zerodb:edge/front` are in an instance.
+    service: ServiceIndices,
+    front: front::EdgeNativeIndices,
     origin: OriginService,
     limits: InstanceLimits,
 }
@@ -239,6 +246,8 @@ pub struct Runtime {
 impl Runtime {
     /// Compiles the component at `path` and links its imports: WASI 0.2 and
     /// 0.3, wasi:http 0.3, and `zerodb:edge/origin-async` backed by `origin`.
+    /// Err unless it exports both `wasi:http/handler@0.3.0` and
+    /// `zerodb:edge/front`.
     pub fn new(path: &Path, origin: OriginService, limits: InstanceLimits) -> anyhow::Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model_async(true);
@@ -265,13 +274,16 @@ impl Runtime {
         wasmtime_wasi::p3::add_to_linker(&mut linker)?;
         wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
         origin::add_to_linker(&mut linker, |state: &mut InstanceState| &mut state.origin)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(ServicePre::new)
+        let pre = linker.instantiate_pre(&component)?;
+        let service = ServiceIndices::new(&pre)
             .map_err(|e| anyhow::anyhow!("the component must export wasi:http/handler@0.3.0: {e:#}"))?;
+        let front = front::EdgeNativeIndices::new(&pre)
+            .map_err(|e| anyhow::anyhow!("the component must export zerodb:edge/front: {e:#}"))?;
         Ok(Runtime {
             engine,
             pre,
+            service,
+            front,
             origin,
             limits,
         })

@@ -8,10 +8,10 @@
 //! instance is started and takes the waiting requests while the primaries
 //! stay stuck; it ends after [`OVERFLOW_IDLE`] without work.
 
+use super::front::{self, Incoming};
 use super::{instance, Deadline, Runtime};
 use crate::histogram::Histogram;
 use crate::metrics::{ShardLoad, CACHE_RESULTS};
-use http_body_util::BodyExt;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -33,7 +33,7 @@ const DEADLINE_GRACE: Duration = Duration::from_millis(100);
 
 /// One request handed to a shard.
 pub(super) struct Job {
-    pub request: Request,
+    pub request: Incoming,
     /// Its arrival plus the request timeout.
     pub deadline: Instant,
     /// Set when the watchdog stops its instance past the deadline.
@@ -149,10 +149,14 @@ impl Shards {
             .map_err(|_| Overloaded)?
             .expect("the semaphore is never closed");
         shard.high_water.fetch_max(shard.busy(), Ordering::Relaxed);
-        let request = tokio::time::timeout_at(deadline.into(), read_small_body(request))
+        let request = tokio::time::timeout_at(deadline.into(), front::read(request))
             .await
             .map_err(|_| ExpirationError)?
             .map_err(BodyUnreadable)?;
+        crate::metrics::count(match request {
+            Incoming::Whole(_) => &crate::metrics::COUNTERS.requests_front,
+            Incoming::Streaming(_) => &crate::metrics::COUNTERS.requests_wasi_http,
+        });
         let (reply, answer) = futures::channel::oneshot::channel();
         shard.push(Job {
             request,
@@ -222,25 +226,6 @@ impl std::fmt::Display for BodyUnreadable {
 }
 
 impl std::error::Error for BodyUnreadable {}
-
-/// Largest request body read whole before its request reaches an instance.
-/// A body the guest reads from the client itself keeps it running (not
-/// waiting on the origin), so a client that sends its body slowly would
-/// hold one of its instance's places; read here, it holds only one of the
-/// shard's (so the shard buffers at most this many bytes per place).
-const PREREAD_MAX_BYTES: u64 = 64 << 10;
-
-/// `request` with its body read whole when it declares a length of at most
-/// [`PREREAD_MAX_BYTES`]; a longer or undeclared body is left to stream.
-async fn read_small_body(request: Request) -> Result<Request, wasmtime_wasi_http::Error> {
-    if super::declared_length(request.headers()).is_none_or(|len| len > PREREAD_MAX_BYTES) {
-        return Ok(request);
-    }
-    let (parts, body) = request.into_parts();
-    // hyper ends a body at its declared length, so it needs no other limit.
-    let body = body.collect().await?.to_bytes();
-    Ok(Request::from_parts(parts, super::full_body(body)))
-}
 
 impl Shard {
     /// Requests in flight now: places taken.
