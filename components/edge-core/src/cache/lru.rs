@@ -18,6 +18,9 @@ pub(super) struct Slot<V> {
     pub(super) fetched: Instant,
     /// The collection's token when the value was read.
     pub(super) token: Token,
+    /// Whether one request has been sent to the origin to refresh it
+    /// before its TTL runs out (see `Cache::claim_refresh`).
+    pub(super) refreshing: bool,
     /// When the entry was last used; its place in the LRU order.
     tick: u64,
 }
@@ -125,6 +128,7 @@ impl<K: Clone + Eq + Hash, V> Lru<K, V> {
                 bytes,
                 fetched,
                 token,
+                refreshing: false,
                 tick: self.tick,
             },
         );

@@ -18,9 +18,10 @@
 //! answers from memory. An entry older than the current token is dropped,
 //! never served, so a write acknowledged anywhere is seen by the next read
 //! in every instance. When the current token cannot be learned (the origin
-//! is unreachable), entries are only served as stale. Entries other than
-//! hot copies also carry the time they were fetched and are refetched past
-//! the TTL. A write through this instance patches its hot copy and keeps
+//! is unreachable), entries are only served as stale. Search results and
+//! vectors also carry the time they were fetched and are refetched past
+//! the TTL; one request refreshes a result in the last quarter of its TTL
+//! while the others are still answered from it. A write through this instance patches its hot copy and keeps
 //! its untouched vectors when nothing else was written in between.
 //!
 //! The module's parts: [`Cache`] and its public API here; the LRU store
@@ -207,8 +208,39 @@ impl Cache {
             return None;
         }
         let slot = self.entries.touch(key)?;
-        let lasting = matches!(key, Key::Hot(_) | Key::Embedding(..));
-        Some(now.is_some() && (lasting || slot.fetched.elapsed() < ttl))
+        Some(now.is_some() && (Self::lasting(key) || slot.fetched.elapsed() < ttl))
+    }
+
+    /// Entries current exactly as long as their token is, with no TTL: hot
+    /// copies and collection descriptions change only with a write (which
+    /// moves the token), embeddings never.
+    fn lasting(key: &Key) -> bool {
+        matches!(key, Key::Hot(_) | Key::Info(_) | Key::Embedding(..))
+    }
+
+    /// Whether `key`'s entry is fresh at `now` and in the last quarter of
+    /// its TTL, with no request sent to refresh it yet.
+    fn refresh_due(&self, key: &Key, now: Token) -> bool {
+        let ttl = self.config.ttl;
+        self.entries.get(key).is_some_and(|slot| {
+            let age = slot.fetched.elapsed();
+            !Self::lasting(key) && !slot.refreshing && slot.token >= now && age < ttl && age >= ttl - ttl / 4
+        })
+    }
+
+    /// True for the first caller that finds `key`'s entry due for a refresh
+    /// ([`Self::refresh_due`]): that request asks the origin and replaces the
+    /// entry, while every other keeps being answered from it until its TTL
+    /// runs out. So a busy entry is refetched once before it expires, not
+    /// by every request that would find it expired.
+    fn claim_refresh(&mut self, key: &Key, now: Token) -> bool {
+        if !self.refresh_due(key, now) {
+            return false;
+        }
+        if let Some(slot) = self.entries.touch(key) {
+            slot.refreshing = true;
+        }
+        true
     }
 
     /// Looks `key` up against the current token `now` (see [`Self::check`]).
@@ -525,6 +557,43 @@ mod tests {
         assert_eq!(cache.embedding("p1", "m", "hello "), None);
         let stats = cache.stats();
         assert_eq!((stats.embedding_hits, stats.embedding_misses), (2, 2));
+    }
+
+    /// A result in the last quarter of its TTL is refreshed by one request
+    /// (the first full lookup finds it absent and goes to the origin) while
+    /// every other is still answered from it, by its body too; its TTL
+    /// still ends it. A description has no TTL: its token alone says
+    /// whether it is current.
+    #[test]
+    fn one_request_refreshes_a_result_before_its_ttl_ends() {
+        let ttl = Duration::from_millis(400);
+        let mut cache = Cache::new(CacheConfig {
+            ttl,
+            ..CacheConfig::default()
+        });
+        let (c, q) = (coll("c"), request(vec![1.0, 0.0]));
+        let body = BodyKey::of(br#"{"vector":[1,0]}"#);
+        cache.put_search(&c, &q, result("a"), Some(body), T1);
+        cache.put_info(&c, large_info("c"), T1);
+        // Before the last quarter, no refresh.
+        assert!(cache.search(&c, &q, 1.0, Some(T1)).fresh().is_some());
+        std::thread::sleep(ttl * 3 / 4 + Duration::from_millis(20));
+        // The body replay leaves the choice to the full lookup ...
+        assert!(cache.search_by_body(&c, body, T1).is_none());
+        // ... whose first caller refreshes,
+        assert!(matches!(cache.search(&c, &q, 1.0, Some(T1)), Lookup::Absent));
+        // and the rest are answered from the entry, by vector or by body.
+        assert!(cache.search(&c, &q, 1.0, Some(T1)).fresh().is_some());
+        assert!(cache.search_by_body(&c, body, T1).is_some());
+        // Without an answer to the refresh, the TTL ends the entry.
+        std::thread::sleep(ttl / 4);
+        assert!(matches!(cache.search(&c, &q, 1.0, Some(T1)), Lookup::Expired(_)));
+        // The refresh's answer starts a new TTL, with no refresh handed out.
+        cache.put_search(&c, &q, result("b"), Some(body), T1);
+        assert_eq!(cache.search(&c, &q, 1.0, Some(T1)).fresh().unwrap().hits[0].id, "b");
+        // The description outlived the TTL under its token, not past a newer one.
+        assert!(matches!(cache.info(&c, Some(T1)), Lookup::Fresh(_)));
+        assert!(matches!(cache.info(&c, Some(at(2))), Lookup::Absent));
     }
 
     #[test]

@@ -72,6 +72,10 @@ impl Cache {
     ) -> Lookup<SearchResult> {
         let (group, hash) = result_key(coll, request);
         let exact = Key::Result(group.0.clone(), group.1.clone(), hash);
+        // This request refreshes the entry: it goes to the origin.
+        if now.is_some_and(|now| self.claim_refresh(&exact, now)) {
+            return Lookup::Absent;
+        }
         let found = self.lookup(&exact, now, |v| match v {
             Value::Result(q) if q.vector == request.vector => Some(q.result.clone()),
             _ => None,
@@ -109,6 +113,10 @@ impl Cache {
     /// collection is due to be loaded whole (then the full path runs).
     pub fn search_by_body(&mut self, coll: &CollKey, body: BodyKey, now: Token) -> Option<SearchResult> {
         let key = self.bodies.get(&(coll.clone(), body))?.clone();
+        // Due for a refresh: the full path elects the request that does it.
+        if self.refresh_due(&key, now) {
+            return None;
+        }
         // A collection held whole is loaded already; any other must be
         // described, to know whether it is due to be.
         if self.hot(coll, Some(now)).fresh().is_none() {
