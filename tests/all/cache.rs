@@ -635,6 +635,77 @@ fn a_miss_waiting_on_the_database_does_not_hold_up_hits() {
     });
 }
 
+/// Key lookups never wait behind searches that hold every connection of
+/// the main pool: keys resolve on connections of their own. With one
+/// connection in the main pool, held by a search waiting on a locked
+/// table, and the key looked up on every request (`--auth-cache-ms 0`),
+/// hits still answer at once; were keys looked up on the main pool, each
+/// hit would wait for the lock to go.
+#[test]
+fn key_lookups_do_not_wait_behind_a_full_pool() {
+    let db = TestDb::new("cache_auth_pool");
+    let key = db.key("acme");
+    let args = [
+        "--migrate",
+        "--edge-shards",
+        "1",
+        "--db-max-connections",
+        "1",
+        "--auth-cache-ms",
+        "0",
+    ];
+    let server = Server::start_with(&db.url, &args);
+    let vectors = random_vectors(33, 20, 8);
+    create(&server, &key, "warm", json!({"dims": 8, "index": "none"}), &vectors);
+    create(&server, &key, "held", json!({"dims": 8, "index": "none"}), &vectors);
+    let search = |name: &str, i: usize| {
+        let body = json!({"vector": vectors[i], "k": 3});
+        server.call("POST", &format!("/v1/collections/{name}/search"), &key, Some(&body))
+    };
+    // Every instance of the shard answers the warm search from its cache.
+    for _ in 0..8 {
+        search("warm", 0).ok();
+    }
+
+    let mut client = db.client();
+    let table: i64 = client
+        .query_one("SELECT id FROM zerodb.collections WHERE name = 'held'", &[])
+        .unwrap()
+        .get(0);
+    let mut lock = client.transaction().unwrap();
+    lock.batch_execute(&format!("LOCK TABLE zerodb_data.c{table} IN ACCESS EXCLUSIVE MODE"))
+        .unwrap();
+    let held = Duration::from_secs(2);
+    std::thread::scope(|scope| {
+        let miss = scope.spawn(|| search("held", 1));
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        let hits: Vec<_> = (0..10).map(|_| search("warm", 0)).collect();
+        let hits_took = started.elapsed();
+        std::thread::sleep(held.saturating_sub(started.elapsed()));
+        lock.commit().unwrap();
+        let miss = miss.join().unwrap();
+        assert_eq!(
+            (miss.status, miss.cache.as_deref()),
+            (200, Some("miss")),
+            "{}",
+            miss.json
+        );
+        assert!(
+            miss.elapsed >= held,
+            "the miss did not hold the pool: {:?}",
+            miss.elapsed
+        );
+        for hit in &hits {
+            assert_eq!((hit.status, hit.cache.as_deref()), (200, Some("hit")), "{}", hit.json);
+        }
+        assert!(
+            hits_took < held / 2,
+            "10 hits took {hits_took:?} beside a miss holding the pool {held:?}"
+        );
+    });
+}
+
 /// A client that sends its body slowly holds none of its instance's
 /// places: a small body (a declared length up to 64 KiB) is read whole
 /// before the request reaches the instance. With one place per instance,

@@ -38,9 +38,17 @@ fn unauthorized() -> ApiError {
 
 type KeyHash = Vec<u8>;
 
-/// A resolution: the project, when it was made, and the auth epoch it was
-/// made in.
-type Resolved = (Project, Instant, u64);
+/// A resolution of a key.
+struct Resolved {
+    project: Project,
+    /// When it was made.
+    at: Instant,
+    /// The auth epoch it was made in.
+    epoch: u64,
+    /// Whether a request has been sent to the database to renew it before
+    /// the TTL runs out.
+    renewing: bool,
+}
 
 /// Recently resolved keys (by hash), so that a request served from the
 /// edge cache needs no database round trip. A resolution is trusted for the
@@ -56,11 +64,20 @@ pub(crate) struct AuthCache {
 impl AuthCache {
     /// The project a key resolved to, and whether that is still fresh in
     /// the auth epoch `epoch` (none: the feed is down, nothing is fresh).
+    /// The first caller that finds a resolution in the last quarter of its
+    /// TTL is told it is not fresh, so that it renews it while the others
+    /// go on using it: a key in use is looked up once before it expires,
+    /// not by every request that would find it expired.
     fn get(&self, hash: &[u8], epoch: Option<u64>) -> Option<(Project, bool)> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (project, at, resolved_in) = entries.get(hash)?;
-        let fresh = at.elapsed() < self.ttl && epoch == Some(*resolved_in);
-        Some((project.clone(), fresh))
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let resolved = entries.get_mut(hash)?;
+        let age = resolved.at.elapsed();
+        let mut fresh = age < self.ttl && epoch == Some(resolved.epoch);
+        if fresh && !resolved.renewing && age >= self.ttl - self.ttl / 4 {
+            resolved.renewing = true;
+            fresh = false;
+        }
+        Some((resolved.project.clone(), fresh))
     }
 
     fn put(&self, hash: Vec<u8>, project: Project, epoch: u64) {
@@ -70,9 +87,15 @@ impl AuthCache {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= 10_000 {
             let ttl = self.ttl;
-            entries.retain(|_, (_, at, _)| at.elapsed() < ttl);
+            entries.retain(|_, resolved| resolved.at.elapsed() < ttl);
         }
-        entries.insert(hash, (project, Instant::now(), epoch));
+        let resolved = Resolved {
+            project,
+            at: Instant::now(),
+            epoch,
+            renewing: false,
+        };
+        entries.insert(hash, resolved);
     }
 }
 
@@ -183,7 +206,7 @@ impl Store {
     }
 
     async fn lookup_key(&self, hash: &[u8]) -> Result<Option<Project>> {
-        let client = self.client().await?;
+        let client = self.auth_client().await?;
         let stmt = client
             .prepare_cached(
                 "SELECT p.id, p.name, p.uuid::text FROM zerodb.api_keys k JOIN zerodb.projects p ON p.id = k.project_id
@@ -202,5 +225,43 @@ fn project_of(row: &tokio_postgres::Row) -> Project {
         id: row.get(0),
         name: row.get(1),
         uuid: row.get(2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resolution is fresh for its TTL in the epoch it was made in; in
+    /// the last quarter of the TTL one caller is sent to renew it while the
+    /// others go on using it; past the TTL none may.
+    #[test]
+    fn one_request_renews_a_key_before_its_ttl_ends() {
+        let ttl = Duration::from_millis(400);
+        let cache = AuthCache {
+            ttl,
+            entries: Arc::default(),
+        };
+        let project = Project {
+            id: 7,
+            name: "p".into(),
+            uuid: "u".into(),
+        };
+        let fresh = |epoch| cache.get(b"k", epoch).map(|(p, fresh)| (p.id, fresh));
+        assert_eq!(fresh(Some(3)), None);
+        cache.put(b"k".to_vec(), project.clone(), 3);
+        assert_eq!(fresh(Some(3)), Some((7, true)));
+        // A revocation announced since, or a feed that is down: not fresh.
+        assert_eq!(fresh(Some(4)), Some((7, false)));
+        assert_eq!(fresh(None), Some((7, false)));
+        std::thread::sleep(ttl * 3 / 4 + Duration::from_millis(20));
+        assert_eq!(fresh(Some(3)), Some((7, false)), "the first caller renews");
+        assert_eq!(fresh(Some(3)), Some((7, true)), "the others use it meanwhile");
+        std::thread::sleep(ttl / 4);
+        assert_eq!(fresh(Some(3)), Some((7, false)), "past the TTL");
+        assert_eq!(fresh(Some(3)), Some((7, false)));
+        // A renewal starts a new TTL.
+        cache.put(b"k".to_vec(), project, 3);
+        assert_eq!(fresh(Some(3)), Some((7, true)));
     }
 }

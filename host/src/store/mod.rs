@@ -40,6 +40,10 @@ pub struct Store {
     /// One connection of its own for the health probe, so that a pool busy
     /// with slow queries does not read as a database that is down.
     probe_pool: Pool,
+    /// Two connections of their own for resolving API keys, which nearly
+    /// every request may need: a key lookup never waits behind searches
+    /// that fill the main pool.
+    auth_pool: Pool,
     auth: keys::AuthCache,
     /// Postgres' entry in the service registry: the circuit breaker.
     health: Arc<Service>,
@@ -84,6 +88,7 @@ impl Store {
         Ok(Store {
             pool: pool(max_connections, pool_wait)?,
             probe_pool: pool(1, CONNECT_TIMEOUT)?,
+            auth_pool: pool(2, pool_wait)?,
             auth: keys::AuthCache::default(),
             health: Arc::new(Service::new(ServiceId::Postgres, Some(String::new()))),
             events: None,
@@ -134,7 +139,18 @@ impl Store {
         Ok(())
     }
 
+    /// A connection of the main pool; 503 at once while the breaker is
+    /// open, 503 `overloaded` when none frees up in time.
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.client_of(&self.pool).await
+    }
+
+    /// A connection for resolving API keys, as [`Self::client`] gives one.
+    pub(crate) async fn auth_client(&self) -> Result<deadpool_postgres::Object> {
+        self.client_of(&self.auth_pool).await
+    }
+
+    async fn client_of(&self, pool: &Pool) -> Result<deadpool_postgres::Object> {
         if !self.health.usable() {
             crate::metrics::count(&crate::metrics::COUNTERS.db_breaker_refusals);
             // Not logged: the breaker's state change already was, once.
@@ -145,7 +161,7 @@ impl Store {
             ));
         }
         crate::metrics::count(&crate::metrics::COUNTERS.db_pool_acquisitions);
-        match self.pool.get().await {
+        match pool.get().await {
             Ok(client) => {
                 self.health.record_traffic(true);
                 Ok(client)

@@ -66,6 +66,12 @@ impl<K: Clone + Eq + Hash, V> Lru<K, V> {
         self.map.get(key)
     }
 
+    /// When `key` was last used, as a count that grows with every use (of
+    /// any entry); none when it is absent.
+    pub(super) fn last_used(&self, key: &K) -> Option<u64> {
+        self.map.get(key).map(|slot| slot.tick)
+    }
+
     pub(super) fn keys(&self) -> impl Iterator<Item = &K> {
         self.map.keys()
     }

@@ -137,7 +137,8 @@ impl<T> Lookup<T> {
 pub struct Cache {
     config: CacheConfig,
     entries: Lru<Key, Value>,
-    /// Query hashes of the result entries of each group, oldest first.
+    /// Query hashes of the result entries of each group, oldest first (of
+    /// their storing; use order is the LRU's).
     groups: HashMap<Group, Vec<u64>>,
     /// Result entries by the request body they were fetched for.
     bodies: HashMap<(CollKey, BodyKey), Key>,

@@ -162,11 +162,19 @@ impl Cache {
         let hashes = self.groups.entry(group.clone()).or_default();
         hashes.retain(|h| *h != hash);
         hashes.push(hash);
-        // Keep semantic lookups bounded: the group's oldest entry goes.
+        // Keep semantic lookups bounded: the group's least recently used
+        // entry goes, not its oldest, so a query asked all along stays
+        // however many new ones pass through.
         if hashes.len() > MAX_QUERIES_PER_GROUP {
-            let oldest = hashes[0];
-            self.remove(&Key::Result(group.0, group.1, oldest));
-            self.stats.evictions += 1;
+            let key = |h: u64| Key::Result(group.0.clone(), group.1.clone(), h);
+            let unused = hashes
+                .clone()
+                .into_iter()
+                .min_by_key(|h| self.entries.last_used(&key(*h)).unwrap_or(0));
+            if let Some(unused) = unused {
+                self.remove(&key(unused));
+                self.stats.evictions += 1;
+            }
         }
     }
 }
@@ -175,6 +183,7 @@ impl Cache {
 mod tests {
     use super::super::fixtures::*;
     use super::super::*;
+    use super::MAX_QUERIES_PER_GROUP;
     use crate::model::*;
 
     #[test]
@@ -249,6 +258,31 @@ mod tests {
         cache.forget_collection(&q);
         assert!(cache.search_by_body(&q, body, T1).is_none());
         assert_eq!(cache.search_by_body(&p, body, T1).unwrap().hits[0].id, "from-p");
+    }
+
+    /// A group holds at most [`MAX_QUERIES_PER_GROUP`] queries; past it,
+    /// the least recently used goes. A query asked all along stays however
+    /// many new ones pass through (they went in its place when the oldest
+    /// stored went first).
+    #[test]
+    fn a_full_group_drops_its_least_recently_used_query() {
+        let mut cache = Cache::new(CacheConfig::default());
+        let c = coll("c");
+        let asked = request(vec![1.0, 0.0]);
+        cache.put_search(&c, &asked, result("asked"), None, T1);
+        let fresh = |cache: &mut Cache, q: &SearchRequest| cache.search(&c, q, 1.0, Some(T1)).fresh().is_some();
+        let passing = |i: usize| request(vec![i as f32, 1.0]);
+        for i in 0..3 * MAX_QUERIES_PER_GROUP {
+            cache.put_search(&c, &passing(i), result("passing"), None, T1);
+            assert!(
+                fresh(&mut cache, &asked),
+                "the query asked all along went after {i} others"
+            );
+        }
+        assert!(!fresh(&mut cache, &passing(0)), "the least recently used stayed");
+        assert!(fresh(&mut cache, &passing(3 * MAX_QUERIES_PER_GROUP - 1)));
+        let group = cache.groups.values().next().unwrap().len();
+        assert_eq!(group, MAX_QUERIES_PER_GROUP);
     }
 
     /// A result answers only searches of its shape: the same vector with
