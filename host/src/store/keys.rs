@@ -38,6 +38,18 @@ fn unauthorized() -> ApiError {
 
 type KeyHash = Vec<u8>;
 
+/// How far a cached resolution may be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trust {
+    /// Within its TTL, in the current auth epoch.
+    Fresh,
+    /// Fresh, and this caller renews it (in the background).
+    Renew,
+    /// Past its TTL or its epoch: looked up again before use (but used
+    /// while the database is unavailable).
+    Stale,
+}
+
 /// A resolution of a key.
 struct Resolved {
     project: Project,
@@ -65,19 +77,27 @@ impl AuthCache {
     /// The project a key resolved to, and whether that is still fresh in
     /// the auth epoch `epoch` (none: the feed is down, nothing is fresh).
     /// The first caller that finds a resolution in the last quarter of its
-    /// TTL is told it is not fresh, so that it renews it while the others
-    /// go on using it: a key in use is looked up once before it expires,
-    /// not by every request that would find it expired.
-    fn get(&self, hash: &[u8], epoch: Option<u64>) -> Option<(Project, bool)> {
+    /// TTL is told to renew it ([`Trust::Renew`]), the others go on using
+    /// it: a key in use is looked up once before it expires, not by every
+    /// request that would find it expired.
+    fn get(&self, hash: &[u8], epoch: Option<u64>) -> Option<(Project, Trust)> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let resolved = entries.get_mut(hash)?;
         let age = resolved.at.elapsed();
-        let mut fresh = age < self.ttl && epoch == Some(resolved.epoch);
-        if fresh && !resolved.renewing && age >= self.ttl - self.ttl / 4 {
+        let trust = if age >= self.ttl || epoch != Some(resolved.epoch) {
+            Trust::Stale
+        } else if !resolved.renewing && age >= self.ttl - self.ttl / 4 {
             resolved.renewing = true;
-            fresh = false;
-        }
-        Some((resolved.project.clone(), fresh))
+            Trust::Renew
+        } else {
+            Trust::Fresh
+        };
+        Some((resolved.project.clone(), trust))
+    }
+
+    /// Forgets a key the database no longer accepts.
+    fn forget(&self, hash: &[u8]) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(hash);
     }
 
     fn put(&self, hash: Vec<u8>, project: Project, epoch: u64) {
@@ -172,8 +192,15 @@ impl Store {
         // leaves this resolution in an old epoch.
         let epoch = self.coherence.live().then(|| self.coherence.auth_epoch());
         let cached = self.auth.get(&hash, epoch);
-        if let Some((project, true)) = &cached {
-            return Ok(project.clone());
+        match (&cached, epoch) {
+            (Some((project, Trust::Fresh)), _) => return Ok(project.clone()),
+            (Some((project, Trust::Renew)), Some(epoch)) => {
+                // Still fresh: this request need not wait for the renewal.
+                let store = self.clone();
+                tokio::spawn(async move { store.renew_key(hash, epoch).await });
+                return Ok(project.clone());
+            }
+            _ => {}
         }
         // With a resolution to fall back on, a database that does not
         // answer in time counts as unavailable, not as a wait to the
@@ -205,6 +232,16 @@ impl Store {
         }
     }
 
+    /// Looks a cached key up again: kept for a new TTL when still live,
+    /// forgotten when not; left to expire when the database cannot say.
+    async fn renew_key(&self, hash: Vec<u8>, epoch: u64) {
+        match self.lookup_key(&hash).await {
+            Ok(Some(project)) => self.auth.put(hash, project, epoch),
+            Ok(None) => self.auth.forget(&hash),
+            Err(e) => tracing::debug!(error = %e, "renewing a key's resolution failed; it expires"),
+        }
+    }
+
     async fn lookup_key(&self, hash: &[u8]) -> Result<Option<Project>> {
         let client = self.auth_client().await?;
         let stmt = client
@@ -233,7 +270,7 @@ mod tests {
     use super::*;
 
     /// A resolution is fresh for its TTL in the epoch it was made in; in
-    /// the last quarter of the TTL one caller is sent to renew it while the
+    /// the last quarter of the TTL one caller is told to renew it while the
     /// others go on using it; past the TTL none may.
     #[test]
     fn one_request_renews_a_key_before_its_ttl_ends() {
@@ -247,21 +284,22 @@ mod tests {
             name: "p".into(),
             uuid: "u".into(),
         };
-        let fresh = |epoch| cache.get(b"k", epoch).map(|(p, fresh)| (p.id, fresh));
-        assert_eq!(fresh(Some(3)), None);
+        let trust = |epoch| cache.get(b"k", epoch).map(|(p, trust)| (p.id, trust));
+        assert_eq!(trust(Some(3)), None);
         cache.put(b"k".to_vec(), project.clone(), 3);
-        assert_eq!(fresh(Some(3)), Some((7, true)));
+        assert_eq!(trust(Some(3)), Some((7, Trust::Fresh)));
         // A revocation announced since, or a feed that is down: not fresh.
-        assert_eq!(fresh(Some(4)), Some((7, false)));
-        assert_eq!(fresh(None), Some((7, false)));
+        assert_eq!(trust(Some(4)), Some((7, Trust::Stale)));
+        assert_eq!(trust(None), Some((7, Trust::Stale)));
         std::thread::sleep(ttl * 3 / 4 + Duration::from_millis(20));
-        assert_eq!(fresh(Some(3)), Some((7, false)), "the first caller renews");
-        assert_eq!(fresh(Some(3)), Some((7, true)), "the others use it meanwhile");
+        assert_eq!(trust(Some(3)), Some((7, Trust::Renew)), "the first caller renews");
+        assert_eq!(trust(Some(3)), Some((7, Trust::Fresh)), "the others use it meanwhile");
         std::thread::sleep(ttl / 4);
-        assert_eq!(fresh(Some(3)), Some((7, false)), "past the TTL");
-        assert_eq!(fresh(Some(3)), Some((7, false)));
-        // A renewal starts a new TTL.
+        assert_eq!(trust(Some(3)), Some((7, Trust::Stale)), "past the TTL");
+        // A renewal starts a new TTL; a key no longer live is forgotten.
         cache.put(b"k".to_vec(), project, 3);
-        assert_eq!(fresh(Some(3)), Some((7, true)));
+        assert_eq!(trust(Some(3)), Some((7, Trust::Fresh)));
+        cache.forget(b"k");
+        assert_eq!(trust(Some(3)), None);
     }
 }
