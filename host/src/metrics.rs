@@ -28,7 +28,7 @@ pub struct Counters {
     /// `zerodb_edge_epoch_yields_total`: epoch ticks at which a busy guest
     /// gave its thread back to other requests.
     pub epoch_yields: AtomicU64,
-    /// `zerodb_edge_requests_total{export="front"}`: requests read whole
+    /// `zerodb_edge_requests_total{export="front"}`: requests queued read whole
     /// and answered through the component's `zerodb:edge/front`.
     pub requests_front: AtomicU64,
     /// `zerodb_edge_requests_total{export="wasi_http"}`: requests whose
@@ -163,7 +163,7 @@ pub fn render(registry: &Registry, shards: &[ShardLoad<'_>]) -> String {
         );
     }
     out +=
-        "# HELP zerodb_edge_requests_total Requests handed to the edge component, by the export that answered them.\n";
+        "# HELP zerodb_edge_requests_total Requests queued for the edge component, by the export that serves them.\n";
     out += "# TYPE zerodb_edge_requests_total counter\n";
     for (export, value) in [("front", &c.requests_front), ("wasi_http", &c.requests_wasi_http)] {
         let _ = writeln!(out, "zerodb_edge_requests_total{{export=\"{export}\"}} {}", load(value));

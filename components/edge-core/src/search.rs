@@ -162,7 +162,13 @@ pub(crate) async fn run(
     validate::vector(&request.vector, Some(info.spec.dims))?;
     validate::vector_for_metric(&request.vector, info.spec.metric)?;
     let similarity = info.spec.cache_similarity;
-    let cached = cache.borrow_mut().search(coll, request, similarity, now);
+    // One request refreshes a busy entry before its TTL ends; the rest hit.
+    let refresh = now.is_some_and(|now| cache.borrow_mut().claim_result_refresh(coll, request, now));
+    let cached = if refresh {
+        Lookup::Absent
+    } else {
+        cache.borrow_mut().search(coll, request, similarity, now)
+    };
     let answer = match cached {
         Lookup::Fresh(result) => {
             served.cache = CacheStatus::Hit;
@@ -179,7 +185,16 @@ pub(crate) async fn run(
                 (result, "origin")
             }
             Err(e) => {
-                let stale = stale(&mut cache.borrow_mut(), coll, request, now);
+                let mut cache = cache.borrow_mut();
+                if refresh {
+                    // The entry being refreshed is still current: it answers.
+                    cache.release_result_refresh(coll, request);
+                    if let Lookup::Fresh(result) = cache.search(coll, request, 1.0, now) {
+                        served.cache = CacheStatus::Hit;
+                        return Ok((result, "edge"));
+                    }
+                }
+                let stale = stale(&mut cache, coll, request, now);
                 return stale_or(stale, e, served).map(|r| (r, "edge"));
             }
         },

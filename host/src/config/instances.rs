@@ -101,7 +101,8 @@ pub struct Cache {
     /// Byte budget of each edge instance's cache.
     #[arg(long, env = env::CACHE_BYTES)]
     cache_bytes: Option<usize>,
-    /// How long a cache entry is fresh, in milliseconds.
+    /// How long a cached search result or vector is fresh, in milliseconds
+    /// (hot copies and collection descriptions have none).
     #[arg(long, env = env::CACHE_TTL_MS)]
     cache_ttl_ms: Option<u64>,
     /// Largest collection (in vectors) the edge loads whole and searches exactly.

@@ -7,7 +7,10 @@
 use super::full_body;
 use http_body_util::BodyExt;
 use hyper::body::Body as _;
-use wasmtime_wasi_http::handler::{Request, Response};
+use std::future::Future;
+use wasmtime::component::Accessor;
+use wasmtime_wasi_http::handler::{ExpirationError, Request, Response};
+use wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -20,10 +23,11 @@ wasmtime::component::bindgen!({
     exports: { default: async | store },
 });
 
+/// A request read whole, and the guest's whole answer, as `front` carries them.
 pub use exports::zerodb::edge::front::{Request as WholeRequest, Response as WholeResponse};
 
 /// A request as a shard hands it to an instance.
-pub enum Incoming {
+pub enum Handoff {
     /// Read whole: served through `zerodb:edge/front`.
     Whole(WholeRequest),
     /// Its body still to stream: served through `wasi:http/handler`.
@@ -40,17 +44,20 @@ pub const WHOLE_MAX_BYTES: u64 = 64 << 10;
 /// `request` read whole when its body is empty or declares a length of at
 /// most [`WHOLE_MAX_BYTES`]; a longer or undeclared body is left to stream.
 /// Err when the client breaks off before the declared end.
-pub async fn read(request: Request) -> Result<Incoming, wasmtime_wasi_http::Error> {
+pub async fn read(request: Request) -> Result<Handoff, wasmtime_wasi_http::Error> {
     let empty = request.body().is_end_stream();
     if !empty && super::declared_length(request.headers()).is_none_or(|len| len > WHOLE_MAX_BYTES) {
-        return Ok(Incoming::Streaming(request));
+        return Ok(Handoff::Streaming(request));
     }
     let (parts, body) = request.into_parts();
     // hyper ends a body at its declared length, so it needs no other limit.
     let body = body.collect().await?.to_bytes();
+    // What wasi:http keeps from its guests (hop-by-hop and proxy headers)
+    // this export does not pass either.
     let headers = parts
         .headers
         .iter()
+        .filter(|(name, _)| !DEFAULT_FORBIDDEN_HEADERS.contains(name))
         .map(|(name, value)| {
             (
                 name.as_str().to_owned(),
@@ -58,7 +65,7 @@ pub async fn read(request: Request) -> Result<Incoming, wasmtime_wasi_http::Erro
             )
         })
         .collect();
-    Ok(Incoming::Whole(WholeRequest {
+    Ok(Handoff::Whole(WholeRequest {
         method: parts.method.as_str().to_owned(),
         path_with_query: parts
             .uri
@@ -69,12 +76,32 @@ pub async fn read(request: Request) -> Result<Incoming, wasmtime_wasi_http::Erro
     }))
 }
 
-/// The guest's answer as the HTTP front sends it; Err when it names a
-/// status or header HTTP cannot carry.
-pub fn response(answer: WholeResponse) -> wasmtime::Result<Response> {
+/// Calls `handle` for `request`, answering 503 when `expired` resolves
+/// first; with whether the guest answered in time.
+pub async fn call<T: Send + 'static>(
+    front: &exports::zerodb::edge::front::Guest,
+    accessor: &Accessor<T>,
+    request: WholeRequest,
+    expired: impl Future<Output = ()>,
+) -> (wasmtime::Result<Response>, bool) {
+    tokio::select! {
+        // An answer ready when the deadline passes is still sent.
+        biased;
+        answer = front.call_handle(accessor, request) => (answer.and_then(response), true),
+        () = expired => (Err(ExpirationError.into()), false),
+    }
+}
+
+/// The guest's answer as the HTTP front sends it, with the framing
+/// (`content-length`, `transfer-encoding`) and hop-by-hop headers left to
+/// hyper; Err when it names a status or header HTTP cannot carry.
+fn response(answer: WholeResponse) -> wasmtime::Result<Response> {
     let mut builder = http::Response::builder().status(answer.status);
     for (name, value) in answer.headers {
-        builder = builder.header(name, value);
+        let name = http::HeaderName::try_from(name)?;
+        if name != http::header::CONTENT_LENGTH && !DEFAULT_FORBIDDEN_HEADERS.contains(&name) {
+            builder = builder.header(name, value);
+        }
     }
     Ok(builder.body(full_body(answer.body.into()))?)
 }

@@ -1,7 +1,7 @@
 //! One instance of the edge component: instantiated, then serving its
 //! shard's requests, many at once, until it is idle, retired or fails.
 
-use super::front::Incoming;
+use super::front::{self, Handoff};
 use super::shard::{Role, Shard, OVERFLOW_IDLE};
 use super::{InstanceState, SHUTTING_DOWN};
 use crate::metrics::{count, COUNTERS};
@@ -10,7 +10,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use wasmtime::AsContextMut;
-use wasmtime_wasi_http::handler::{ExpirationError, Prepared, Proxy};
+use wasmtime_wasi_http::handler::{Prepared, Proxy};
 use wasmtime_wasi_http::WasiHttpView;
 
 /// Runs one instance of `shard` in `role` to its end, then lets the shard
@@ -79,8 +79,8 @@ async fn serve(shard: &Arc<Shard>, role: Role) -> wasmtime::Result<()> {
                             let started = accessor.with(|mut store| -> wasmtime::Result<_> {
                                 let mut store = store.as_context_mut();
                                 let prepared = match job.request {
-                                    Incoming::Whole(request) => Either::Left((request, job.reply)),
-                                    Incoming::Streaming(request) => Either::Right(Prepared::new(
+                                    Handoff::Whole(request) => Either::Left((request, job.reply)),
+                                    Handoff::Streaming(request) => Either::Right(Prepared::new(
                                         store.as_context_mut(),
                                         proxy,
                                         request,
@@ -91,29 +91,22 @@ async fn serve(shard: &Arc<Shard>, role: Role) -> wasmtime::Result<()> {
                                 let id = store.data_mut().watchdog.start(deadline, flag);
                                 Ok((id, prepared))
                             });
-                            let (id, prepared) = match started {
-                                Ok(started) => started,
+                            match started {
+                                Ok((id, prepared)) => requests.push(async move {
+                                    let sent = match prepared {
+                                        Either::Left((request, reply)) => {
+                                            let (answer, sent) = front::call(front, accessor, request, expired).await;
+                                            let _ = reply.send(answer);
+                                            Ok(sent)
+                                        }
+                                        Either::Right(prepared) => prepared.run(accessor, expired).await,
+                                    };
+                                    accessor.with(|mut store| store.as_context_mut().data_mut().watchdog.finish(id));
+                                    sent
+                                }),
                                 // The reply went with the request: its client gets a failure.
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "a request could not be handed to the edge instance");
-                                    continue;
-                                }
-                            };
-                            requests.push(async move {
-                                let sent = match prepared {
-                                    Either::Left((request, reply)) => {
-                                        let (answer, sent) = tokio::select! {
-                                            answer = front.call_handle(accessor, request) => (answer.and_then(super::front::response), true),
-                                            () = expired => (Err(ExpirationError.into()), false),
-                                        };
-                                        let _ = reply.send(answer);
-                                        sent
-                                    }
-                                    Either::Right(prepared) => prepared.run(accessor, expired).await?,
-                                };
-                                accessor.with(|mut store| store.as_context_mut().data_mut().watchdog.finish(id));
-                                Ok::<bool, wasmtime::Error>(sent)
-                            });
+                                Err(e) => tracing::warn!(error = %e, "a request could not be handed to the edge instance"),
+                            }
                         }
                         () = tokio::time::sleep(idle), if requests.is_empty() => accepting = false,
                     }

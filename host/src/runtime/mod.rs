@@ -235,9 +235,11 @@ pub static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 /// Process-wide state: compiled once, shared by every instance.
 pub struct Runtime {
     engine: Engine,
+    /// The component, linked, ready to instantiate.
     pre: InstancePre<InstanceState>,
-    /// Where `wasi:http/handler` and `zerodb:edge/front` are in an instance.
+    /// Where `wasi:http/handler` is in an instance.
     service: ServiceIndices,
+    /// Where `zerodb:edge/front` is in an instance.
     front: front::EdgeNativeIndices,
     origin: OriginService,
     limits: InstanceLimits,

@@ -8,7 +8,7 @@
 //! instance is started and takes the waiting requests while the primaries
 //! stay stuck; it ends after [`OVERFLOW_IDLE`] without work.
 
-use super::front::{self, Incoming};
+use super::front::{self, Handoff};
 use super::{instance, Deadline, Runtime};
 use crate::histogram::Histogram;
 use crate::metrics::{ShardLoad, CACHE_RESULTS};
@@ -33,7 +33,7 @@ const DEADLINE_GRACE: Duration = Duration::from_millis(100);
 
 /// One request handed to a shard.
 pub(super) struct Job {
-    pub request: Incoming,
+    pub request: Handoff,
     /// Its arrival plus the request timeout.
     pub deadline: Instant,
     /// Set when the watchdog stops its instance past the deadline.
@@ -154,8 +154,8 @@ impl Shards {
             .map_err(|_| ExpirationError)?
             .map_err(BodyUnreadable)?;
         crate::metrics::count(match request {
-            Incoming::Whole(_) => &crate::metrics::COUNTERS.requests_front,
-            Incoming::Streaming(_) => &crate::metrics::COUNTERS.requests_wasi_http,
+            Handoff::Whole(_) => &crate::metrics::COUNTERS.requests_front,
+            Handoff::Streaming(_) => &crate::metrics::COUNTERS.requests_wasi_http,
         });
         let (reply, answer) = futures::channel::oneshot::channel();
         shard.push(Job {

@@ -95,11 +95,28 @@ impl AuthCache {
         Some((resolved.project.clone(), trust))
     }
 
+    /// Keeps the renewal of a resolution looked up from `started` on, if
+    /// that is still the one being renewed in `epoch` (a request that found
+    /// it stale may have stored a newer one meanwhile).
+    fn renewed(&self, hash: Vec<u8>, project: Project, epoch: u64, started: Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(resolved) = entries.get_mut(&hash).filter(|r| r.renewing && r.epoch == epoch) {
+            *resolved = Resolved {
+                project,
+                at: started,
+                epoch,
+                renewing: false,
+            };
+        }
+    }
+
     /// Forgets a key the database no longer accepts.
     fn forget(&self, hash: &[u8]) {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(hash);
     }
 
+    /// Keeps a resolution made now in `epoch` for the TTL (none when the
+    /// TTL is 0), dropping expired ones once 10 000 keys are held.
     fn put(&self, hash: Vec<u8>, project: Project, epoch: u64) {
         if self.ttl.is_zero() {
             return;
@@ -235,8 +252,9 @@ impl Store {
     /// Looks a cached key up again: kept for a new TTL when still live,
     /// forgotten when not; left to expire when the database cannot say.
     async fn renew_key(&self, hash: Vec<u8>, epoch: u64) {
+        let started = Instant::now();
         match self.lookup_key(&hash).await {
-            Ok(Some(project)) => self.auth.put(hash, project, epoch),
+            Ok(Some(project)) => self.auth.renewed(hash, project, epoch, started),
             Ok(None) => self.auth.forget(&hash),
             Err(e) => tracing::debug!(error = %e, "renewing a key's resolution failed; it expires"),
         }
@@ -274,10 +292,16 @@ mod tests {
     /// others go on using it; past the TTL none may.
     #[test]
     fn one_request_renews_a_key_before_its_ttl_ends() {
-        let ttl = Duration::from_millis(400);
+        let ttl = Duration::from_secs(60);
         let cache = AuthCache {
             ttl,
             entries: Arc::default(),
+        };
+        // Every resolution made `by` earlier than it was.
+        let age = |by: Duration| {
+            for resolved in cache.entries.lock().unwrap().values_mut() {
+                resolved.at -= by;
+            }
         };
         let project = Project {
             id: 7,
@@ -291,14 +315,22 @@ mod tests {
         // A revocation announced since, or a feed that is down: not fresh.
         assert_eq!(trust(Some(4)), Some((7, Trust::Stale)));
         assert_eq!(trust(None), Some((7, Trust::Stale)));
-        std::thread::sleep(ttl * 3 / 4 + Duration::from_millis(20));
+        age(ttl * 3 / 4);
         assert_eq!(trust(Some(3)), Some((7, Trust::Renew)), "the first caller renews");
         assert_eq!(trust(Some(3)), Some((7, Trust::Fresh)), "the others use it meanwhile");
-        std::thread::sleep(ttl / 4);
-        assert_eq!(trust(Some(3)), Some((7, Trust::Stale)), "past the TTL");
-        // A renewal starts a new TTL; a key no longer live is forgotten.
-        cache.put(b"k".to_vec(), project, 3);
+        // A renewal starts a new TTL from its lookup, unless a newer
+        // resolution took its place meanwhile.
+        cache.renewed(b"k".to_vec(), project.clone(), 3, Instant::now());
         assert_eq!(trust(Some(3)), Some((7, Trust::Fresh)));
+        age(ttl * 3 / 4);
+        assert_eq!(trust(Some(3)), Some((7, Trust::Renew)));
+        cache.put(b"k".to_vec(), project.clone(), 4);
+        cache.renewed(b"k".to_vec(), project.clone(), 3, Instant::now());
+        assert_eq!(trust(Some(4)), Some((7, Trust::Fresh)), "the older renewal was dropped");
+        age(ttl);
+        assert_eq!(trust(Some(4)), Some((7, Trust::Stale)), "past the TTL");
+        // A key no longer live is forgotten.
+        cache.put(b"k".to_vec(), project, 3);
         cache.forget(b"k");
         assert_eq!(trust(Some(3)), None);
     }

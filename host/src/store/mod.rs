@@ -33,6 +33,11 @@ const RETRY_AFTER_SECS: u32 = 2;
 /// How long to wait for a new connection before answering 503.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Connections of the pool that resolves API keys (besides the main pool):
+/// a lookup by primary key takes well under a millisecond, and renewals run
+/// one per key in use at a time.
+const KEY_LOOKUP_CONNECTIONS: usize = 2;
+
 /// The pooled PostgreSQL store.
 #[derive(Clone)]
 pub struct Store {
@@ -40,7 +45,7 @@ pub struct Store {
     /// One connection of its own for the health probe, so that a pool busy
     /// with slow queries does not read as a database that is down.
     probe_pool: Pool,
-    /// Two connections of their own for resolving API keys, which nearly
+    /// Connections of their own for resolving API keys, which nearly
     /// every request may need: a key lookup never waits behind searches
     /// that fill the main pool.
     auth_pool: Pool,
@@ -60,8 +65,9 @@ pub struct Store {
 pub type Result<T> = std::result::Result<T, ApiError>;
 
 impl Store {
-    /// Builds the pool, where a request waits up to `pool_wait` for a free
-    /// connection; connects lazily, so a database that is down at start
+    /// Builds the pools: the main one of `max_connections`, where a request
+    /// waits up to `pool_wait` for a free connection, one connection for the
+    /// health probe and [`KEY_LOOKUP_CONNECTIONS`] for API keys; connects lazily, so a database that is down at start
     /// turns into 503s rather than a failed start.
     pub fn new(database_url: &str, max_connections: usize, pool_wait: Duration) -> anyhow::Result<Store> {
         let mut config: tokio_postgres::Config = database_url.parse()?;
@@ -88,7 +94,7 @@ impl Store {
         Ok(Store {
             pool: pool(max_connections, pool_wait)?,
             probe_pool: pool(1, CONNECT_TIMEOUT)?,
-            auth_pool: pool(2, pool_wait)?,
+            auth_pool: pool(KEY_LOOKUP_CONNECTIONS, pool_wait)?,
             auth: keys::AuthCache::default(),
             health: Arc::new(Service::new(ServiceId::Postgres, Some(String::new()))),
             events: None,

@@ -9,7 +9,8 @@ use std::time::Duration;
 pub struct CacheConfig {
     /// `ZERODB_CACHE_BYTES`: the most the cache holds, in bytes (default 64 MiB).
     pub budget_bytes: usize,
-    /// `ZERODB_CACHE_TTL_MS`: how long an entry is fresh (default 30 s).
+    /// `ZERODB_CACHE_TTL_MS`: how long a search result or vector is fresh
+    /// (default 30 s); hot copies, descriptions and embeddings have no TTL.
     pub ttl: Duration,
     /// `ZERODB_HOT_COLLECTION_MAX_VECTORS`: largest collection loaded whole, in vectors (default 20 000).
     pub hot_max_vectors: u64,

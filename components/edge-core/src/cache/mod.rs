@@ -244,6 +244,12 @@ impl Cache {
         true
     }
 
+    fn release_refresh(&mut self, key: &Key) {
+        if let Some(slot) = self.entries.touch(key) {
+            slot.refreshing = false;
+        }
+    }
+
     /// Looks `key` up against the current token `now` (see [`Self::check`]).
     fn lookup<T>(&mut self, key: &Key, now: Option<Token>, get: impl FnOnce(&Value) -> Option<T>) -> Lookup<T> {
         let Some(fresh) = self.check(key, now) else {
@@ -567,7 +573,13 @@ mod tests {
     /// whether it is current.
     #[test]
     fn one_request_refreshes_a_result_before_its_ttl_ends() {
-        let ttl = Duration::from_millis(400);
+        let ttl = Duration::from_secs(60);
+        // Every entry fetched `by` earlier than it was.
+        let age = |cache: &mut Cache, by: Duration| {
+            for (_, slot) in cache.entries.iter_mut() {
+                slot.fetched -= by;
+            }
+        };
         let mut cache = Cache::new(CacheConfig {
             ttl,
             ..CacheConfig::default()
@@ -578,16 +590,21 @@ mod tests {
         cache.put_info(&c, large_info("c"), T1);
         // Before the last quarter, no refresh.
         assert!(cache.search(&c, &q, 1.0, Some(T1)).fresh().is_some());
-        std::thread::sleep(ttl * 3 / 4 + Duration::from_millis(20));
+        age(&mut cache, ttl * 3 / 4);
         // The body replay leaves the choice to the full lookup ...
         assert!(cache.search_by_body(&c, body, T1).is_none());
         // ... whose first caller refreshes,
-        assert!(matches!(cache.search(&c, &q, 1.0, Some(T1)), Lookup::Absent));
+        assert!(cache.claim_result_refresh(&c, &q, T1));
+        assert!(!cache.claim_result_refresh(&c, &q, T1));
         // and the rest are answered from the entry, by vector or by body.
         assert!(cache.search(&c, &q, 1.0, Some(T1)).fresh().is_some());
         assert!(cache.search_by_body(&c, body, T1).is_some());
+        // A refresh whose origin call failed is given back for another to try.
+        cache.release_result_refresh(&c, &q);
+        assert!(cache.search_by_body(&c, body, T1).is_none());
+        assert!(cache.claim_result_refresh(&c, &q, T1));
         // Without an answer to the refresh, the TTL ends the entry.
-        std::thread::sleep(ttl / 4);
+        age(&mut cache, ttl / 4);
         assert!(matches!(cache.search(&c, &q, 1.0, Some(T1)), Lookup::Expired(_)));
         // The refresh's answer starts a new TTL, with no refresh handed out.
         cache.put_search(&c, &q, result("b"), Some(body), T1);

@@ -72,10 +72,6 @@ impl Cache {
     ) -> Lookup<SearchResult> {
         let (group, hash) = result_key(coll, request);
         let exact = Key::Result(group.0.clone(), group.1.clone(), hash);
-        // This request refreshes the entry: it goes to the origin.
-        if now.is_some_and(|now| self.claim_refresh(&exact, now)) {
-            return Lookup::Absent;
-        }
         let found = self.lookup(&exact, now, |v| match v {
             Value::Result(q) if q.vector == request.vector => Some(q.result.clone()),
             _ => None,
@@ -107,6 +103,21 @@ impl Cache {
             }),
             None => Lookup::Absent,
         }
+    }
+
+    /// True when this request is the one to refresh the entry of exactly
+    /// `request` before its TTL runs out (see [`Cache::claim_refresh`]): it
+    /// asks the origin, while [`Self::search`] goes on answering the others.
+    pub fn claim_result_refresh(&mut self, coll: &CollKey, request: &SearchRequest, now: Token) -> bool {
+        let (group, hash) = result_key(coll, request);
+        self.claim_refresh(&Key::Result(group.0, group.1, hash), now)
+    }
+
+    /// Gives back a refresh claimed with [`Self::claim_result_refresh`] whose
+    /// origin call failed, so that another request may try.
+    pub fn release_result_refresh(&mut self, coll: &CollKey, request: &SearchRequest) {
+        let (group, hash) = result_key(coll, request);
+        self.release_refresh(&Key::Result(group.0, group.1, hash));
     }
 
     /// A fresh answer fetched for exactly this request body, unless the
