@@ -555,6 +555,20 @@ fn one_instance(db: &TestDb, running: &str) -> Server {
     Server::start_with(&db.url, &args)
 }
 
+/// A transaction holding collection `name`'s table in ACCESS EXCLUSIVE
+/// mode (every query of it waits until the transaction ends), with the
+/// table's id (`zerodb_data.c{id}`).
+fn lock_collection<'a>(client: &'a mut postgres::Client, name: &str) -> (i64, postgres::Transaction<'a>) {
+    let table: i64 = client
+        .query_one("SELECT id FROM zerodb.collections WHERE name = $1", &[&name])
+        .unwrap()
+        .get(0);
+    let mut lock = client.transaction().unwrap();
+    lock.batch_execute(&format!("LOCK TABLE zerodb_data.c{table} IN ACCESS EXCLUSIVE MODE"))
+        .unwrap();
+    (table, lock)
+}
+
 /// One instance serves its shard's requests at once: while a search waits
 /// on PostgreSQL (its collection's table locked by a transaction of the
 /// test), repeated searches of another collection are answered from the
@@ -582,13 +596,7 @@ fn a_miss_waiting_on_the_database_does_not_hold_up_hits() {
     assert_eq!(search("warm", 0).cache.as_deref(), Some("hit"));
 
     let mut client = db.client();
-    let table: i64 = client
-        .query_one("SELECT id FROM zerodb.collections WHERE name = 'held'", &[])
-        .unwrap()
-        .get(0);
-    let mut lock = client.transaction().unwrap();
-    lock.batch_execute(&format!("LOCK TABLE zerodb_data.c{table} IN ACCESS EXCLUSIVE MODE"))
-        .unwrap();
+    let (table, lock) = lock_collection(&mut client, "held");
     let held = Duration::from_secs(2);
     std::thread::scope(|scope| {
         let miss = scope.spawn(|| search("held", 1));
@@ -600,7 +608,9 @@ fn a_miss_waiting_on_the_database_does_not_hold_up_hits() {
         let waiting: i64 = db
             .client()
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1 AND state = 'active'",
+                // Tests run at once, each in a database of its own with the same table ids.
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND query LIKE $1 AND state = 'active'",
                 &[&format!("%zerodb_data.c{table} %")],
             )
             .unwrap()
@@ -668,13 +678,7 @@ fn key_lookups_do_not_wait_behind_a_full_pool() {
     }
 
     let mut client = db.client();
-    let table: i64 = client
-        .query_one("SELECT id FROM zerodb.collections WHERE name = 'held'", &[])
-        .unwrap()
-        .get(0);
-    let mut lock = client.transaction().unwrap();
-    lock.batch_execute(&format!("LOCK TABLE zerodb_data.c{table} IN ACCESS EXCLUSIVE MODE"))
-        .unwrap();
+    let (_, lock) = lock_collection(&mut client, "held");
     let held = Duration::from_secs(2);
     std::thread::scope(|scope| {
         let miss = scope.spawn(|| search("held", 1));
