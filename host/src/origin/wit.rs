@@ -1,5 +1,6 @@
 //! The host side of the WIT boundary: the bindings of world
-//! `zerodb:edge/edge-concurrent`, the conversions between the types of
+//! `zerodb:edge/edge-native` (its `front` export is called by
+//! `runtime::front`), the conversions between the types of
 //! `zerodb:edge/origin` and the core's (here only, from
 //! `edge_core::wit_conversions!`), and the `origin-async` import that
 //! components in this host call: a thin adapter over [`OriginService`], so
@@ -20,7 +21,9 @@ use wasmtime::component::{Accessor, HasData, Resource, ResourceTable};
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "zerodb:edge/edge-concurrent",
+    world: "zerodb:edge/edge-native",
+    // `front`, the export, is called from inside the instance's concurrent loop.
+    exports: { default: async | store },
     with: {
         "zerodb:edge/origin.session": crate::origin::Session,
         "zerodb:edge/origin-async.session": crate::origin::Session,

@@ -5,6 +5,7 @@
 //! `wasi:http/handler` instead; both give the same answers.
 
 use super::full_body;
+use crate::origin::wit::exports::zerodb::edge::front::Guest;
 use http_body_util::BodyExt;
 use hyper::body::Body as _;
 use std::future::Future;
@@ -12,19 +13,10 @@ use wasmtime::component::Accessor;
 use wasmtime_wasi_http::handler::{ExpirationError, Request, Response};
 use wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS;
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "zerodb:edge/edge-native",
-    // The imports are bound once, in `origin::wit`.
-    with: {
-        "zerodb:edge/origin": crate::origin::wit::zerodb::edge::origin,
-        "zerodb:edge/origin-async": crate::origin::wit::zerodb::edge::origin_async,
-    },
-    exports: { default: async | store },
-});
-
 /// A request read whole, and the guest's whole answer, as `front` carries them.
-pub use exports::zerodb::edge::front::{Request as WholeRequest, Response as WholeResponse};
+pub use crate::origin::wit::exports::zerodb::edge::front::{Request as WholeRequest, Response as WholeResponse};
+/// Where `zerodb:edge/front` is in an instance of the component.
+pub use crate::origin::wit::EdgeNativeIndices;
 
 /// A request as a shard hands it to an instance.
 pub enum Handoff {
@@ -79,7 +71,7 @@ pub async fn read(request: Request) -> Result<Handoff, wasmtime_wasi_http::Error
 /// Calls `handle` for `request`, answering 503 when `expired` resolves
 /// first; with whether the guest answered in time.
 pub async fn call<T: Send + 'static>(
-    front: &exports::zerodb::edge::front::Guest,
+    front: &Guest,
     accessor: &Accessor<T>,
     request: WholeRequest,
     expired: impl Future<Output = ()>,
