@@ -62,6 +62,18 @@ struct Resolved {
     renewing: bool,
 }
 
+impl Resolved {
+    /// A resolution made `at` in `epoch`, not being renewed.
+    fn new(project: Project, at: Instant, epoch: u64) -> Resolved {
+        Resolved {
+            project,
+            at,
+            epoch,
+            renewing: false,
+        }
+    }
+}
+
 /// Recently resolved keys (by hash), so that a request served from the
 /// edge cache needs no database round trip. A resolution is trusted for the
 /// cache's lifetime and only while the coherence feed is live and has
@@ -86,7 +98,7 @@ impl AuthCache {
         let age = resolved.at.elapsed();
         let trust = if age >= self.ttl || epoch != Some(resolved.epoch) {
             Trust::Stale
-        } else if !resolved.renewing && age >= self.ttl - self.ttl / 4 {
+        } else if !resolved.renewing && edge_core::cache::refresh_ahead(age, self.ttl) {
             resolved.renewing = true;
             Trust::Renew
         } else {
@@ -101,12 +113,7 @@ impl AuthCache {
     fn renewed(&self, hash: Vec<u8>, project: Project, epoch: u64, started: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(resolved) = entries.get_mut(&hash).filter(|r| r.renewing && r.epoch == epoch) {
-            *resolved = Resolved {
-                project,
-                at: started,
-                epoch,
-                renewing: false,
-            };
+            *resolved = Resolved::new(project, started, epoch);
         }
     }
 
@@ -126,13 +133,7 @@ impl AuthCache {
             let ttl = self.ttl;
             entries.retain(|_, resolved| resolved.at.elapsed() < ttl);
         }
-        let resolved = Resolved {
-            project,
-            at: Instant::now(),
-            epoch,
-            renewing: false,
-        };
-        entries.insert(hash, resolved);
+        entries.insert(hash, Resolved::new(project, Instant::now(), epoch));
     }
 }
 

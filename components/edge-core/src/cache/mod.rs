@@ -41,13 +41,21 @@ pub use config::CacheConfig;
 pub use hot::HotCollection;
 pub use keys::{BodyKey, CollKey};
 
+/// Whether an entry `age` old is due to be refreshed ahead of its `ttl`:
+/// in the last quarter of it, early enough that one request renews a busy
+/// entry before every request would find it expired. The host's key cache
+/// keeps the same window.
+pub fn refresh_ahead(age: Duration, ttl: Duration) -> bool {
+    age < ttl && age >= ttl - ttl / 4
+}
+
 use crate::model::*;
 use keys::{Group, Key};
 use lru::{Lru, Slot};
 use results::{vector_bytes, CachedQuery};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Counters of one instance's cache, shown at `/v1/health`.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -222,10 +230,11 @@ impl Cache {
     /// Whether `key`'s entry is fresh at `now` and in the last quarter of
     /// its TTL, with no request sent to refresh it yet.
     fn refresh_due(&self, key: &Key, now: Token) -> bool {
-        let ttl = self.config.ttl;
         self.entries.get(key).is_some_and(|slot| {
-            let age = slot.fetched.elapsed();
-            !Self::lasting(key) && !slot.refreshing && slot.token >= now && age < ttl && age >= ttl - ttl / 4
+            !Self::lasting(key)
+                && !slot.refreshing
+                && slot.token >= now
+                && refresh_ahead(slot.fetched.elapsed(), self.config.ttl)
         })
     }
 

@@ -178,10 +178,11 @@ impl Cache {
         // however many new ones pass through.
         if hashes.len() > MAX_QUERIES_PER_GROUP {
             let key = |h: u64| Key::Result(group.0.clone(), group.1.clone(), h);
+            let entries = &self.entries;
             let unused = hashes
-                .clone()
-                .into_iter()
-                .min_by_key(|h| self.entries.last_used(&key(*h)).unwrap_or(0));
+                .iter()
+                .copied()
+                .min_by_key(|h| entries.last_used(&key(*h)).unwrap_or(0));
             if let Some(unused) = unused {
                 self.remove(&key(unused));
                 self.stats.evictions += 1;
