@@ -2,7 +2,7 @@
 //! misses it, on any warm instance of the host that took it and on any other
 //! host over the same database.
 
-use crate::harness::{clients, rng, Reply, Server, TestDb, CLIENTS};
+use crate::harness::{clients, rng, OnDrop, Reply, Server, TestDb, CLIENTS};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -617,6 +617,11 @@ fn reads_interleaved_with_writes_never_miss_an_acknowledged_one() {
         let outcomes = clients(CLIENTS, |client| {
             let (mut reads, mut hits, mut missed) = (0, 0, Vec::new());
             if client < writers {
+                // The readers read until every writer is done, also one
+                // whose assertion failed.
+                let _done = OnDrop(|| {
+                    writing.fetch_sub(1, Ordering::Relaxed);
+                });
                 let mut rng = rng(100 + client as u64);
                 for n in 0..writes {
                     let id = format!("w{client}-{n}");
@@ -634,7 +639,6 @@ fn reads_interleaved_with_writes_never_miss_an_acknowledged_one() {
                         };
                     }
                 }
-                writing.fetch_sub(1, Ordering::Relaxed);
                 return (reads, hits, missed);
             }
             let query: Vec<f32> = (0..dims).map(|i| ((i * 7 + client) % 13) as f32 - 6.0).collect();
@@ -708,6 +712,9 @@ fn a_drop_and_re_create_racing_cached_reads_never_shows_the_old_data() {
     let problems = clients(CLIENTS, |client| {
         let mut problems = Vec::new();
         if client == 0 {
+            // The readers read until the last generation is live, or until
+            // client 0 fails an assertion.
+            let _last = OnDrop(|| live.store(generations, Ordering::SeqCst));
             let mut rng = rng(14);
             for generation in 1..=generations {
                 dropping.store(generation, Ordering::SeqCst);

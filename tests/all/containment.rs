@@ -3,7 +3,7 @@
 //! requests keep being served meanwhile. SIGTERM lets in-flight requests
 //! finish.
 
-use crate::harness::{clients, Server, StopOnDrop, TestDb};
+use crate::harness::{clients, OnDrop, Server, TestDb};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,7 +46,7 @@ fn bad_guests_fail_alone_within_the_deadline() {
     let stop = Arc::new(AtomicBool::new(false));
     // Should an assertion fail, the background client still stops, so that
     // the server it shares is dropped (and killed).
-    let _stop_on_unwind = StopOnDrop(stop.clone());
+    let _stop_on_unwind = OnDrop(|| stop.store(true, Ordering::Relaxed));
     let good: Arc<Mutex<Vec<(u16, Duration)>>> = Arc::default();
     // The shard's instances start with its first request; once they run, a
     // bad request takes one and the other serves the good ones. (Two

@@ -3,12 +3,12 @@
 //! breaker without touching the pool, nothing hangs, and every write that
 //! was acknowledged is in the database afterwards.
 
-use crate::harness::{assert_stored, clients, rng, Server, StopOnDrop, TestDb, CLIENTS};
+use crate::harness::{assert_stored, clients, rng, OnDrop, Server, TestDb, CLIENTS};
 use crate::peers::PrivatePg;
 use rand::Rng;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use zerodb_test_support::health::probe_env;
 
@@ -132,13 +132,13 @@ fn postgres_stopped_under_load() {
 
     // Client 0 stops PostgreSQL and starts it again; the others load the
     // edge until it is back.
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = AtomicBool::new(false);
     let window: Mutex<Option<Window>> = Mutex::new(None);
     let samples: Vec<Sample> = clients(CLIENTS, |client| {
         if client == 0 {
             // The others stop when client 0 is done, also when one of its
             // assertions fails (they would otherwise load the edge forever).
-            let _stop = StopOnDrop(stop.clone());
+            let _stop = OnDrop(|| stop.store(true, Ordering::Relaxed));
             std::thread::sleep(Duration::from_millis(700));
             pg.stop();
             let down_at = Instant::now();

@@ -495,14 +495,15 @@ pub fn clients<T: Send>(n: usize, client: impl Fn(usize) -> T + Sync) -> Vec<T> 
 /// instances is not needed, but more than a couple is, to find races.
 pub const CLIENTS: usize = 32;
 
-/// Sets its flag when dropped, also while a failed assertion unwinds: a
-/// background client loops until the flag is set, and only then lets go of
-/// the server it shares (which kills the server process).
-pub struct StopOnDrop(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+/// Runs its closure when dropped, also while a failed assertion unwinds. A
+/// client that others loop on (until it sets a flag, finishes its writes,
+/// reaches a generation) signals them this way, so that its failure fails
+/// the test instead of leaving them looping.
+pub struct OnDrop<F: FnMut()>(pub F);
 
-impl Drop for StopOnDrop {
+impl<F: FnMut()> Drop for OnDrop<F> {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
+        (self.0)();
     }
 }
 
