@@ -28,8 +28,8 @@ pub struct Counters {
     /// `zerodb_edge_epoch_yields_total`: epoch ticks at which a busy guest
     /// gave its thread back to other requests.
     pub epoch_yields: AtomicU64,
-    /// `zerodb_edge_requests_total{export="front"}`: requests queued read whole
-    /// and answered through the component's `zerodb:edge/front`.
+    /// `zerodb_edge_requests_total{export="front"}`: requests read whole
+    /// and queued for the component's `zerodb:edge/front`.
     pub requests_front: AtomicU64,
     /// `zerodb_edge_requests_total{export="wasi_http"}`: requests whose
     /// bodies streamed into the component's `wasi:http/handler`.

@@ -66,9 +66,10 @@ pub type Result<T> = std::result::Result<T, ApiError>;
 
 impl Store {
     /// Builds the pools: the main one of `max_connections`, where a request
-    /// waits up to `pool_wait` for a free connection, one connection for the
-    /// health probe and [`KEY_LOOKUP_CONNECTIONS`] for API keys; connects lazily, so a database that is down at start
-    /// turns into 503s rather than a failed start.
+    /// waits up to `pool_wait` for a free connection, one connection for
+    /// the health probe and [`KEY_LOOKUP_CONNECTIONS`] for API keys.
+    /// Connects lazily, so a database that is down at start turns into
+    /// 503s rather than a failed start.
     pub fn new(database_url: &str, max_connections: usize, pool_wait: Duration) -> anyhow::Result<Store> {
         let mut config: tokio_postgres::Config = database_url.parse()?;
         config.connect_timeout(CONNECT_TIMEOUT);

@@ -74,6 +74,6 @@ pub(super) fn holds_vector(cache: &Cache, coll: &CollKey, id: &str) -> bool {
 
 /// Whether the cache holds a result entry for `request`, without touching it.
 pub(super) fn holds_result(cache: &Cache, coll: &CollKey, request: &SearchRequest) -> bool {
-    let ((coll, shape), hash) = result_key(coll, request);
-    cache.entries.contains(&Key::Result(coll, shape, hash))
+    let (group, hash) = result_key(coll, request);
+    cache.entries.contains(&Key::result(&group, hash))
 }

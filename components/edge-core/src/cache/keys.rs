@@ -38,6 +38,11 @@ pub(super) enum Key {
 }
 
 impl Key {
+    /// The entry of the query hashed `hash` in `group`.
+    pub(super) fn result((coll, shape): &Group, hash: u64) -> Key {
+        Key::Result(coll.clone(), shape.clone(), hash)
+    }
+
     /// The collection the entry belongs to; none for an embedding, which
     /// no write changes.
     pub(super) fn collection(&self) -> Option<&CollKey> {

@@ -71,7 +71,7 @@ impl Cache {
         now: Option<Token>,
     ) -> Lookup<SearchResult> {
         let (group, hash) = result_key(coll, request);
-        let exact = Key::Result(group.0.clone(), group.1.clone(), hash);
+        let exact = Key::result(&group, hash);
         let found = self.lookup(&exact, now, |v| match v {
             Value::Result(q) if q.vector == request.vector => Some(q.result.clone()),
             _ => None,
@@ -84,7 +84,7 @@ impl Cache {
         let best = candidates
             .into_iter()
             .filter_map(|h| {
-                let slot = self.entries.get(&Key::Result(group.0.clone(), group.1.clone(), h))?;
+                let slot = self.entries.get(&Key::result(&group, h))?;
                 if now.is_some_and(|now| slot.token < now) {
                     return None;
                 }
@@ -162,7 +162,7 @@ impl Cache {
             body,
         };
         let bytes = query_bytes(&query) + if body.is_some() { 96 } else { 0 };
-        let key = Key::Result(group.0.clone(), group.1.clone(), hash);
+        let key = Key::result(&group, hash);
         self.insert(key.clone(), Value::Result(query), bytes, Instant::now(), token);
         if !self.entries.contains(&key) {
             return;
@@ -177,14 +177,13 @@ impl Cache {
         // entry goes, not its oldest, so a query asked all along stays
         // however many new ones pass through.
         if hashes.len() > MAX_QUERIES_PER_GROUP {
-            let key = |h: u64| Key::Result(group.0.clone(), group.1.clone(), h);
             let entries = &self.entries;
             let unused = hashes
                 .iter()
                 .copied()
-                .min_by_key(|h| entries.last_used(&key(*h)).unwrap_or(0));
+                .min_by_key(|h| entries.last_used(&Key::result(&group, *h)).unwrap_or(0));
             if let Some(unused) = unused {
-                self.remove(&key(unused));
+                self.remove(&Key::result(&group, unused));
                 self.stats.evictions += 1;
             }
         }
